@@ -1,0 +1,111 @@
+"""`flask --app service rulesets ...`: the commands auditors and CI run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from .engine import Engine, InvalidProfile
+from .registry import verified
+from .render import render_markdown
+from .ruleset import RulesetError, load_file, ruleset_files
+from .verify.text import report_text
+
+rulesets = AppGroup("rulesets", help="Check, evaluate and render ruleset files.")
+
+
+@rulesets.command("check")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
+def check(paths: tuple[str, ...], as_json: bool) -> None:
+    """Load, cross-check, prove invariants and run tests; exit 1 on any failure."""
+    targets = [Path(p) for p in paths] or [Path(current_app.config["RULESETS_DIR"])]
+    files: list[Path] = []
+    for target in targets:
+        if not target.exists():
+            click.echo(f"FAIL  {target}: no such file or folder", err=True)
+            sys.exit(1)
+        files.extend(ruleset_files(target))
+    if not files:
+        click.echo(f"FAIL  no ruleset files found in {', '.join(map(str, targets))}", err=True)
+        sys.exit(1)
+    failed = False
+    reports = []
+    for path in files:
+        try:
+            ruleset = load_file(path)
+        except RulesetError as exc:
+            failed = True
+            if as_json:
+                reports.append({"file": str(path), "ok": False, "problems": [p.as_dict() for p in exc.problems]})
+            else:
+                click.echo(f"FAIL  {path}: {len(exc.problems)} problem(s)")
+                for problem in exc.problems:
+                    click.echo(f"  {problem}")
+            continue
+        report = verified(ruleset)
+        failed |= not report.ok
+        if as_json:
+            reports.append({"file": str(path), **report.as_dict()})
+        else:
+            click.echo(f"{path}:")
+            click.echo(report_text(report))
+    if as_json:
+        click.echo(json.dumps(reports, indent=2, default=str))
+    else:
+        click.echo(f"\n{len(files)} file(s) checked: {'FAILED' if failed else 'all passed'}")
+    sys.exit(1 if failed else 0)
+
+
+def _find(ruleset_id: str):  # noqa: ANN202 - returns a Ruleset
+    registry = current_app.extensions["registry"]
+    active = registry.get(ruleset_id)
+    if active is not None:
+        return active.ruleset
+    for path in ruleset_files(current_app.config["RULESETS_DIR"]):
+        try:
+            ruleset = load_file(path)
+        except RulesetError:
+            continue
+        if ruleset.id == ruleset_id:
+            return ruleset
+    known = ", ".join(a.ruleset.id for a in registry.all()) or "none"
+    click.echo(f"unknown ruleset `{ruleset_id}` (loaded: {known})", err=True)
+    sys.exit(2)
+
+
+@rulesets.command("evaluate")
+@click.argument("ruleset_id")
+@click.option("--profile", "profile_file", required=True, type=click.File("r"), help="Profile JSON file, or - for stdin.")
+@click.option("--explain", is_flag=True, help="Include the rule-by-rule explanation.")
+def evaluate(ruleset_id: str, profile_file: click.utils.LazyFile, explain: bool) -> None:
+    """Print the decision for one profile as JSON."""
+    ruleset = _find(ruleset_id)
+    try:
+        profile = json.load(profile_file)
+    except json.JSONDecodeError as exc:
+        click.echo(f"profile is not valid JSON: {exc}", err=True)
+        sys.exit(2)
+    engine = Engine(ruleset)
+    try:
+        decision = engine.evaluate(profile, explain=explain)
+    except InvalidProfile as exc:
+        for e in exc.errors:
+            click.echo(f"invalid profile: {e.message}", err=True)
+        sys.exit(2)
+    finally:
+        engine.close()
+    click.echo(json.dumps(decision, indent=2, ensure_ascii=False))
+
+
+@rulesets.command("render")
+@click.argument("ruleset_id")
+def render(ruleset_id: str) -> None:
+    """Print the ruleset as a Markdown document for auditors."""
+    ruleset = _find(ruleset_id)
+    click.echo(render_markdown(ruleset, verified(ruleset)))

@@ -1,0 +1,100 @@
+"""Evaluation: durable_rules decides, the reference evaluator explains and checks it.
+
+`Engine` is the only entry point the rest of the service uses. It knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..ruleset.model import Rule, Ruleset, condition_leaves
+from ..ruleset.profile import ProfileCheck, validate_profile
+from ..ruleset.words import describe, describe_action
+from . import reference
+from .decision import assemble
+from .durable import DurableRuleset
+
+__all__ = ["Engine", "InvalidProfile"]
+
+
+class InvalidProfile(ValueError):
+    def __init__(self, check: ProfileCheck) -> None:
+        super().__init__("; ".join(e.message for e in check.errors))
+        self.errors = check.errors
+
+
+class Engine:
+    """A ruleset compiled for evaluation: the durable_rules network plus the reference closures."""
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.ruleset = ruleset
+        self.durable = DurableRuleset(ruleset)
+        self._kleene = [(rule, reference.compile_condition(ruleset, rule.when)) for rule in ruleset.rules]
+        optional = {f.id for f in ruleset.inputs.values() if not f.required}
+        self._optional_fields = {rule.id: set(_fields(rule)) & optional for rule in ruleset.rules}
+
+    def check(self, profile: Any) -> dict[str, Any]:
+        """Validate and type a raw profile; raises InvalidProfile with per-field problems."""
+        result = validate_profile(self.ruleset, profile)
+        if not result.ok:
+            raise InvalidProfile(result)
+        return result.profile
+
+    def fired(self, profile: dict[str, Any]) -> list[str]:
+        return self.durable.fired(profile)
+
+    def undecided(self, profile: dict[str, Any], fired: list[str]) -> list[tuple[Rule, list[str]]]:
+        """Rules that did not fire but might, once the unknown inputs they use are recorded."""
+        out = []
+        fired_set = set(fired)
+        for rule, cond in self._kleene:
+            if rule.id in fired_set:
+                continue
+            fields = self._optional_fields[rule.id]
+            if not fields or fields.issubset(profile):
+                continue
+            if cond(profile) is None:
+                out.append((rule, reference.unknown_fields(self.ruleset, rule.when, profile)))
+        return out
+
+    def evaluate(self, raw_profile: Any, explain: bool = False) -> dict[str, Any]:
+        """Validate, evaluate on durable_rules and assemble the decision (without id or timestamp)."""
+        profile = self.check(raw_profile)
+        return self.decide(profile, explain)
+
+    def decide(self, profile: dict[str, Any], explain: bool = False) -> dict[str, Any]:
+        fired = self.durable.fired(profile)
+        decision = assemble(self.ruleset, fired, self.undecided(profile, fired))
+        if explain:
+            decision["explanation"] = self.explain(profile, fired)
+        return decision
+
+    def explain(self, profile: dict[str, Any], fired: list[str]) -> dict[str, Any]:
+        rs = self.ruleset
+        fired_set = set(fired)
+        rules = []
+        for rule in rs.rules:
+            tree = reference.explain_condition(rs, rule.when, profile)
+            status = "fired" if rule.id in fired_set else ("undecided" if tree["result"] == "unknown" else "not_fired")
+            rules.append(
+                {
+                    "rule": rule.id,
+                    "title": rule.title,
+                    "status": status,
+                    "condition": tree,
+                    "when": describe(rs, rule.when),
+                    "then": [describe_action(rs, a) for a in rule.then],
+                }
+            )
+        return {
+            "profile": {k: list(v) if isinstance(v, tuple) else v for k, v in profile.items()},
+            "unknown_inputs": [f for f in rs.inputs if f not in profile],
+            "rules": rules,
+        }
+
+    def close(self) -> None:
+        self.durable.close()
+
+
+def _fields(rule: Rule) -> list[str]:
+    return [leaf.field for leaf in condition_leaves(rule.when)]

@@ -1,0 +1,184 @@
+"""Compile a ruleset to durable_rules and evaluate profiles with the stateless raw driver.
+
+This follows section 2.1 of shared/reference/durable-rules.md exactly, because each step prevents a
+failure that was observed, not imagined:
+1. every rule carries a type tag, so the session-state fact never matches (endless loop otherwise);
+2. a catch-all rule, so an action always runs (delete_state after "not handled" segfaults otherwise);
+3. the C extension is driven directly - no `engine.Host` and its racing dispatcher thread;
+4. a fresh session id per evaluation;
+5. `assert_fact`, never `post` (an event is consumed by the first rule that sees it);
+6. `delete_state` in `finally` (the 1025th live session fails otherwise).
+
+durable_rules is false on a missing field for every operator, including `$neq`; this compiler pushes
+`not` down to the comparisons so that this single behaviour gives exactly the three-valued semantics
+of reference.py: a rule fires only when its condition is true with the inputs that are known.
+Profiles must be validated (ruleset.profile) before they reach `evaluate`: the engine would coerce.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+from typing import Any
+
+import durable_rules_engine as dre
+
+from ..ruleset.model import (
+    OPERATORS,
+    All,
+    Any_,
+    Compare,
+    Condition,
+    Not,
+    Presence,
+    Ruleset,
+)
+
+TYPE_FIELD = "t"
+TYPE_TAG = "__profile__"
+CATCH_ALL = "__catch_all__"
+
+_handles = itertools.count()
+_handles_lock = threading.Lock()
+
+
+def _set_flag(field: str, index: int) -> str:
+    return f"{field}__{index}"
+
+
+def _set_marker(field: str) -> str:
+    return f"{field}__n"
+
+
+def _rank_field(field: str) -> str:
+    return f"{field}__rank"
+
+
+def negate(cond: Condition) -> Condition:
+    """`not` pushed one level down (De Morgan); comparisons flip to their complement operator."""
+    if isinstance(cond, Compare):
+        return Compare(cond.field, OPERATORS[cond.op], cond.value, cond.line)
+    if isinstance(cond, Presence):
+        return Presence(cond.field, not cond.known, cond.line)
+    if isinstance(cond, Not):
+        return cond.item
+    if isinstance(cond, All):
+        return Any_(tuple(negate(c) for c in cond.items), cond.line)
+    return All(tuple(negate(c) for c in cond.items), cond.line)
+
+
+class Compiler:
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.rs = ruleset
+
+    def condition(self, cond: Condition) -> dict[str, Any]:
+        if isinstance(cond, Not):
+            return self.condition(negate(cond.item))
+        if isinstance(cond, (All, Any_)):
+            parts = [self.condition(c) for c in cond.items]
+            if len(parts) == 1:
+                return parts[0]
+            return {"$and" if isinstance(cond, All) else "$or": parts}
+        if isinstance(cond, Presence):
+            f = self.rs.inputs[cond.field]
+            name = _set_marker(f.id) if f.type == "set" else f.id
+            return {"$ex" if cond.known else "$nex": {name: 1}}
+        return self.compare(cond)
+
+    def compare(self, c: Compare) -> dict[str, Any]:
+        f = self.rs.inputs[c.field]
+        op, value = c.op, c.value
+        if f.type == "set":
+            flags = [_set_flag(f.id, f.codes.index(v)) for v in (value if isinstance(value, tuple) else (value,))]
+            wanted = op in ("contains", "contains_any")
+            atoms = [{flag: wanted} for flag in flags]
+            if len(atoms) == 1:
+                return atoms[0]
+            return {"$or": atoms} if op == "contains_any" else {"$and": atoms}
+        if op in ("in", "not_in"):
+            atoms = [self.compare(Compare(c.field, "equals" if op == "in" else "not_equals", v)) for v in value]
+            if len(atoms) == 1:
+                return atoms[0]
+            return {"$or": atoms} if op == "in" else {"$and": atoms}
+        if op == "equals":
+            return {f.id: value}
+        if op == "not_equals":
+            return {"$neq": {f.id: value}}
+        name, operand = f.id, value
+        if f.type == "ordered_enum":
+            name, operand = _rank_field(f.id), f.rank(value)
+        symbol = {"below": "$lt", "at_most": "$lte", "above": "$gt", "at_least": "$gte"}[op]
+        return {symbol: {name: operand}}
+
+    def ruleset(self) -> tuple[dict[str, Any], list[str]]:
+        """The durable JSON definition and the rule ids by durable rule name (r0, r1, ...)."""
+        definition: dict[str, Any] = {}
+        names: list[str] = []
+        tag = {TYPE_FIELD: TYPE_TAG}
+        for i, rule in enumerate(self.rs.rules):
+            body = self.condition(rule.when)
+            parts = [tag, *(body["$and"] if "$and" in body and len(body) == 1 else [body])]
+            definition[f"r{i}"] = {"all": [{"m": {"$and": parts}}]}
+            names.append(rule.id)
+        definition[CATCH_ALL] = {"all": [{"m": tag}]}
+        return definition, names
+
+
+def to_fact(ruleset: Ruleset, profile: dict[str, Any]) -> dict[str, Any]:
+    """Flatten a validated profile into one durable fact (sets become one flag per allowed value)."""
+    fact: dict[str, Any] = {}
+    for fid, value in profile.items():
+        f = ruleset.inputs[fid]
+        if f.type == "set":
+            fact[_set_marker(fid)] = len(value)
+            for i, code in enumerate(f.codes):
+                fact[_set_flag(fid, i)] = code in value
+        else:
+            fact[fid] = value
+            if f.type == "ordered_enum":
+                fact[_rank_field(fid)] = f.rank(value)
+    return fact
+
+
+class DurableRuleset:
+    """One compiled durable_rules ruleset. Safe for one thread at a time per session; sessions are per call."""
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.rs = ruleset
+        definition, self.rule_ids = Compiler(ruleset).ruleset()
+        self.definition = definition
+        with _handles_lock:
+            n = next(_handles)
+        self.name = f"{ruleset.id}-{ruleset.sha256[:12]}-{os.getpid()}-{n}"
+        self.handle = dre.create_ruleset(self.name, json.dumps(definition))
+        self._sids = itertools.count()
+        self._closed = False
+
+    def fired(self, profile: dict[str, Any]) -> list[str]:
+        """Ids of the rules that fire for a validated profile, in file order."""
+        fact = to_fact(self.rs, profile)
+        sid = f"{os.getpid()}-{next(self._sids)}"
+        fact["sid"] = sid
+        fact[TYPE_FIELD] = TYPE_TAG
+        names: set[str] = set()
+        try:
+            code, state_offset = dre.assert_fact(self.handle, json.dumps(fact))
+            if code != 0:
+                raise RuntimeError(f"durable_rules result code {code}")
+            result = dre.start_action_for_state(self.handle, state_offset)
+            messages = result[1] if result else None
+            while messages:
+                names.update(json.loads(messages))
+                messages = dre.complete_and_start_action(self.handle, state_offset)
+        finally:
+            dre.delete_state(self.handle, sid)
+        names.discard(CATCH_ALL)
+        return [rid for i, rid in enumerate(self.rule_ids) if f"r{i}" in names]
+
+    def close(self) -> None:
+        """Free the C ruleset. Only call when no evaluation can still be running on it."""
+        if not self._closed:
+            self._closed = True
+            dre.delete_ruleset(self.handle)

@@ -1,0 +1,187 @@
+"""The pure-Python evaluator: three-valued (Kleene) logic over the ruleset's conditions.
+
+It has two jobs. It is the oracle that durable_rules must agree with before a ruleset is accepted, so
+it is written independently of the durable compiler (it evaluates the conditions as written, without
+pushing `not` down). And it explains: for every rule, which conditions held, which failed and which
+could not be decided because an input is unknown.
+
+Semantics (documented for auditors in rulesets/README.md): a comparison on an unknown input is
+*unknown*; `not unknown` is unknown; `all` is false if any part is false, else unknown if any part is
+unknown; `any` is true if any part is true, else unknown if any part is unknown. A rule fires only
+when its condition is *true*. `known`/`unknown` are the only conditions that are never unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..ruleset.model import (
+    All,
+    Compare,
+    Condition,
+    InputField,
+    Not,
+    Presence,
+    Ruleset,
+    condition_leaves,
+)
+from ..ruleset.words import describe
+
+Tri = bool | None  # True, False, or None for "unknown"
+Profile = dict[str, Any]
+
+
+def compare(f: InputField, op: str, expected: Any, actual: Any) -> bool:
+    """One comparison on a known value. `actual` is already validated for the field's type."""
+    if op == "equals":
+        return actual == expected
+    if op == "not_equals":
+        return actual != expected
+    if op == "in":
+        return actual in expected
+    if op == "not_in":
+        return actual not in expected
+    if op == "contains":
+        return expected in actual
+    if op == "not_contains":
+        return expected not in actual
+    if op == "contains_any":
+        return any(v in actual for v in expected)
+    if op == "contains_none":
+        return not any(v in actual for v in expected)
+    if f.type == "ordered_enum":
+        actual, expected = f.rank(actual), f.rank(expected)
+    if op == "below":
+        return actual < expected
+    if op == "at_most":
+        return actual <= expected
+    if op == "above":
+        return actual > expected
+    if op == "at_least":
+        return actual >= expected
+    raise ValueError(f"unknown operator {op}")
+
+
+def evaluate(ruleset: Ruleset, cond: Condition, profile: Profile) -> Tri:
+    """Kleene value of a condition for a validated profile."""
+    if isinstance(cond, Compare):
+        actual = profile.get(cond.field)
+        if actual is None:
+            return None
+        return compare(ruleset.inputs[cond.field], cond.op, cond.value, actual)
+    if isinstance(cond, Presence):
+        return (cond.field in profile) == cond.known
+    if isinstance(cond, Not):
+        inner = evaluate(ruleset, cond.item, profile)
+        return None if inner is None else not inner
+    results = [evaluate(ruleset, c, profile) for c in cond.items]
+    if isinstance(cond, All):
+        if False in results:
+            return False
+        return None if None in results else True
+    if True in results:
+        return True
+    return None if None in results else False
+
+
+Compiled = Callable[[Profile], Tri]
+
+
+def compile_condition(ruleset: Ruleset, cond: Condition) -> Compiled:
+    """The same semantics as `evaluate`, as closures: used on every request to find undecided rules."""
+    if isinstance(cond, Compare):
+        f, op, expected, name = ruleset.inputs[cond.field], cond.op, cond.value, cond.field
+
+        def leaf(p: Profile) -> Tri:
+            actual = p.get(name)
+            return None if actual is None else compare(f, op, expected, actual)
+
+        return leaf
+    if isinstance(cond, Presence):
+        name, known = cond.field, cond.known
+        return lambda p: (name in p) == known
+    if isinstance(cond, Not):
+        inner = compile_condition(ruleset, cond.item)
+
+        def negate(p: Profile) -> Tri:
+            v = inner(p)
+            return None if v is None else not v
+
+        return negate
+    parts = [compile_condition(ruleset, c) for c in cond.items]
+    if isinstance(cond, All):
+
+        def all_(p: Profile) -> Tri:
+            unknown = False
+            for part in parts:
+                v = part(p)
+                if v is False:
+                    return False
+                if v is None:
+                    unknown = True
+            return None if unknown else True
+
+        return all_
+
+    def any_(p: Profile) -> Tri:
+        unknown = False
+        for part in parts:
+            v = part(p)
+            if v is True:
+                return True
+            if v is None:
+                unknown = True
+        return None if unknown else False
+
+    return any_
+
+
+def fired_rules(ruleset: Ruleset, profile: Profile) -> list[str]:
+    """Rules whose condition is true, in file order (the oracle's answer)."""
+    return [r.id for r in ruleset.rules if evaluate(ruleset, r.when, profile) is True]
+
+
+def unknown_fields(ruleset: Ruleset, cond: Condition, profile: Profile) -> list[str]:
+    """Fields whose absence leaves parts of this condition undecided."""
+    out: list[str] = []
+    for leaf in condition_leaves(cond):
+        if isinstance(leaf, Compare) and leaf.field not in profile and leaf.field not in out:
+            out.append(leaf.field)
+    return out
+
+
+def explain_condition(ruleset: Ruleset, cond: Condition, profile: Profile) -> dict[str, Any]:
+    """A tree of the condition with each part's result and the patient's values that decided it."""
+    result = evaluate(ruleset, cond, profile)
+    status = {True: "true", False: "false", None: "unknown"}[result]
+    if isinstance(cond, Compare):
+        f = ruleset.inputs[cond.field]
+        actual = profile.get(cond.field)
+        return {
+            "type": "compare",
+            "field": cond.field,
+            "label": f.label,
+            "operator": cond.op,
+            "value": list(cond.value) if isinstance(cond.value, tuple) else cond.value,
+            "actual": list(actual) if isinstance(actual, tuple) else actual,
+            "known": actual is not None,
+            "result": status,
+            "text": describe(ruleset, cond),
+        }
+    if isinstance(cond, Presence):
+        return {
+            "type": "known" if cond.known else "unknown",
+            "field": cond.field,
+            "label": ruleset.inputs[cond.field].label,
+            "known": cond.field in profile,
+            "result": status,
+            "text": describe(ruleset, cond),
+        }
+    if isinstance(cond, Not):
+        return {"type": "not", "result": status, "item": explain_condition(ruleset, cond.item, profile)}
+    return {
+        "type": "all" if isinstance(cond, All) else "any",
+        "result": status,
+        "items": [explain_condition(ruleset, c, profile) for c in cond.items],
+    }

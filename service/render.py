@@ -1,0 +1,167 @@
+"""A ruleset as a Markdown document for the committee that signs it.
+
+Every rule is written as "When ... then ..." in words generated from the file itself, so the document
+cannot drift from what the engine runs. Verification results (proofs, tests, coverage) are included
+when a report is given.
+"""
+
+from __future__ import annotations
+
+from .ruleset.model import Ruleset
+from .ruleset.words import describe, describe_action
+from .verify import Report
+
+LEVEL_WORDS = {
+    "high": "High",
+    "moderate": "Moderate",
+    "low": "Low",
+    "very_low": "Very low",
+    "not_applicable": "Not applicable",
+}
+
+
+def _esc(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(rs: Ruleset, report: Report | None = None) -> str:
+    out: list[str] = []
+    w = out.append
+    w(f"# {rs.title}")
+    w("")
+    w(f"**Ruleset** `{rs.id}` · **version** {rs.version} · **status** {rs.status} · **institution** {rs.institution}")
+    w("")
+    w(f"Effective {rs.effective.isoformat()} · review due {rs.review_due.isoformat()} · sha256 `{rs.sha256}`")
+    w("")
+    w("## Purpose")
+    w("")
+    w(rs.purpose)
+    w("")
+    w("## Explanation")
+    w("")
+    w(rs.explanation)
+    w("")
+    w(f"Keywords: {', '.join(rs.keywords)}")
+    w("")
+    w("## Authors and reviewers")
+    w("")
+    w("| Name | Role | Reviewed |")
+    w("|---|---|---|")
+    for p in rs.authors:
+        w(f"| {_esc(p.name)} | {_esc(p.role or 'author')} | |")
+    for p in rs.reviewers:
+        w(f"| {_esc(p.name)} | {_esc(p.role)} | {p.date.isoformat() if p.date else ''} |")
+    w("")
+    w("## Recommendation strengths")
+    w("")
+    w("Listed strongest first. When several rules recommend one option, the strongest applies.")
+    w("")
+    for s in rs.strengths:
+        w(f"- **{s.label}** (`{s.id}`): {s.description}")
+    w("")
+    w("## Decision semantics")
+    w("")
+    w("- An exclusion always beats a recommendation: an excluded option is never shown as a candidate.")
+    w("- A comparison on an input that is not recorded is never satisfied, whatever the operator;")
+    w("  rules that must act on missing facts say so with *is not recorded*.")
+    w("- Candidates are ordered by strength, then by the order of the option catalogue below.")
+    w("")
+    w("## Inputs")
+    w("")
+    w("| Field | Label | Type | Required | Allowed values |")
+    w("|---|---|---|---|---|")
+    for f in rs.inputs.values():
+        if f.type == "integer":
+            allowed = f"{f.minimum}-{f.maximum} {f.unit}"
+        elif f.type == "boolean":
+            allowed = "yes / no"
+        else:
+            allowed = ", ".join(f"`{v.code}` ({v.label})" for v in f.values)
+        w(f"| `{f.id}` | {_esc(f.label)} | {f.type} | {'yes' if f.required else 'no'} | {_esc(allowed)} |")
+    w("")
+    w("## Options")
+    for o in rs.options.values():
+        w("")
+        w(f"### {o.label} (`{o.id}`, {o.kind})")
+        w("")
+        w(o.summary)
+        w("")
+        if o.regimen:
+            w(f"- **Regimen:** {o.regimen}")
+        for key, label in (("sessions", "Sessions"), ("time_to_response", "Time to response"), ("maintenance", "Maintenance")):
+            value = getattr(o.course, key)
+            if value:
+                w(f"- **{label}:** {value}")
+        if o.cost:
+            w(f"- **Cost:** {o.cost}")
+        w(f"- **Evidence:** {LEVEL_WORDS[o.evidence_level]}. {o.evidence_note}")
+        for c in o.caveats:
+            w(f"- **Caveat:** {c}")
+        if o.references:
+            w(f"- **References:** {', '.join(f'[{r}](#ref-{r})' for r in o.references)}")
+    w("")
+    w("## Rules")
+    for rule in rs.rules:
+        w("")
+        w(f"### {rule.id}: {rule.title}")
+        w("")
+        if rule.description:
+            w(rule.description)
+            w("")
+        w(f"**When** {describe(rs, rule.when)},")
+        w("")
+        w("**then**")
+        w("")
+        for a in rule.then:
+            w(f"- {describe_action(rs, a)}")
+        if rule.references:
+            w("")
+            w(f"References: {', '.join(f'[{r}](#ref-{r})' for r in rule.references)}")
+    w("")
+    w("## Safety invariants")
+    w("")
+    statuses = {i.id: i for i in report.invariants} if report else {}
+    for inv in rs.invariants:
+        res = statuses.get(inv.id)
+        status = f" — **{res.status}** ({res.method})" if res else ""
+        scope = f"when {describe(rs, inv.when)}, " if inv.when is not None else "for every valid profile, "
+        opts = ", ".join(rs.options[o].label for o in inv.options)
+        claim = {
+            "never_candidate": f"{opts} is never a candidate",
+            "always_excluded": f"{opts} is always excluded",
+            "always_referral": f"{opts} is always a referral",
+            "some_candidate_or_referral": "there is at least one candidate or referral",
+        }[inv.kind]
+        w(f"- **{inv.id}** {inv.title}: {scope}{claim}{status}")
+        if res and res.counterexample:
+            w(f"  - counterexample: `{res.counterexample}`")
+    w("")
+    w("## Tests")
+    w("")
+    results = {t.name: t for t in report.tests} if report else {}
+    for case in rs.tests:
+        res = results.get(case.name)
+        mark = "" if res is None else (" — passed" if res.passed else " — **FAILED**: " + "; ".join(res.failures))
+        w(f"- {case.name}{mark}")
+    if report:
+        w("")
+        w(f"Rule coverage: {report.coverage:.0f}% ({len(report.covered_rules)} of "
+          f"{len(report.covered_rules) + len(report.uncovered_rules)} rules fire in at least one test).")
+        if report.uncovered_rules:
+            w(f"Not covered: {', '.join(report.uncovered_rules)}.")
+    w("")
+    w("## References")
+    w("")
+    for ref in rs.references.values():
+        url = f" <{ref.url}>" if ref.url else ""
+        note = f" — {ref.evidence}" if ref.evidence else ""
+        w(f'- <a id="ref-{ref.id}"></a>**{ref.id}**: {ref.citation}{url}{note}')
+    w("")
+    w("## Sign-off")
+    w("")
+    w("| Name | Role | Signature | Date |")
+    w("|---|---|---|---|")
+    for p in rs.reviewers:
+        w(f"| {_esc(p.name)} | {_esc(p.role)} | | |")
+    w("")
+    return "\n".join(out)
