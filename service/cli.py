@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from .engine import Engine, InvalidProfile
 from .registry import verified
 from .render import render_markdown
-from .ruleset import RulesetError, load_file, ruleset_files
+from .ruleset import Ruleset, RulesetError, load_file, ruleset_files
 from .verify.text import report_text
 
 rulesets = AppGroup("rulesets", help="Check, evaluate and render ruleset files.")
@@ -62,7 +62,7 @@ def check(paths: tuple[str, ...], as_json: bool) -> None:
     sys.exit(1 if failed else 0)
 
 
-def _find(ruleset_id: str):  # noqa: ANN202 - returns a Ruleset
+def _find(ruleset_id: str) -> Ruleset:
     registry = current_app.extensions["registry"]
     active = registry.get(ruleset_id)
     if active is not None:
@@ -81,7 +81,7 @@ def _find(ruleset_id: str):  # noqa: ANN202 - returns a Ruleset
 
 @rulesets.command("evaluate")
 @click.argument("ruleset_id")
-@click.option("--profile", "profile_file", required=True, type=click.File("r"), help="Profile JSON file, or - for stdin.")
+@click.option("--profile", "profile_file", required=True, type=click.File("r"), help="Profile JSON file, - for stdin.")
 @click.option("--explain", is_flag=True, help="Include the rule-by-rule explanation.")
 def evaluate(ruleset_id: str, profile_file: click.utils.LazyFile, explain: bool) -> None:
     """Print the decision for one profile as JSON."""

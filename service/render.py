@@ -88,7 +88,8 @@ def render_markdown(rs: Ruleset, report: Report | None = None) -> str:
         w("")
         if o.regimen:
             w(f"- **Regimen:** {o.regimen}")
-        for key, label in (("sessions", "Sessions"), ("time_to_response", "Time to response"), ("maintenance", "Maintenance")):
+        course = (("sessions", "Sessions"), ("time_to_response", "Time to response"), ("maintenance", "Maintenance"))
+        for key, label in course:
             value = getattr(o.course, key)
             if value:
                 w(f"- **{label}:** {value}")
@@ -145,8 +146,10 @@ def render_markdown(rs: Ruleset, report: Report | None = None) -> str:
         w(f"- {case.name}{mark}")
     if report:
         w("")
-        w(f"Rule coverage: {report.coverage:.0f}% ({len(report.covered_rules)} of "
-          f"{len(report.covered_rules) + len(report.uncovered_rules)} rules fire in at least one test).")
+        w(
+            f"Rule coverage: {report.coverage:.0f}% ({len(report.covered_rules)} of "
+            f"{len(report.covered_rules) + len(report.uncovered_rules)} rules fire in at least one test)."
+        )
         if report.uncovered_rules:
             w(f"Not covered: {', '.join(report.uncovered_rules)}.")
     w("")

@@ -1,0 +1,91 @@
+"""One decision, whatever the channel: pick the ruleset, evaluate, stamp, record.
+
+Every channel (JSON API, batch, CDS Hooks, web form, CLI) goes through `make_decision`, so each answer
+carries the same fields and is recorded the same way before it is returned. This module knows nothing
+of HTTP; the channels translate its exceptions into their own error formats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from typing import Any, Protocol
+
+from .engine import InvalidProfile
+from .registry import Active, Registry
+
+__all__ = ["InvalidProfile", "NoDefaultRuleset", "Recorder", "UnknownRuleset", "make_decision", "pick_ruleset"]
+
+
+class UnknownRuleset(LookupError):
+    def __init__(self, ruleset_id: str, known: list[str]) -> None:
+        super().__init__(f"unknown ruleset `{ruleset_id}`; loaded: {', '.join(known) or 'none'}")
+        self.ruleset_id = ruleset_id
+        self.known = known
+
+
+class NoDefaultRuleset(LookupError):
+    def __init__(self, known: list[str]) -> None:
+        super().__init__(
+            "name the ruleset: the default is used only when exactly one production ruleset is loaded "
+            f"(loaded: {', '.join(known) or 'none'})"
+        )
+        self.known = known
+
+
+class Recorder(Protocol):
+    """The decision log (decisions.py). `record` must raise if the decision cannot be stored."""
+
+    def record(
+        self,
+        decision: dict[str, Any],
+        *,
+        channel: str,
+        profile: dict[str, Any],
+        latency_ms: float,
+        identifiers: dict[str, str] | None = None,
+    ) -> None: ...
+
+
+def pick_ruleset(registry: Registry, ruleset_id: str | None) -> Active:
+    known = [a.ruleset.id for a in registry.all()]
+    if ruleset_id is None:
+        active = registry.default()
+        if active is None:
+            raise NoDefaultRuleset(known)
+        return active
+    active = registry.get(ruleset_id)
+    if active is None:
+        raise UnknownRuleset(ruleset_id, known)
+    return active
+
+
+def now_rfc3339() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def make_decision(
+    registry: Registry,
+    ruleset_id: str | None,
+    raw_profile: Any,
+    *,
+    channel: str,
+    explain: bool = False,
+    recorder: Recorder | None = None,
+    identifiers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Validate, evaluate and record one profile; the returned dict is the full decision.
+
+    Raises UnknownRuleset, NoDefaultRuleset or InvalidProfile for the caller to translate. If a
+    recorder is given and fails, its exception propagates: an unrecorded answer is never returned.
+    """
+    started = time.perf_counter()
+    active = pick_ruleset(registry, ruleset_id)
+    profile = active.engine.check(raw_profile)
+    body = active.engine.decide(profile, explain=explain)
+    decision = {"decision_id": str(uuid.uuid4()), "evaluated_at": now_rfc3339(), **body}
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    if recorder is not None:
+        recorder.record(decision, channel=channel, profile=profile, latency_ms=latency_ms, identifiers=identifiers)
+    return decision
