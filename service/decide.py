@@ -10,12 +10,23 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .engine import InvalidProfile
 from .registry import Active, Registry
 
-__all__ = ["InvalidProfile", "NoDefaultRuleset", "Recorder", "UnknownRuleset", "make_decision", "pick_ruleset"]
+__all__ = [
+    "InvalidProfile",
+    "NoDefaultRuleset",
+    "Prepared",
+    "Recorder",
+    "UnknownRuleset",
+    "commit",
+    "make_decision",
+    "pick_ruleset",
+    "prepare",
+]
 
 
 class UnknownRuleset(LookupError):
@@ -35,7 +46,7 @@ class NoDefaultRuleset(LookupError):
 
 
 class Recorder(Protocol):
-    """The decision log (decisions.py). `record` must raise if the decision cannot be stored."""
+    """The decision log (service/decisions). Both methods must raise if they cannot store durably."""
 
     def record(
         self,
@@ -45,7 +56,10 @@ class Recorder(Protocol):
         profile: dict[str, Any],
         latency_ms: float,
         identifiers: dict[str, str] | None = None,
+        cards: list[dict[str, Any]] | None = None,
     ) -> None: ...
+
+    def record_feedback(self, service_id: str, items: list[dict[str, Any]]) -> None: ...
 
 
 def pick_ruleset(registry: Registry, ruleset_id: str | None) -> Active:
@@ -65,6 +79,50 @@ def now_rfc3339() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@dataclass
+class Prepared:
+    """An evaluated, stamped decision that is not yet recorded - and so must not be returned yet."""
+
+    decision: dict[str, Any]
+    profile: dict[str, Any]
+    started: float
+
+
+def prepare(registry: Registry, ruleset_id: str | None, raw_profile: Any, *, explain: bool = False) -> Prepared:
+    """Pick the ruleset, validate the profile and evaluate. Raises UnknownRuleset, NoDefaultRuleset, InvalidProfile."""
+    started = time.perf_counter()
+    active = pick_ruleset(registry, ruleset_id)
+    profile = active.engine.check(raw_profile)
+    body = active.engine.decide(profile, explain=explain)
+    decision = {"decision_id": str(uuid.uuid4()), "evaluated_at": now_rfc3339(), **body}
+    return Prepared(decision, profile, started)
+
+
+def commit(
+    prepared: Prepared,
+    recorder: Recorder | None,
+    *,
+    channel: str,
+    identifiers: dict[str, str] | None = None,
+    cards: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Record the decision (with the channel's artefacts, e.g. CDS Hooks cards) and hand it out.
+
+    If the recorder fails its exception propagates: an unrecorded answer is never returned.
+    """
+    latency_ms = (time.perf_counter() - prepared.started) * 1000.0
+    if recorder is not None:
+        recorder.record(
+            prepared.decision,
+            channel=channel,
+            profile=prepared.profile,
+            latency_ms=latency_ms,
+            identifiers=identifiers,
+            cards=cards,
+        )
+    return prepared.decision
+
+
 def make_decision(
     registry: Registry,
     ruleset_id: str | None,
@@ -75,17 +133,6 @@ def make_decision(
     recorder: Recorder | None = None,
     identifiers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Validate, evaluate and record one profile; the returned dict is the full decision.
-
-    Raises UnknownRuleset, NoDefaultRuleset or InvalidProfile for the caller to translate. If a
-    recorder is given and fails, its exception propagates: an unrecorded answer is never returned.
-    """
-    started = time.perf_counter()
-    active = pick_ruleset(registry, ruleset_id)
-    profile = active.engine.check(raw_profile)
-    body = active.engine.decide(profile, explain=explain)
-    decision = {"decision_id": str(uuid.uuid4()), "evaluated_at": now_rfc3339(), **body}
-    latency_ms = (time.perf_counter() - started) * 1000.0
-    if recorder is not None:
-        recorder.record(decision, channel=channel, profile=profile, latency_ms=latency_ms, identifiers=identifiers)
-    return decision
+    """Validate, evaluate and record one profile; the returned dict is the full decision."""
+    prepared = prepare(registry, ruleset_id, raw_profile, explain=explain)
+    return commit(prepared, recorder, channel=channel, identifiers=identifiers)
