@@ -13,8 +13,9 @@ from ..ruleset.words import describe, describe_action
 from . import reference
 from .decision import assemble
 from .durable import DurableRuleset
+from .partial import TooManyCompletions, decide_partial
 
-__all__ = ["Engine", "InvalidProfile"]
+__all__ = ["Engine", "InvalidProfile", "TooManyCompletions"]
 
 
 class InvalidProfile(ValueError):
@@ -33,9 +34,9 @@ class Engine:
         optional = {f.id for f in ruleset.inputs.values() if not f.required}
         self._optional_fields = {rule.id: set(_fields(rule)) & optional for rule in ruleset.rules}
 
-    def check(self, profile: Any) -> dict[str, Any]:
+    def check(self, profile: Any, partial: bool = False) -> dict[str, Any]:
         """Validate and type a raw profile; raises InvalidProfile with per-field problems."""
-        result = validate_profile(self.ruleset, profile)
+        result = validate_profile(self.ruleset, profile, partial=partial)
         if not result.ok:
             raise InvalidProfile(result)
         return result.profile
@@ -67,6 +68,15 @@ class Engine:
         decision = assemble(self.ruleset, fired, self.undecided(profile, fired))
         if explain:
             decision["explanation"] = self.explain(profile, fired)
+        return decision
+
+    def decide_partial(self, profile: dict[str, Any], explain: bool = False) -> dict[str, Any]:
+        """A decision over every completion of the missing required facts (see partial.py)."""
+        decision = decide_partial(self.ruleset, self.durable.fired, profile)
+        if "partial" not in decision:
+            return self.decide(profile, explain)
+        if explain:
+            decision["explanation"] = self.explain(profile, decision["fired_rules"])
         return decision
 
     def explain(self, profile: dict[str, Any], fired: list[str]) -> dict[str, Any]:

@@ -21,9 +21,9 @@ import z3
 
 from ..engine import Engine, reference
 from ..engine.decision import assemble
+from ..ruleset import space
 from ..ruleset.model import Invariant, Ruleset
 from ..ruleset.profile import validate_profile
-from . import space
 from .smt import Encoding
 
 ENUMERATION_LIMIT = 20_000

@@ -13,7 +13,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from ..ruleset.model import Compare, InputField, Ruleset, condition_leaves
+from .model import Compare, InputField, Ruleset, condition_leaves
 
 UNKNOWN = object()
 
@@ -24,11 +24,20 @@ def _conditions(ruleset: Ruleset) -> list[Any]:
     return conds
 
 
+def _consts(leaf: Compare) -> tuple[Any, ...]:
+    return leaf.value if isinstance(leaf.value, tuple) else (leaf.value,)
+
+
 def representatives(ruleset: Ruleset, f: InputField) -> list[Any]:
     """Values of one field that together reach every behaviour of the ruleset's conditions."""
     leaves = [leaf for c in _conditions(ruleset) for leaf in condition_leaves(c) if leaf.field == f.id]
     values: list[Any]
-    if f.type in ("enum", "ordered_enum"):
+    if f.type == "enum":
+        # Equality tests cannot tell apart two codes that no condition mentions: one stands for all.
+        mentioned = {v for leaf in leaves if isinstance(leaf, Compare) for v in _consts(leaf)}
+        values = [c for c in f.codes if c in mentioned]
+        values += [c for c in f.codes if c not in mentioned][:1]
+    elif f.type == "ordered_enum":
         values = list(f.codes)
     elif f.type == "boolean":
         values = [False, True]
@@ -37,19 +46,22 @@ def representatives(ruleset: Ruleset, f: InputField) -> list[Any]:
         points = {f.minimum, f.maximum}
         for leaf in leaves:
             if isinstance(leaf, Compare):
-                consts = leaf.value if isinstance(leaf.value, tuple) else (leaf.value,)
-                for c in consts:
+                for c in _consts(leaf):
                     points.update({c - 1, c, c + 1})
         values = sorted(p for p in points if f.minimum <= p <= f.maximum)
     else:
-        mentioned: list[str] = []
+        mentioned_codes: list[str] = []
         for leaf in leaves:
             if isinstance(leaf, Compare):
-                for code in leaf.value if isinstance(leaf.value, tuple) else (leaf.value,):
-                    if code not in mentioned:
-                        mentioned.append(code)
-        mentioned.sort(key=f.codes.index)
-        values = [tuple(combo) for n in range(len(mentioned) + 1) for combo in itertools.combinations(mentioned, n)]
+                for code in _consts(leaf):
+                    if code not in mentioned_codes:
+                        mentioned_codes.append(code)
+        mentioned_codes.sort(key=f.codes.index)
+        values = [
+            tuple(combo)
+            for n in range(len(mentioned_codes) + 1)
+            for combo in itertools.combinations(mentioned_codes, n)
+        ]
     if not f.required:
         values.append(UNKNOWN)
     return values
