@@ -14,7 +14,7 @@ from typing import Any
 
 from ..ruleset.model import Ruleset
 from ..ruleset.space import UNKNOWN, representatives
-from .decision import assemble
+from .decision import Assembler
 
 MAX_COMPLETIONS = 5000
 
@@ -111,16 +111,16 @@ def aggregate(ruleset: Ruleset, missing: list[str], decisions: list[dict[str, An
     }
 
 
-def decide_partial(ruleset: Ruleset, fired: Any, profile: dict[str, Any]) -> dict[str, Any]:
+def decide_partial(ruleset: Ruleset, assembler: Assembler, fired: Any, profile: dict[str, Any]) -> dict[str, Any]:
     """`fired` is the engine's durable_rules evaluation (profile -> fired rule ids)."""
     missing, filled = completions(ruleset, profile)
     if not missing:
-        return assemble(ruleset, fired(profile))
+        return assembler.assemble(fired(profile))
     cache: dict[tuple[str, ...], dict[str, Any]] = {}
     decisions = []
     for p in filled:
         key = tuple(fired(p))
         if key not in cache:
-            cache[key] = assemble(ruleset, list(key))
+            cache[key] = assembler.assemble(list(key))
         decisions.append(cache[key])
     return aggregate(ruleset, missing, decisions)

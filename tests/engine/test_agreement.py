@@ -103,8 +103,11 @@ def test_three_evaluators_agree(whens: list[dict[str, Any]], seed: int) -> None:
     try:
         profiles = [space.random_profile(rs, rng, unknown_rate=0.4) for _ in range(25)]
         profiles += list(space.boundary_profiles(rs, rng, bases=1))
+        compiled = [(r, reference.compile_condition(rs, r.when)) for r in rs.rules]
         for p in profiles:
             expected = reference.fired_rules(rs, p)
+            for r, fn in compiled:  # the per-request closures match the oracle, unknowns included
+                assert fn(p) == reference.evaluate(rs, r.when, p), (r.id, p)
             assert engine.fired(p) == expected, p
             assert _smt_fires(enc, p) == expected, p
     finally:
