@@ -169,3 +169,9 @@ def test_a_ruleset_without_tests_is_refused(example_text: str) -> None:
     head, _, _ = example_text.partition("tests:\n")
     [msg] = problems(head)
     assert "the ruleset has no tests" in msg
+
+
+def test_yaml_aliases_are_refused(example_text: str) -> None:
+    text = example_text.replace("    title: Heart failure\n", "    title: &t Heart failure\n    description: *t\n")
+    msgs = problems(text)
+    assert any("anchors and aliases are not allowed" in m for m in msgs), msgs
