@@ -39,9 +39,22 @@ def test_ruleset_detail_is_the_file_as_json(client: FlaskClient, rulesets_dir: P
     assert body["id"] == RULESET_ID and body["sha256"] == rs.sha256
     assert [i["id"] for i in body["inputs"]] == list(rs.inputs)
     age = next(i for i in body["inputs"] if i["id"] == "age")
-    assert (age["type"], age["minimum"], age["maximum"], age["unit"], age["required"]) == ("integer", 0, 120, "years", True)
+    assert age == {
+        "id": "age",
+        "type": "integer",
+        "label": "Age",
+        "help": "Age in whole years.",
+        "required": True,
+        "group": "demographics",
+        "minimum": 0,
+        "maximum": 120,
+        "unit": "years",
+    }
     diagnosis = next(i for i in body["inputs"] if i["id"] == "diagnosis")
-    assert diagnosis["values"] == [{"code": "confirmed", "label": "Confirmed"}, {"code": "uncertain", "label": "Uncertain"}]
+    assert diagnosis["values"] == [
+        {"code": "confirmed", "label": "Confirmed"},
+        {"code": "uncertain", "label": "Uncertain"},
+    ]
     assert [o["id"] for o in body["options"]] == ["topical", "oral", "review"]
     rule = next(r for r in body["rules"] if r["id"] == "adult-confirmed")
     assert rule["when"] == {"all": [{"field": "diagnosis", "equals": "confirmed"}, {"field": "age", "at_least": 18}]}

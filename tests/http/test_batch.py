@@ -47,7 +47,7 @@ def test_a_bad_profile_is_an_error_entry_at_its_position(client: FlaskClient) ->
     assert bad["error"]["type"] == "urn:hairloss-rules:problem:validation-error"
     err = error_for(bad["error"], "profiles[1].age")
     assert err["pointer"] == "/profiles/1/age"
-    assert "not the text \"30\"" in err["message"]
+    assert 'not the text "30"' in err["message"]
     assert decisions[2]["index"] == 2
     assert error_for(decisions[2]["error"], "profiles[2]")["allowed"] == ["age", "diagnosis", "pregnant", "conditions"]
 
