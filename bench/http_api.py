@@ -71,10 +71,15 @@ async def _measure(
 
 
 def run(
-    *, rounds: int = 3, seconds: float = 2.0, half_rate_seconds: float = 4.0, workers: int | None = None
+    *,
+    rounds: int = 3,
+    seconds: float = 2.0,
+    half_rate_seconds: float = 4.0,
+    workers: int | None = None,
+    rulesets_dir: Path | None = None,
 ) -> dict[str, float]:
-    """Measure, print the report, return the headline numbers."""
-    folder = Path(os.environ.get("RULESETS_DIR", ROOT / "rulesets"))
+    """Measure, print the report, return the headline numbers (RULESETS_DIR or rulesets/ by default)."""
+    folder = rulesets_dir or Path(os.environ.get("RULESETS_DIR", ROOT / "rulesets"))
     chosen = _bundled_default(folder)
     with tempfile.TemporaryDirectory(prefix="hairloss-bench-") as tmp:
         note = ""
@@ -89,8 +94,8 @@ def run(
         ruleset_id, profile = chosen
         floor = Target("GET /healthz (floor)", "GET", "/healthz")
         evaluation = Target.json("POST /v1/evaluations", "/v1/evaluations", {"ruleset": ruleset_id, "profile": profile})
-        with gunicorn(folder, workers=workers) as server:
-            n_workers = workers or os.cpu_count() or 1
+        n_workers = workers or os.cpu_count() or 1  # gunicorn.conf.py's default: one per CPU
+        with gunicorn(folder, workers=n_workers) as server:
             concurrency = 4 * n_workers
             print(f"gunicorn {n_workers} sync worker(s) on {server.url}; ruleset {ruleset_id}{note}")
             print(f"profile: {json.dumps(profile)}")

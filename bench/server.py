@@ -64,8 +64,9 @@ def gunicorn(
 ) -> Iterator[Server]:
     """gunicorn on 127.0.0.1 and a port the kernel picks; stopped with SIGTERM (graceful) on exit.
 
-    HOME is a fresh directory and the control socket is off, so several servers (tests, other
-    engineers' runs) never share gunicorn's $HOME/.gunicorn/gunicorn.ctl.
+    With `workers`, returns once that many workers have booted. HOME is a fresh directory and the control
+    socket is off, so several servers (tests, other engineers' runs) never share gunicorn's
+    $HOME/.gunicorn/gunicorn.ctl.
     """
     with tempfile.TemporaryDirectory(prefix="hairloss-gunicorn-") as tmp:
         log_path = Path(tmp) / "gunicorn.log"
@@ -96,6 +97,10 @@ def gunicorn(
             deadline = time.monotonic() + startup_timeout
             port = _wait_listening(proc, log_path, deadline)
             server = Server("127.0.0.1", port, proc, log_path)
+            while workers and server.log().count("Booting worker with pid") < workers:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"gunicorn workers did not boot:\n{server.log()}")
+                time.sleep(0.05)
             while server.get("/healthz")[0] != 200:  # a worker is serving
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"gunicorn does not answer /healthz:\n{server.log()}")
