@@ -23,9 +23,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions["registry"] = Registry.from_folder(app.config["RULESETS_DIR"])
 
     from .cli import rulesets
-    from .http import errors, health
+    from .http import errors, health, pages
 
     errors.register(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(pages.bp)
     app.cli.add_command(rulesets)
     return app
