@@ -245,7 +245,7 @@ def test_uncertain_diagnosis_is_referred_without_options(client: FlaskClient) ->
 def test_none_of_these_is_a_recorded_empty_set(client: FlaskClient) -> None:
     profile = {**MAN_AFTER_FINASTERIDE, "conditions": "", "preferences": "", "extent": "extensive", "age": "40"}
     doc = page(client.post("/rulesets/form-sample/try", data=profile))
-    assert "Conditions none of these" in doc.find("dl", class_="facts").text
+    assert "Conditions None of these" in doc.find("dl", class_="facts").text
     assert options_in(doc, "candidates-title") == ["topical", "oral", "dutasteride", "transplant"]
     assert "Preferences" not in doc.by_id("warnings-title").parent.text
 
@@ -340,6 +340,18 @@ def test_every_web_answer_is_recorded_once_as_a_web_decision(app: Flask) -> None
     assert record["channel"] == "web"
     assert record["decision"]["decision_id"] == doc.by_id("decision-id").text
     assert record["profile"]["conditions"] == ("heart_failure",) and "pregnant" not in record["profile"]
+
+
+def test_an_answer_that_cannot_be_recorded_is_not_shown(app: Flask) -> None:
+    class FullDisk(MemoryRecorder):
+        def record(self, decision: dict[str, Any], **kwargs: Any) -> None:
+            raise OSError("no space left on device")
+
+    app.extensions["decision_log"] = FullDisk()
+    doc = page(app.test_client().post("/rulesets/form-sample/try", data=MAN_AFTER_FINASTERIDE), 500)
+    assert doc.find("h1").text == "Something went wrong"
+    assert "No answer was given" in doc.text
+    assert not doc.find_all(data_option=True)
 
 
 # ---- the choice of ruleset -------------------------------------------------------------------
