@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
@@ -25,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 from ..decide import InvalidProfile, make_decision
 from ..registry import Active, Registry
 from ..render import tests_by_rule
+from ..ruleset.profile import FieldProblem
 from . import forms, presenting
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def _unexpected(exc: Exception) -> ResponseReturnValue:
 # ---- clinicians ------------------------------------------------------------------------------
 
 
-def _form(active: Active, submitted: forms.Submitted, problems: list[Any], status: int) -> ResponseReturnValue:
+def _form(active: Active, submitted: forms.Submitted, problems: list[FieldProblem], status: int) -> ResponseReturnValue:
     by_field, general = forms.problems_by_field(active.ruleset, submitted, problems)
     page = render_template(
         "form.html",
