@@ -27,7 +27,8 @@ def run_without_chromium(tmp_path: Path, ci: str | None) -> subprocess.Completed
         "-p",
         "no:cacheprovider",
     ]
-    command += ["--basetemp", str(tmp_path / "run"), "-rs", "-q"]
+    # its own --output: pytest-playwright empties that folder at start, and test-results/ holds our screenshots
+    command += ["--basetemp", str(tmp_path / "run"), "--output", str(tmp_path / "output"), "-rs", "-q"]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
