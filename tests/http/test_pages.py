@@ -188,6 +188,9 @@ def test_prefill_with_unknown_or_malformed_parameters_says_what_is_wrong(client:
 def test_answer_shows_candidates_exclusions_warnings_and_the_explanation(client: FlaskClient) -> None:
     doc = page(client.post("/rulesets/form-sample/try", data=MAN_AFTER_FINASTERIDE))
     assert options_in(doc, "candidates-title") == ["topical", "dutasteride"]
+    glance = doc.find("section", class_="glance").text
+    assert "Options to consider Topical treatment Recommended Oral dutasteride Consider" in glance
+    assert "Referrals none Not suitable Oral treatment" in glance
     topical = doc.find("li", data_option="topical")
     assert topical.find(class_="badge").text == "Recommended"
     assert "First-line topical option." in topical.text
@@ -207,7 +210,8 @@ def test_answer_shows_candidates_exclusions_warnings_and_the_explanation(client:
     assert "Not recorded: Extent of loss, Preferences." in warnings.text
     facts = doc.find("dl", class_="facts").text
     assert "Sex Male" in facts and "Age 34 years" in facts and "Conditions Heart failure" in facts
-    statuses = {d["id"].removeprefix("explain-"): d.find(class_="status").text for d in doc.find_all("details")}
+    rules = doc.find_all("details", class_="rule")
+    statuses = {d["id"].removeprefix("explain-"): d.find(class_="status").text for d in rules}
     assert statuses == {
         "adult-confirmed": "fired",
         "finasteride-failure": "fired",
