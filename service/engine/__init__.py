@@ -75,7 +75,7 @@ class Engine:
 
     def decide_partial(self, profile: dict[str, Any], explain: bool = False) -> dict[str, Any]:
         """A decision over every completion of the missing required facts (see partial.py)."""
-        decision = decide_partial(self.ruleset, self.assembler, self.durable.fired, profile)
+        decision = decide_partial(self.ruleset, self.assembler, self.durable.fired, self.undecided, profile)
         if "partial" not in decision:
             return self.decide(profile, explain)
         if explain:

@@ -10,6 +10,7 @@ pregnant woman's exclusion of finasteride is certain even when her pattern of lo
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from ..ruleset.model import Ruleset
@@ -81,7 +82,10 @@ def aggregate(ruleset: Ruleset, missing: list[str], decisions: list[dict[str, An
     warnings: list[dict[str, Any]] = []
     for d in decisions:
         for w in d["warnings"]:
-            if w["kind"] == "rule" and w["rule"] in always and w not in warnings:
+            # A rule's own warning counts when it holds for every completion; a rule that could apply
+            # once an optional fact is recorded is worth saying whenever it is so in any completion.
+            keep = w["rule"] in always if w["kind"] == "rule" else w["rule"] not in always
+            if keep and w not in warnings:
                 warnings.append(w)
     labels = ", ".join(ruleset.inputs[f].label for f in missing)
     warnings.insert(
@@ -111,16 +115,25 @@ def aggregate(ruleset: Ruleset, missing: list[str], decisions: list[dict[str, An
     }
 
 
-def decide_partial(ruleset: Ruleset, assembler: Assembler, fired: Any, profile: dict[str, Any]) -> dict[str, Any]:
-    """`fired` is the engine's durable_rules evaluation (profile -> fired rule ids)."""
+def decide_partial(
+    ruleset: Ruleset,
+    assembler: Assembler,
+    fired: Callable[..., list[str]],
+    undecided: Callable[..., Any],
+    profile: dict[str, Any],
+) -> dict[str, Any]:
+    """`fired` and `undecided` are the engine's (profile -> fired rule ids; rules pending unknown inputs)."""
     missing, filled = completions(ruleset, profile)
     if not missing:
-        return assembler.assemble(fired(profile))
-    cache: dict[tuple[str, ...], dict[str, Any]] = {}
+        ids = fired(profile)
+        return assembler.assemble(ids, undecided(profile, ids))
+    cache: dict[tuple[Any, ...], dict[str, Any]] = {}
     decisions = []
     for p in filled:
-        key = tuple(fired(p))
+        ids = fired(p)
+        pending = undecided(p, ids)
+        key = (tuple(ids), tuple((r.id, tuple(f)) for r, f in pending))
         if key not in cache:
-            cache[key] = assembler.assemble(list(key))
+            cache[key] = assembler.assemble(ids, pending)
         decisions.append(cache[key])
     return aggregate(ruleset, missing, decisions)

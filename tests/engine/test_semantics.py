@@ -213,5 +213,9 @@ def test_partial_decision_keeps_what_holds_for_every_completion() -> None:
         d = engine.decide_partial(engine.check({"sex": "female", "pregnant": False}, partial=True))
         assert [c["option"] for c in d["candidates"]] == ["y"]
         assert d["partial"]["possible_candidates"] == ["x"]
+        # Optional facts not recorded are still reported, as in a complete decision.
+        d = engine.decide_partial(engine.check({"sex": "female"}, partial=True))
+        pending = [(w["rule"], w["fields"]) for w in d["warnings"] if w["kind"] == "unknown_inputs"]
+        assert pending == [("preg", ["pregnant"])]
     finally:
         engine.close()
