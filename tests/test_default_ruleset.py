@@ -1,27 +1,22 @@
 """The default ruleset `androgenetic-alopecia` against its contract (issue 3).
 
 EHR integrations and the web form code against the vocabulary and option ids, so they are pinned here
-exactly. The verification checks are the ones `flask rulesets check` runs (proofs, tests, coverage, dead
-rules, gaps), called through the verify package's building blocks; the cross-check of the two evaluators
-uses a bounded sample because the verifier's own boundary sample grows as 2^k with the k codes of a set
-field that the rules mention (19 for `conditions` here).
+exactly. Verification is the same `verify()` that `flask rulesets check` and the registry run: proofs,
+cross-check of the two evaluators, named tests with coverage, dead rules and gaps.
 """
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import z3
 
-from service.engine import Engine, InvalidProfile, reference
+from service.engine import Engine, InvalidProfile
 from service.ruleset import Ruleset, load_file
-from service.verify import prove, run_tests, space
-from service.verify.smt import Encoding
+from service.verify import Report, verify
 
 RULESET_FILE = Path(__file__).resolve().parent.parent / "rulesets" / "androgenetic-alopecia.yaml"
 
@@ -127,8 +122,8 @@ def engine(ruleset: Ruleset) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="module")
-def encoding(ruleset: Ruleset) -> Encoding:
-    return Encoding(ruleset)
+def report(ruleset: Ruleset, engine: Engine) -> Report:
+    return verify(ruleset, engine)
 
 
 def adult(**overrides: Any) -> dict[str, Any]:
@@ -236,18 +231,19 @@ def test_each_hard_exclusion_is_a_rule_and_an_invariant(ruleset: Ruleset) -> Non
 # ---- verification: what `flask rulesets check` requires ---------------------------------------------
 
 
-def test_every_invariant_is_proven(ruleset: Ruleset, engine: Engine, encoding: Encoding) -> None:
-    results = prove(ruleset, engine, encoding)
-    assert len(results) == len(ruleset.invariants) >= 40
-    assert [(r.id, r.counterexample) for r in results if r.status != "proven"] == []
+def test_the_ruleset_passes_verification(report: Report) -> None:
+    assert report.ok, report.as_dict()
 
 
-def test_named_tests_pass_with_full_rule_coverage(ruleset: Ruleset, engine: Engine) -> None:
-    results = run_tests(ruleset, engine)
-    assert len(results) >= 40
-    assert [(t.name, t.failures) for t in results if not t.passed] == []
-    covered = {rid for t in results for rid in t.fired}
-    assert [r.id for r in ruleset.rules if r.id not in covered] == []
+def test_every_invariant_is_proven(ruleset: Ruleset, report: Report) -> None:
+    assert len(report.invariants) == len(ruleset.invariants) >= 40
+    assert [(i.id, i.counterexample) for i in report.invariants if i.status != "proven"] == []
+
+
+def test_named_tests_pass_with_full_rule_coverage(report: Report) -> None:
+    assert len(report.tests) >= 40
+    assert [(t.name, t.failures) for t in report.tests if not t.passed] == []
+    assert report.uncovered_rules == [] and report.coverage == 100.0
 
 
 def test_named_tests_span_the_required_cases(ruleset: Ruleset) -> None:
@@ -259,39 +255,13 @@ def test_named_tests_span_the_required_cases(ruleset: Ruleset) -> None:
     assert {f"H-{n}" for n in range(1, 12) if n != 3} <= fired
 
 
-def test_no_dead_rules_unreachable_options_or_gaps(ruleset: Ruleset, encoding: Encoding) -> None:
-    assert [r.id for r in ruleset.rules if encoding.find(encoding.fires[r.id]) is None] == []
-    unreachable = [
-        oid
-        for oid, opt in ruleset.options.items()
-        if encoding.find(encoding.referral(oid) if opt.kind == "referral" else encoding.candidate(oid)) is None
-    ]
-    assert unreachable == []
-    assert encoding.find_many(z3.Not(encoding.some_answer()), 1) == []
+def test_no_dead_rules_unreachable_options_or_gaps(report: Report) -> None:
+    assert (report.dead_rules, report.unreachable_options, report.gaps) == ([], [], [])
 
 
-def test_durable_rules_agrees_with_the_reference_evaluator(
-    ruleset: Ruleset, engine: Engine, encoding: Encoding
-) -> None:
-    rng = random.Random(20261122)
-    sample = [space.random_profile(ruleset, rng) for _ in range(1500)]
-    for rule in ruleset.rules:  # one profile on which each rule fires, found by the solver
-        found = encoding.find(encoding.fires[rule.id])
-        assert isinstance(found, dict)
-        sample.append(engine.check(found))
-    for _ in range(3):  # every boundary of every field in a random base; sets as empty, singletons, full
-        base = space.random_profile(ruleset, rng)
-        for field in ruleset.inputs.values():
-            values = space.representatives(ruleset, field) if field.type != "set" else None
-            if values is None:
-                values = [(), *((c,) for c in field.codes), field.codes, space.UNKNOWN]
-            for value in values:
-                profile = {k: v for k, v in base.items() if k != field.id}
-                if value is not space.UNKNOWN:
-                    profile[field.id] = value
-                sample.append(profile)
-    disagreements = [p for p in sample if engine.fired(p) != reference.fired_rules(ruleset, p)]
-    assert disagreements == []
+def test_durable_rules_agrees_with_the_reference_evaluator(report: Report) -> None:
+    assert report.crosscheck_profiles > 500
+    assert report.disagreements == []
 
 
 # ---- clinically important decisions, end to end ---------------------------------------------------
