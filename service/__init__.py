@@ -25,7 +25,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     registry = Registry.from_folder(app.config["RULESETS_DIR"])
     app.extensions["registry"] = registry
-    app.extensions["decision_log"] = open_log(app.config, app.instance_path, registry)
 
     from .cli import rulesets
     from .decisions.cli import decisions
@@ -36,4 +35,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(audit.bp)
     app.cli.add_command(rulesets)
     app.cli.add_command(decisions)
+    # Last, so that a configuration error found above never leaves a database connection behind.
+    app.extensions["decision_log"] = open_log(app.config, app.instance_path, registry)
     return app

@@ -31,6 +31,6 @@ def open_log(config: Mapping[str, Any], instance_path: str | Path, registry: Reg
     """The application's decision log; raises ConfigurationError or LogError if it cannot be used."""
     url = config["DATABASE_URL"] or default_url(instance_path)
     key = load_key(config["DECISION_HMAC_KEY"], instance_path)
-    log = DecisionLog.open(url, key, registry.revisions.get)
+    log = DecisionLog.open(url, key, registry.revisions.get, config["DECISION_LOG_SQLITE_SYNC"])
     log.store_revisions(registry.revisions.values())
     return log

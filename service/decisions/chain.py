@@ -52,9 +52,12 @@ FEEDBACK_FIELDS = (
 )
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical(value: Any) -> str:
     """One text for one JSON value: sorted keys, no spaces, UTF-8 as is. Tuples become lists."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _CANONICAL.encode(value)
 
 
 def timestamp(value: dt.datetime) -> str:

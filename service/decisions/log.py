@@ -1,7 +1,7 @@
 """The decision log: the real `Recorder` of service/decide.py, appending to a hash chain before answering.
 
 One append is one transaction: store the ruleset revision if the log lacks it, lock the chain head,
-insert the decision with its option index rows and CDS Hooks cards, move the head, commit. The lock is
+insert the decision with its CDS Hooks cards, move the head, commit. The lock is
 SQLite's write lock (BEGIN IMMEDIATE, see database.py) or, on PostgreSQL, SELECT ... FOR UPDATE on the
 chain-head row, so appends from every worker process and replica form one unbroken chain. Any database
 failure raises RecordError and nothing of the record remains; the caller must not answer.
@@ -16,35 +16,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..ruleset.model import Ruleset
 from ..ruleset.profile import FieldProblem
 from . import feedback as fb
+from .appends import Appends
 from .chain import canonical, decision_content, feedback_content, link_hash
 from .database import WRITE, connect
 from .errors import ConfigurationError, InvalidFeedback, LogError, RecordError
 from .identifiers import IdentifierKey
 from .migrate import upgrade
-from .models import Card, ChainHead, Decision, DecisionOption, Feedback, Revision, Setting
+from .models import Card, ChainHead, Decision, Feedback, Revision, Setting
 
 log = logging.getLogger(__name__)
 
 ROLES = (("candidates", "candidate"), ("excluded", "excluded"), ("referrals", "referral"))
 KEY_SETTING = "identifier_key_fingerprint"
-
-# Built once: an append is on every request's path, and constructing statements costs more than running them.
-_HEAD = select(ChainHead.seq, ChainHead.hash).where(ChainHead.name == bindparam("chain")).with_for_update()
-_MOVE_HEAD = (
-    update(ChainHead)
-    .where(ChainHead.name == bindparam("chain"))
-    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
-)
-_INSERT_DECISION = insert(Decision)
-_INSERT_OPTIONS = insert(DecisionOption)
-_INSERT_CARDS = insert(Card)
 
 
 @dataclass(frozen=True)
@@ -57,7 +46,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _failure(exc: SQLAlchemyError) -> str:
+def _failure(exc: Exception) -> str:
     """The database's reason without SQL or parameters (hide_parameters is on; the statement is cut too)."""
     orig = getattr(exc, "orig", None)
     reason = str(orig if orig is not None else exc).strip().splitlines()[0]
@@ -74,6 +63,9 @@ class DecisionLog:
         self._revisions = revisions
         self._stored: set[str] = set()
         self._stored_lock = threading.Lock()
+        self._appends = Appends(engine)
+        # Appends run on the driver's cursor: its errors are not wrapped in SQLAlchemy's.
+        self._failures: tuple[type[Exception], ...] = (SQLAlchemyError, engine.dialect.loaded_dbapi.Error)
 
     @classmethod
     def open(
@@ -81,9 +73,10 @@ class DecisionLog:
         url: str,
         key: IdentifierKey,
         revisions: Callable[[str], Ruleset | None] = lambda sha256: None,
+        sqlite_sync: str = "NORMAL",
     ) -> DecisionLog:
         """Connect, migrate to the newest schema and check the identifier key; LogError if unreachable."""
-        engine = connect(url)
+        engine = connect(url, sqlite_sync)
         try:
             with engine.execution_options(**WRITE).begin() as conn:
                 upgrade(conn)
@@ -102,6 +95,7 @@ class DecisionLog:
         return self.engine.dialect.name
 
     def close(self) -> None:
+        self._appends.close()
         self.engine.dispose()
 
     def ping(self) -> None:
@@ -119,11 +113,12 @@ class DecisionLog:
         pending = [r for r in rulesets if r.sha256 not in self._stored]
         if not pending:
             return
+        sql = self._appends
         try:
-            with self.writer.begin() as conn:
+            with sql.transaction() as dbapi:
                 for ruleset in pending:
-                    _insert_revision(conn, ruleset)
-        except SQLAlchemyError as exc:
+                    sql.run(dbapi, sql.revision, _revision_row(ruleset))
+        except self._failures as exc:
             raise RecordError(f"ruleset revisions were not stored: {_failure(exc)}") from exc
         with self._stored_lock:
             self._stored.update(r.sha256 for r in pending)
@@ -163,25 +158,19 @@ class DecisionLog:
         """Append one decision; returns only once it is committed. Raises RecordError if it could not be."""
         row = self._decision_row(decision, channel, profile, latency_ms, identifiers)
         card_rows = _card_rows(decision, cards or [])
-        option_rows = [
-            {"role": role, "option": option}
-            for key, role in ROLES
-            for option in dict.fromkeys(item["option"] for item in decision[key])
-        ]
         revision = self._revision_to_store(row["ruleset_sha256"])
+        sql = self._appends
         try:
-            with self.writer.begin() as conn:
+            with sql.transaction() as dbapi:
                 if revision is not None:
-                    _insert_revision(conn, revision)
-                seq, prev_hash = _lock_head(conn, "decisions")
+                    sql.run(dbapi, sql.revision, _revision_row(revision))
+                seq, prev_hash = sql.lock_head(dbapi, "decisions")
                 digest = link_hash(prev_hash, decision_content(row, card_rows))
-                conn.execute(_INSERT_DECISION, {**row, "seq": seq, "prev_hash": prev_hash, "hash": digest})
-                if option_rows:
-                    conn.execute(_INSERT_OPTIONS, [{"seq": seq, **o} for o in option_rows])
+                sql.run(dbapi, sql.decision, {**row, "seq": seq, "prev_hash": prev_hash, "hash": digest})
                 if card_rows:
-                    conn.execute(_INSERT_CARDS, [{"seq": seq, **c} for c in card_rows])
-                _move_head(conn, "decisions", seq, digest)
-        except SQLAlchemyError as exc:
+                    sql.run_many(dbapi, sql.cards, [{"seq": seq, **c} for c in card_rows])
+                sql.move(dbapi, "decisions", seq, digest)
+        except self._failures as exc:
             raise RecordError(f"decision {row['decision_id']} was not recorded: {_failure(exc)}") from exc
         if revision is not None:
             with self._stored_lock:
@@ -230,6 +219,7 @@ class DecisionLog:
             return FeedbackResult(0, 0)
         uuids = sorted({r["card_uuid"] for r in rows})
         stored = repeated = 0
+        sql = self._appends
         try:
             with self.writer.begin() as conn:
                 issued = dict(
@@ -255,7 +245,8 @@ class DecisionLog:
                         )
                     )
                 }
-                seq, prev_hash = _lock_head(conn, "feedback")
+                dbapi = conn.connection.dbapi_connection
+                seq, prev_hash = sql.lock_head(dbapi, "feedback")
                 received = _now()
                 for row in rows:
                     report = (row["card_uuid"], row["outcome"], row["outcome_timestamp"])
@@ -270,28 +261,18 @@ class DecisionLog:
                         "received_at": received,
                     }
                     digest = link_hash(prev_hash, feedback_content(full))
-                    conn.execute(insert(Feedback), {**full, "seq": seq, "prev_hash": prev_hash, "hash": digest})
+                    sql.run(dbapi, sql.feedback, {**full, "seq": seq, "prev_hash": prev_hash, "hash": digest})
                     seq, prev_hash = seq + 1, digest
                     stored += 1
                 if stored:
-                    _move_head(conn, "feedback", seq - 1, prev_hash)
-        except SQLAlchemyError as exc:
+                    sql.move(dbapi, "feedback", seq - 1, prev_hash)
+        except self._failures as exc:
             raise RecordError(f"feedback was not recorded: {_failure(exc)}") from exc
         return FeedbackResult(stored, repeated)
 
 
-def _lock_head(conn: Connection, name: str) -> tuple[int, str]:
-    """The next seq and the hash to link to, with the chain head locked until commit."""
-    head = conn.execute(_HEAD, {"chain": name}).one()
-    return head.seq + 1, head.hash
-
-
-def _move_head(conn: Connection, name: str, seq: int, digest: str) -> None:
-    conn.execute(_MOVE_HEAD, {"chain": name, "head_seq": seq, "head_hash": digest})
-
-
-def _insert_revision(conn: Connection, ruleset: Ruleset) -> None:
-    values = {
+def _revision_row(ruleset: Ruleset) -> dict[str, Any]:
+    return {
         "sha256": ruleset.sha256,
         "ruleset_id": ruleset.id,
         "version": ruleset.version,
@@ -300,8 +281,6 @@ def _insert_revision(conn: Connection, ruleset: Ruleset) -> None:
         "options": canonical(list(ruleset.options)),
         "stored_at": _now(),
     }
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(Revision).values(values).on_conflict_do_nothing(index_elements=["sha256"]))
 
 
 def _tests_text(ruleset: Ruleset) -> str | None:

@@ -2,8 +2,8 @@
 
 JSON documents (profile, decision, option lists) are stored as the exact canonical JSON text that the
 hash chain covers, not as JSON/JSONB: PostgreSQL would re-normalise JSONB, and a verifier must hash what
-was written, byte for byte, on either backend. The only columns that are not covered by a record's hash
-are the index rows of `decision_options`, which `verify` checks against the hashed option lists.
+was written, byte for byte, on either backend. Every column of a record is covered by its hash; there is
+no derived index table that could disagree with it (a search by option reads the hashed option lists).
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Sequence numbers are assigned by the appender (never by the database), so no autoincrement.
 Seq = BigInteger().with_variant(Integer(), "sqlite")
 HASH = 64  # hex SHA-256 / HMAC-SHA256
+IDENTIFIER_COLUMNS = ("patient_hash", "user_hash", "hook_instance_hash")
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -80,10 +82,18 @@ class Revision(Base):
 
 class Decision(Base):
     __tablename__ = "decisions"
-    # Audit queries filter on one of these and page by seq, newest first.
+    # Every index is paid for by every append, so there are few: identifiers (partial - only CDS Hooks
+    # decisions carry them) for "all decisions for one patient", time for since/until. Filters on ruleset,
+    # channel or option walk the primary key newest first: audit queries are rare, appends are not.
     __table_args__ = tuple(
-        Index(None, column, "seq")
-        for column in ("ruleset_id", "channel", "patient_hash", "user_hash", "hook_instance_hash")
+        Index(
+            None,
+            column,
+            "seq",
+            sqlite_where=text(f"{column} IS NOT NULL"),
+            postgresql_where=text(f"{column} IS NOT NULL"),
+        )
+        for column in IDENTIFIER_COLUMNS
     )
 
     seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=False)
@@ -103,20 +113,9 @@ class Decision(Base):
     patient_hash: Mapped[str | None] = mapped_column(String(HASH))
     user_hash: Mapped[str | None] = mapped_column(String(HASH))
     hook_instance_hash: Mapped[str | None] = mapped_column(String(HASH))
-    # prev_hash is unique: two appenders that read the same chain head can never both commit (no fork).
-    prev_hash: Mapped[str] = mapped_column(String(HASH), unique=True)
-    hash: Mapped[str] = mapped_column(String(HASH), unique=True)
-
-
-class DecisionOption(Base):
-    """Which options a decision named, and how: the index behind `GET /v1/evaluations?option=`."""
-
-    __tablename__ = "decision_options"
-    __table_args__ = (Index(None, "option", "seq"),)
-
-    seq: Mapped[int] = mapped_column(ForeignKey("decisions.seq"), primary_key=True)
-    role: Mapped[str] = mapped_column(String(20), primary_key=True)  # candidate | excluded | referral
-    option: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # Two appenders that read the same chain head would both claim the next seq: the primary key stops a fork.
+    prev_hash: Mapped[str] = mapped_column(String(HASH))
+    hash: Mapped[str] = mapped_column(String(HASH))
 
 
 class Card(Base):
@@ -146,8 +145,8 @@ class Feedback(Base):
     override_reason: Mapped[str | None] = mapped_column(Text)  # canonical JSON {reason?, userComment?}
     accepted_suggestions: Mapped[str | None] = mapped_column(Text)  # canonical JSON list of ids
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    prev_hash: Mapped[str] = mapped_column(String(HASH), unique=True)
-    hash: Mapped[str] = mapped_column(String(HASH), unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(HASH))
+    hash: Mapped[str] = mapped_column(String(HASH))
 
 
 class ChainHead(Base):

@@ -16,14 +16,15 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, distinct, exists, select
+from sqlalchemy import Row, Select, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .errors import LogError
 from .log import DecisionLog
-from .models import Card, Decision, DecisionOption, Feedback, Revision
+from .models import IDENTIFIER_COLUMNS, Card, Decision, Feedback, Revision
 
-ROLES = ("candidate", "excluded", "referral")
+ROLE_COLUMNS = {"candidate": Decision.candidates, "excluded": Decision.excluded, "referral": Decision.referrals}
+ROLES = tuple(ROLE_COLUMNS)
 SUMMARY_COLUMNS = tuple(
     getattr(Decision, c)
     for c in (
@@ -46,7 +47,7 @@ SUMMARY_COLUMNS = tuple(
         "hash",
     )
 )
-IDENTIFIER_COLUMNS = ("patient_hash", "user_hash", "hook_instance_hash")
+
 CSV_HEADER = (
     "seq",
     "decision_id",
@@ -170,12 +171,10 @@ def _filtered(filters: Filters) -> Select[Any]:
     if filters.until is not None:
         q = q.where(Decision.evaluated_at < filters.until)
     if filters.option is not None:
-        named = select(DecisionOption.seq).where(
-            DecisionOption.seq == Decision.seq, DecisionOption.option == filters.option
-        )
-        if filters.role is not None:
-            named = named.where(DecisionOption.role == filters.role)
-        q = q.where(exists(named))
+        # The hashed JSON lists hold option ids in quotes, so `"oral"` matches oral and never oral_high.
+        quoted = f'"{filters.option}"'
+        roles = [filters.role] if filters.role is not None else list(ROLE_COLUMNS)
+        q = q.where(or_(*(ROLE_COLUMNS[r].contains(quoted, autoescape=True) for r in roles)))
     return q
 
 
@@ -270,7 +269,7 @@ def known_options(log: DecisionLog) -> dict[str, set[str]]:
 
 
 def known_channels(log: DecisionLog) -> list[str]:
-    return sorted(r[0] for r in _rows(log, select(distinct(Decision.channel))))
+    return sorted(r[0] for r in _rows(log, select(Decision.channel).distinct()))
 
 
 def feedback_by_rule(log: DecisionLog, ruleset_id: str | None = None) -> list[dict[str, Any]]:

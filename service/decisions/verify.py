@@ -3,15 +3,14 @@
 Checks, per chain, in seq order: each record's content hashes to its stored hash (else: edited); each
 record links to the one before it (else: the record it links to is elsewhere - reordered - or gone -
 deleted or rewritten); seq numbers run without gaps; the chain head matches the last record (else:
-the newest records were cut off). For decisions, the option index rows must match the hashed option
-lists; for ruleset revisions, the stored text must hash to its sha256. The walk runs in one snapshot
-(REPEATABLE READ on PostgreSQL, a read transaction on SQLite), so it can run while the service writes.
+the newest records were cut off). For ruleset revisions, the stored text must hash to its sha256.
+The walk runs in one snapshot (REPEATABLE READ on PostgreSQL, a read transaction on SQLite), so it can
+run while the service writes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .chain import GENESIS, decision_content, feedback_content, link_hash
 from .errors import LogError
 from .log import DecisionLog
-from .models import Card, ChainHead, Decision, DecisionOption, Feedback, Revision
+from .models import Card, ChainHead, Decision, Feedback, Revision
 
 BATCH = 1000
 
@@ -33,7 +32,7 @@ class Problem:
     chain: str
     seq: int | None
     record: str | None  # decision_id, or the card of a feedback record
-    kind: str  # edited | deleted | reordered | renumbered | truncated | index | revision
+    kind: str  # edited | deleted | reordered | renumbered | truncated | revision
     message: str
 
     def __str__(self) -> str:
@@ -84,44 +83,23 @@ def _batches(conn: Connection, model: Any) -> Iterator[list[Any]]:
         last = rows[-1].seq
 
 
-Checked = tuple[Any, str, list[Problem]]  # row, recomputed hash, problems of the row's own index rows
+Checked = tuple[Any, str]  # a row and the hash recomputed from its content
 
 
 def _decision_rows(conn: Connection) -> Iterator[Checked]:
     for rows in _batches(conn, Decision):
-        lo, hi = rows[0].seq, rows[-1].seq
         cards: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for card in conn.execute(select(Card.__table__).where(Card.seq.between(lo, hi))):
+        in_batch = Card.seq.between(rows[0].seq, rows[-1].seq)
+        for card in conn.execute(select(Card.__table__).where(in_batch)):
             cards[card.seq].append(card._asdict())
-        options: dict[int, set[tuple[str, str]]] = defaultdict(set)
-        for o in conn.execute(select(DecisionOption.__table__).where(DecisionOption.seq.between(lo, hi))):
-            options[o.seq].add((o.role, o.option))
         for row in rows:
-            values = row._asdict()
-            recomputed = link_hash(row.prev_hash, decision_content(values, cards.get(row.seq, [])))
-            hashed = {
-                (role, option)
-                for column, role in (("candidates", "candidate"), ("excluded", "excluded"), ("referrals", "referral"))
-                for option in json.loads(getattr(row, column))
-            }
-            problems = []
-            if options.get(row.seq, set()) != hashed:
-                problems.append(
-                    Problem(
-                        "decisions",
-                        row.seq,
-                        row.decision_id,
-                        "index",
-                        "its option index rows do not match its recorded options (searches by option would mislead)",
-                    )
-                )
-            yield row, recomputed, problems
+            yield row, link_hash(row.prev_hash, decision_content(row._asdict(), cards.get(row.seq, [])))
 
 
 def _feedback_rows(conn: Connection) -> Iterator[Checked]:
     for rows in _batches(conn, Feedback):
         for row in rows:
-            yield row, link_hash(row.prev_hash, feedback_content(row._asdict())), []
+            yield row, link_hash(row.prev_hash, feedback_content(row._asdict()))
 
 
 def _walk(
@@ -138,7 +116,7 @@ def _walk(
     def owner(digest: str) -> int | None:
         return conn.execute(select(model.seq).where(model.hash == digest)).scalar()
 
-    for row, recomputed, problems in rows:
+    for row, recomputed in rows:
         count += 1
         name = getattr(row, label)
         say = _reporter(report, chain, row.seq, name)
@@ -156,7 +134,6 @@ def _walk(
                 say("reordered", f"it links to the record at seq {linked}, not to the one before it (seq {prev_seq})")
         elif row.seq != prev_seq + 1:
             say("renumbered", f"seq follows {prev_seq} although the record links to it: seq numbers were edited")
-        report.problems.extend(problems)
         prev_seq, prev_hash = row.seq, row.hash
     report.counts[chain] = count
     report.heads[chain] = prev_hash

@@ -19,7 +19,7 @@ branch_labels = None
 depends_on = None
 
 GENESIS = "0" * 64
-APPEND_ONLY = ("ruleset_revisions", "decisions", "decision_options", "decision_cards", "feedback")
+APPEND_ONLY = ("ruleset_revisions", "decisions", "decision_cards", "feedback")
 SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
@@ -62,24 +62,16 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("seq", name="pk_decisions"),
         sa.UniqueConstraint("decision_id", name="uq_decisions_decision_id"),
-        sa.UniqueConstraint("prev_hash", name="uq_decisions_prev_hash"),
-        sa.UniqueConstraint("hash", name="uq_decisions_hash"),
         sa.ForeignKeyConstraint(
             ["ruleset_sha256"], ["ruleset_revisions.sha256"], name="fk_decisions_ruleset_sha256_ruleset_revisions"
         ),
     )
     op.create_index("ix_decisions_evaluated_at", "decisions", ["evaluated_at"])
-    for column in ("ruleset_id", "channel", "patient_hash", "user_hash", "hook_instance_hash"):
-        op.create_index(f"ix_decisions_{column}_seq", "decisions", [column, "seq"])
-    op.create_table(
-        "decision_options",
-        sa.Column("seq", SEQ, nullable=False),
-        sa.Column("role", sa.String(20), nullable=False),
-        sa.Column("option", sa.String(100), nullable=False),
-        sa.PrimaryKeyConstraint("seq", "role", "option", name="pk_decision_options"),
-        sa.ForeignKeyConstraint(["seq"], ["decisions.seq"], name="fk_decision_options_seq_decisions"),
-    )
-    op.create_index("ix_decision_options_option_seq", "decision_options", ["option", "seq"])
+    for column in ("patient_hash", "user_hash", "hook_instance_hash"):
+        present = sa.text(f"{column} IS NOT NULL")
+        op.create_index(
+            f"ix_decisions_{column}_seq", "decisions", [column, "seq"], sqlite_where=present, postgresql_where=present
+        )
     op.create_table(
         "decision_cards",
         sa.Column("uuid", sa.String(100), nullable=False),
@@ -110,8 +102,6 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "card_uuid", "outcome", "outcome_timestamp", name="uq_feedback_card_uuid_outcome_outcome_timestamp"
         ),
-        sa.UniqueConstraint("prev_hash", name="uq_feedback_prev_hash"),
-        sa.UniqueConstraint("hash", name="uq_feedback_hash"),
         sa.ForeignKeyConstraint(["card_uuid"], ["decision_cards.uuid"], name="fk_feedback_card_uuid_decision_cards"),
         sa.ForeignKeyConstraint(["decision_id"], ["decisions.decision_id"], name="fk_feedback_decision_id_decisions"),
     )
@@ -160,7 +150,7 @@ def _append_only_triggers() -> None:
 
 
 def downgrade() -> None:
-    for table in ("log_settings", "chain_heads", "feedback", "decision_cards", "decision_options", "decisions"):
+    for table in ("log_settings", "chain_heads", "feedback", "decision_cards", "decisions"):
         op.drop_table(table)
     op.drop_table("ruleset_revisions")
     if op.get_bind().dialect.name == "postgresql":
