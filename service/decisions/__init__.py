@@ -33,4 +33,5 @@ def open_log(config: Mapping[str, Any], instance_path: str | Path, registry: Reg
     key = load_key(config["DECISION_HMAC_KEY"], instance_path)
     log = DecisionLog.open(url, key, registry.revisions.get, config["DECISION_LOG_SQLITE_SYNC"])
     log.store_revisions(registry.revisions.values())
+    log.close()  # no connection outlives start-up: gunicorn --preload forks the workers after this
     return log

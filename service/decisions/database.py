@@ -1,11 +1,12 @@
 """Connecting to the decision log's database: SQLite in the instance folder, or PostgreSQL.
 
 Appends to the hash chain must be serialised across gunicorn worker processes and replicas. On SQLite
-that is the database's own write lock, taken at the start of the transaction with `BEGIN IMMEDIATE`: the
+that is the database's own write lock, taken at the start of the transaction with `BEGIN IMMEDIATE`. The
 pysqlite driver's own transaction handling is switched off (it would issue a deferred BEGIN only before
-the first INSERT) and SQLAlchemy's "begin" event emits the BEGIN instead, as the SQLAlchemy SQLite
-documentation prescribes for Python < 3.12. Readers use a plain deferred BEGIN, so in WAL mode they never
-wait for a writer. On PostgreSQL the chain-head row is locked with SELECT ... FOR UPDATE (see log.py).
+the first INSERT) and the BEGIN is emitted explicitly instead, as the SQLAlchemy SQLite documentation
+prescribes for Python < 3.12: by appends.py for appends, by SQLAlchemy's "begin" event otherwise
+(IMMEDIATE for the WRITE execution options, deferred for readers, who in WAL mode never wait for a
+writer). On PostgreSQL the chain-head row is locked with SELECT ... FOR UPDATE (see appends.py).
 
 `hide_parameters` keeps bound values - profiles, hashed identifiers - out of exception messages, which
 end up in logs.
@@ -64,10 +65,6 @@ def connect(url: str, sqlite_sync: str = "NORMAL") -> Engine:
         engine = create_engine(url, hide_parameters=True, pool_pre_ping=True)
     _reset_pool_after_fork(engine)
     return engine
-
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
 
 
 def _sqlite_transactions(engine: Engine, sync: str) -> None:

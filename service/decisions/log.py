@@ -32,7 +32,6 @@ from .models import Card, ChainHead, Decision, Feedback, Revision, Setting
 
 log = logging.getLogger(__name__)
 
-ROLES = (("candidates", "candidate"), ("excluded", "excluded"), ("referrals", "referral"))
 KEY_SETTING = "identifier_key_fingerprint"
 
 
@@ -40,6 +39,16 @@ KEY_SETTING = "identifier_key_fingerprint"
 class FeedbackResult:
     stored: int
     repeated: int
+
+
+def outcome(decision: dict[str, Any]) -> dict[str, list[str]]:
+    """What an answer consisted of, as ids: the columns the log keeps and replay compares."""
+    return {
+        "candidates": [c["option"] for c in decision["candidates"]],
+        "excluded": [e["option"] for e in decision["excluded"]],
+        "referrals": [r["option"] for r in decision["referrals"]],
+        "fired_rules": list(decision["fired_rules"]),
+    }
 
 
 def _now() -> dt.datetime:
@@ -95,6 +104,7 @@ class DecisionLog:
         return self.engine.dialect.name
 
     def close(self) -> None:
+        """Close every connection. The log stays usable: connections are opened again when needed."""
         self._appends.close()
         self.engine.dispose()
 
@@ -195,10 +205,7 @@ class DecisionLog:
             "ruleset_version": ruleset["version"],
             "ruleset_sha256": ruleset["sha256"],
             "profile": canonical(profile),
-            "candidates": canonical([c["option"] for c in decision["candidates"]]),
-            "excluded": canonical([e["option"] for e in decision["excluded"]]),
-            "referrals": canonical([r["option"] for r in decision["referrals"]]),
-            "fired_rules": canonical(decision["fired_rules"]),
+            **{column: canonical(ids) for column, ids in outcome(decision).items()},
             "latency_us": round(latency_ms * 1000),
             "decision": canonical(decision),
             **self.key.columns(identifiers),
@@ -305,8 +312,9 @@ def _card_rows(decision: dict[str, Any], cards: list[dict[str, Any]]) -> list[di
     for position, card in enumerate(cards):
         uuid, summary, indicator = card.get("uuid"), card.get("summary"), card.get("indicator")
         option = card.get("option")
-        if not (isinstance(uuid, str) and uuid and isinstance(summary, str) and isinstance(indicator, str)):
-            raise ValueError("a card to record needs uuid, summary and indicator (text)")
+        texts = (uuid, summary, indicator) + ((option,) if option is not None else ())
+        if not (uuid and all(isinstance(t, str) for t in texts)):
+            raise ValueError("a card to record needs uuid, summary and indicator (text), and option (text) if any")
         rows.append(
             {
                 "uuid": uuid,

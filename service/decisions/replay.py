@@ -20,20 +20,10 @@ from ..registry import Registry
 from ..ruleset import RulesetError, load_text
 from ..ruleset.model import Ruleset
 from .errors import LogError
-from .log import DecisionLog
+from .log import DecisionLog, outcome
 from .models import Decision, Revision
 
 COMPARED = ("candidates", "excluded", "referrals", "fired_rules")
-
-
-def outcome(decision: dict[str, Any]) -> dict[str, list[str]]:
-    """The parts of a decision that replay compares, as option and rule ids."""
-    return {
-        "candidates": [c["option"] for c in decision["candidates"]],
-        "excluded": [e["option"] for e in decision["excluded"]],
-        "referrals": [r["option"] for r in decision["referrals"]],
-        "fired_rules": list(decision["fired_rules"]),
-    }
 
 
 def replay(log: DecisionLog, registry: Registry, decision_id: str) -> dict[str, Any] | None:

@@ -1,7 +1,7 @@
 """Alembic environment: runs on the connection handed over by service.decisions.migrate (never a URL here).
 
-To write a new migration against a scratch database:
-    .venv/bin/alembic -c /dev/null -x url=sqlite:////tmp/x.sqlite3 ...   (or use migrate.alembic_config)
+A new migration is a new file in versions/ (copy 0001's layout; names follow models.Base's naming
+convention). tests/decisions/test_store.py fails while the migrated schema differs from models.py.
 """
 
 from __future__ import annotations
