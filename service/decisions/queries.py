@@ -19,34 +19,15 @@ from typing import Any
 from sqlalchemy import Row, Select, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from .chain import DECISION_FIELDS
 from .errors import LogError
 from .log import DecisionLog
 from .models import IDENTIFIER_COLUMNS, Card, Decision, Feedback, Revision
 
 ROLE_COLUMNS = {"candidate": Decision.candidates, "excluded": Decision.excluded, "referral": Decision.referrals}
 ROLES = tuple(ROLE_COLUMNS)
-SUMMARY_COLUMNS = tuple(
-    getattr(Decision, c)
-    for c in (
-        "seq",
-        "decision_id",
-        "evaluated_at",
-        "channel",
-        "ruleset_id",
-        "ruleset_version",
-        "ruleset_sha256",
-        "profile",
-        "candidates",
-        "excluded",
-        "referrals",
-        "fired_rules",
-        "latency_us",
-        "patient_hash",
-        "user_hash",
-        "hook_instance_hash",
-        "hash",
-    )
-)
+# Everything of a record but the full decision text, which only the single-record view returns.
+SUMMARY_COLUMNS = tuple(getattr(Decision, c) for c in ("seq", *DECISION_FIELDS, "hash") if c != "decision")
 
 CSV_HEADER = (
     "seq",

@@ -21,6 +21,9 @@ from flask import Flask
 from psycopg import sql
 
 from service import create_app
+from service.decisions import DecisionLog
+from service.decisions.identifiers import IdentifierKey
+from service.decisions.verify import Report, verify
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "rulesets" / "examples" / "minimal.yaml"
@@ -108,6 +111,15 @@ def raw_sql(url: str, *statements: str) -> list[list[tuple[Any, ...]]]:
             cur = conn.execute(statement.encode())
             results.append(cur.fetchall() if cur.description else [])
     return results
+
+
+def verify_database(url: str) -> Report:
+    """`decisions verify` on a database the test's own processes (or gunicorn's) wrote."""
+    log = DecisionLog.open(url, IdentifierKey(HMAC_KEY.encode()))
+    try:
+        return verify(log)
+    finally:
+        log.close()
 
 
 def unguard(url: str, *tables: str) -> list[str]:

@@ -10,11 +10,8 @@ import pytest
 
 from service import create_app
 from service.decide import make_decision
-from service.decisions import DecisionLog
-from service.decisions.identifiers import IdentifierKey
-from service.decisions.verify import verify
 
-from .conftest import HMAC_KEY, PROFILE, raw_sql
+from .conftest import HMAC_KEY, PROFILE, raw_sql, verify_database
 
 PROCESSES = 4
 EACH = 40
@@ -69,11 +66,7 @@ def test_concurrent_appends_from_several_processes_form_one_chain(
     assert not errors
     answered = [decision_id for _, ids in reports for decision_id in ids]
 
-    log = DecisionLog.open(database_url, IdentifierKey(HMAC_KEY.encode()))
-    try:
-        report = verify(log)
-    finally:
-        log.close()
+    report = verify_database(database_url)
     assert report.ok, report.problems
     assert report.counts["decisions"] == PROCESSES * EACH
     [rows] = raw_sql(database_url, "SELECT seq, decision_id FROM decisions ORDER BY seq")

@@ -16,11 +16,8 @@ import pytest
 
 from bench.gunicorn_server import gunicorn, load
 from service import create_app
-from service.decisions import DecisionLog
-from service.decisions.identifiers import IdentifierKey
-from service.decisions.verify import verify
 
-from .conftest import HMAC_KEY, PROFILE, raw_sql
+from .conftest import HMAC_KEY, PROFILE, raw_sql, verify_database
 from .test_recording_http import has_evaluations_api
 
 REQUESTS = 3000
@@ -68,10 +65,6 @@ def test_no_answered_request_is_lost_when_a_worker_is_killed(
     [rows] = raw_sql(database_url, "SELECT decision_id FROM decisions")
     recorded = Counter(decision_id for (decision_id,) in rows)
     assert [d for d in answered if recorded[d] != 1] == []
-    log = DecisionLog.open(database_url, IdentifierKey(HMAC_KEY.encode()))
-    try:
-        report = verify(log)
-    finally:
-        log.close()
+    report = verify_database(database_url)
     assert report.ok, report.problems
     assert report.counts["decisions"] == len(rows) >= len(answered)
