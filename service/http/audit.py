@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
 from ..decisions import DecisionLog, queries
@@ -25,7 +26,7 @@ bp.before_request(auditors.require_auditor)
 
 
 @bp.record_once
-def _check_configuration(state) -> None:  # type: ignore[no-untyped-def]
+def _check_configuration(state: BlueprintSetupState) -> None:
     auditors.token_hashes(state.app.config["AUDITOR_TOKEN_HASHES"])  # a malformed digest stops start-up
 
 
