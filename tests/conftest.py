@@ -1,4 +1,4 @@
-"""Shared fixtures: the example ruleset as text, and helpers to write variants of it."""
+"""Fixtures for the whole suite: an isolated instance folder per test, and the example ruleset."""
 
 from __future__ import annotations
 
@@ -8,6 +8,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "rulesets" / "examples" / "minimal.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_instance(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """create_app() opens the decision log in the instance folder: give every test its own, and never let a
+    DATABASE_URL or key from the developer's shell reach a test."""
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path_factory.mktemp("instance")))
+    for name in ("DATABASE_URL", "DECISION_HMAC_KEY", "DECISION_LOG_SQLITE_SYNC", "AUDITOR_TOKEN_HASHES"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

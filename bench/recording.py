@@ -1,0 +1,108 @@
+"""What recording costs: JSON API throughput with the decision log on vs off, measured in the same run.
+
+Both variants run the real service under gunicorn with the same workers and the same load (POST
+/v1/evaluations, the JSON API's contract); "off" is the same app with its recorder removed, which only
+a benchmark may do. Runs alternate (off, on, off, on) and the best of each counts, to damp the noise of
+a shared machine. Target: on/off >= 0.8.
+
+    .venv/bin/python -m bench.recording                      # SQLite in a temporary instance folder
+    DATABASE_URL=postgresql://... .venv/bin/python -m bench.recording
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from bench.gunicorn_server import ROOT, gunicorn, load
+from service import create_app
+
+TARGET = 0.8
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
+CONCURRENCY = 16
+WORKERS = int(os.environ.get("BENCH_WORKERS", max(2, os.cpu_count() or 2)))
+PROFILE = {"age": 30, "diagnosis": "confirmed", "pregnant": False}
+
+
+def app_without_log() -> Flask:
+    """The service with its decision log detached: the baseline. Never a deployment option."""
+    app = create_app()
+    app.extensions["decision_log"].close()
+    app.extensions["decision_log"] = None
+    return app
+
+
+def _has_api(settings: dict[str, str]) -> bool:
+    app = create_app(settings)
+    app.extensions["decision_log"].close()
+    return any(r.rule == "/v1/evaluations" and "POST" in (r.methods or ()) for r in app.url_map.iter_rules())
+
+
+def _throughput(app: str, env: dict[str, str], folder: Path, name: str) -> float:
+    bodies = [{"ruleset": "format-example", "profile": {**PROFILE, "age": 18 + n % 80}} for n in range(REQUESTS)]
+    with gunicorn(app, env, folder / f"{name}.log", workers=WORKERS) as server:
+        load(server, "/v1/evaluations", bodies[:200], concurrency=CONCURRENCY)  # warm-up
+        outcomes, elapsed = load(server, "/v1/evaluations", bodies, concurrency=CONCURRENCY)
+    failed = [o.status for o in outcomes if o.status != 200]
+    if failed:
+        raise RuntimeError(f"{name}: {len(failed)} request(s) failed (statuses {sorted(set(failed))})")
+    return REQUESTS / elapsed
+
+
+def run() -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="bench-recording-"))
+    try:
+        rulesets = folder / "rulesets"
+        rulesets.mkdir()
+        example = (ROOT / "rulesets" / "examples" / "minimal.yaml").read_text(encoding="utf-8")
+        (rulesets / "minimal.yaml").write_text(example.replace("status: draft", "status: production"))
+        env = {
+            "RULESETS_DIR": str(rulesets),
+            "INSTANCE_PATH": str(folder / "instance"),
+            "DECISION_HMAC_KEY": os.environ.get("DECISION_HMAC_KEY", "bench-" + "k" * 40),
+            "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
+            "LOG_LEVEL": "WARNING",
+        }
+        if not _has_api(env):
+            return {"name": "recording", "skipped": "POST /v1/evaluations is not in this app (JSON API not merged)"}
+        off, on = [], []
+        for _ in range(2):
+            off.append(_throughput("bench.recording:app_without_log()", env, folder, "off"))
+            on.append(_throughput("service:create_app()", env, folder, "on"))
+        ratio = max(on) / max(off)
+        return {
+            "name": "recording",
+            "log_off_rps": round(max(off), 1),
+            "log_on_rps": round(max(on), 1),
+            "ratio": round(ratio, 3),
+            "target": TARGET,
+            "ok": ratio >= TARGET,
+            "backend": "postgresql" if env["DATABASE_URL"] else "sqlite",
+            "workers": WORKERS,
+            "requests": REQUESTS,
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> int:
+    result = run()
+    if "skipped" in result:
+        print(f"recording: skipped - {result['skipped']}")
+        return 0
+    print(
+        f"recording ({result['backend']}, {result['workers']} workers, {result['requests']} requests): "
+        f"log off {result['log_off_rps']} req/s, log on {result['log_on_rps']} req/s, "
+        f"ratio {result['ratio']} (target >= {TARGET}) {'OK' if result['ok'] else 'BELOW TARGET'}"
+    )
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
