@@ -7,6 +7,7 @@ in /openapi.json must agree too, so that a client validating against it is never
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,10 @@ def rulesets(tmp_path_factory: pytest.TempPathFactory) -> list[Ruleset]:
 
 
 def _top(field: str) -> str:
-    return field.removeprefix("profile").lstrip(".").split("[")[0]
+    """`profile.conditions[1]` -> `conditions`; a key may itself contain `[` or `.`, e.g. `profile.[`."""
+    if field == "profile":
+        return ""
+    return re.sub(r"\[\d+\]$", "", field.removeprefix("profile."))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
