@@ -1,0 +1,77 @@
+"""The table this channel owns: JWT ids already seen, shared by every worker process.
+
+A replayed JWT must fail even when it reaches another gunicorn worker than the first use, so the replay
+cache lives in the service's database (DATABASE_URL; default a SQLite file in the Flask instance folder),
+not in process memory. This module is the table's only definition; it belongs in the decision log's
+Alembic migrations once those exist, and until then `create_all` makes it at start-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, create_engine, delete, insert
+from sqlalchemy.exc import IntegrityError
+
+metadata = MetaData()
+
+seen_jwt = Table(
+    "cds_hooks_seen_jwt",
+    metadata,
+    # sha256 of issuer and jti: fixed length whatever the client sends, and no raw token material at rest.
+    Column("key", String(64), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
+
+def database_url(configured: str, instance_path: str) -> str:
+    """DATABASE_URL as SQLAlchemy needs it (psycopg 3 is the installed PostgreSQL driver)."""
+    if not configured:
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{Path(instance_path) / 'service.sqlite3'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if configured.startswith(prefix):
+            return "postgresql+psycopg://" + configured.removeprefix(prefix)
+    return configured
+
+
+def make_engine(url: str) -> Engine:
+    # Several worker processes write to one SQLite file: wait for the lock rather than fail at once.
+    connect_args = {"timeout": 15} if url.startswith("sqlite") else {}
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    metadata.create_all(engine)
+    return engine
+
+
+class ReplayCache:
+    """Answers "is this the first use of this JWT?" atomically, across processes sharing the database."""
+
+    PURGE_EVERY_S = 60.0
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._last_purge = 0.0
+        self._lock = threading.Lock()
+
+    def first_use(self, issuer: str, jti: str, keep_until: float) -> bool:
+        """Record the id until `keep_until` (epoch seconds); False if it was already recorded."""
+        key = hashlib.sha256(f"{issuer}\n{jti}".encode()).hexdigest()
+        self._purge_expired()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(seen_jwt).values(key=key, expires_at=int(keep_until) + 1))
+        except IntegrityError:
+            return False
+        return True
+
+    def _purge_expired(self) -> None:
+        now = time.time()
+        with self._lock:
+            if now - self._last_purge < self.PURGE_EVERY_S:
+                return
+            self._last_purge = now
+        with self.engine.begin() as conn:
+            conn.execute(delete(seen_jwt).where(seen_jwt.c.expires_at < int(now)))
