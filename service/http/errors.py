@@ -1,31 +1,107 @@
-"""Errors as RFC 9457 problem details: every failure a client can cause gets a clear 4xx, never a 500."""
+"""Errors as RFC 9457 problem details: every failure a client can cause gets a clear 4xx, never a 500.
+
+Handlers raise `ApiProblem` (or a werkzeug HTTPException) and this module turns it into an
+`application/problem+json` response, so every blueprint answers errors in one shape. Field-level problems
+go in an `errors` list of `{field, pointer, message, allowed?, minimum?, maximum?}` objects, so an
+integration can show each message next to the field it concerns.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import traceback
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
 
 PROBLEM = "application/problem+json"
+# Problem types are URNs: stable identifiers that integrations can switch on. They are listed in README.md.
+TYPE_PREFIX = "urn:hairloss-rules:problem:"
 log = logging.getLogger(__name__)
 
 
-def problem(status: int, title: str, detail: str = "", **extra: Any) -> Response:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+def problem_type(slug: str) -> str:
+    return TYPE_PREFIX + slug
+
+
+def problem_body(status: int, title: str, detail: str = "", type_: str = "about:blank", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
-    return Response(json.dumps(body), status=status, mimetype=PROBLEM)
+    return body
+
+
+def problem(status: int, title: str, detail: str = "", **extra: Any) -> Response:
+    """A problem+json response; `type_` in `extra` sets the problem type (default about:blank)."""
+    return Response(json.dumps(problem_body(status, title, detail, **extra)), status=status, mimetype=PROBLEM)
+
+
+class ApiProblem(Exception):
+    """Raised anywhere in a request to answer with a problem document (and optional headers)."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str = "",
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.body = problem_body(status, title, detail, problem_type(slug), **extra)
+        self.headers = headers or {}
+
+    def response(self) -> Response:
+        resp = Response(json.dumps(self.body), status=self.status, mimetype=PROBLEM)
+        resp.headers.update(self.headers)
+        return resp
+
+
+def validation_problem(errors: list[dict[str, Any]], title: str = "Invalid request") -> ApiProblem:
+    """422 listing every field problem at once, so one edit fixes the whole request."""
+    count = len(errors)
+    summary = "; ".join(e["message"] for e in errors[:5]) + ("; ..." if count > 5 else "")
+    detail = f"{count} problem{'s' if count != 1 else ''}: {summary}"
+    return ApiProblem(422, "validation-error", title, detail, errors=errors)
+
+
+# Details for the HTTP-level errors, in words an integrator can act on.
+_DETAILS = {
+    404: "There is no such resource; /openapi.json lists every endpoint.",
+    405: "This endpoint does not accept that method; the Allow header lists the ones it does.",
+}
+
+
+def _http_problem(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    detail = _DETAILS.get(status, exc.description or "")
+    if status == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        detail = f"The request body is larger than the limit of {limit} bytes (MAX_BODY_BYTES)."
+    resp = problem(status, exc.name, detail)
+    for name, value in exc.get_headers():  # keeps Allow (405) and similar headers werkzeug computed
+        if name.lower() != "content-type":
+            resp.headers[name] = value
+    return resp
 
 
 def register(app: Flask) -> None:
+    @app.errorhandler(ApiProblem)
+    def api_problem(exc: ApiProblem) -> Response:
+        return exc.response()
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        return problem(exc.code or 500, exc.name, exc.description or "")
+        return _http_problem(exc)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error")
+        # The stack without the message: messages of database and engine errors can quote patient data.
+        stack = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("unhandled %s\n%s", type(exc).__name__, stack)
         return problem(500, "Internal Server Error", "The error was logged; no patient data is included in logs.")

@@ -5,6 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
+from .docschemas import HealthSchema, ReadinessSchema
+from .openapi import SpecContext, document
+
 bp = Blueprint("health", __name__)
 
 
@@ -22,3 +25,34 @@ def readyz() -> ResponseReturnValue:
     if registry.failures:
         body["failures"] = [{"path": f.path, "problems": f.problems} for f in registry.failures.values()]
     return jsonify(body), 200 if ready else 503
+
+
+@document(bp)
+def _paths(ctx: SpecContext) -> None:
+    ctx.spec.components.schema("Health", schema=HealthSchema)
+    ctx.spec.components.schema("Readiness", schema=ReadinessSchema)
+    ctx.spec.path(
+        "/healthz",
+        operations={
+            "get": {
+                "tags": ["service"],
+                "operationId": "healthz",
+                "summary": "Liveness: the process answers",
+                "responses": {"200": ctx.json_response("Health", "Alive.")},
+            }
+        },
+    )
+    ctx.spec.path(
+        "/readyz",
+        operations={
+            "get": {
+                "tags": ["service"],
+                "operationId": "readyz",
+                "summary": "Readiness: rulesets loaded (and the database reachable, once there is one)",
+                "responses": {
+                    "200": ctx.json_response("Readiness", "Ready to answer evaluations."),
+                    "503": ctx.json_response("Readiness", "Not ready; `failures` says why."),
+                },
+            }
+        },
+    )

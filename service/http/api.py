@@ -1,0 +1,199 @@
+"""The JSON API: rulesets and evaluations under /v1.
+
+This module only translates. Every decision goes through `service.decide.make_decision` (channel "api" or
+"batch") so it is validated by the engine, stamped and recorded like any other; the marshmallow schemas
+(service/http/schemas.py) check the request first to answer every problem at once with field-level messages.
+A decision is returned only after the decision log (when configured) has stored it: if storing fails the
+answer is 503, never an unrecorded 200.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from ..decide import InvalidProfile, NoDefaultRuleset, Recorder, UnknownRuleset, make_decision, pick_ruleset
+from ..registry import Active, Registry
+from ..ruleset.errors import suggest
+from . import api_spec, metrics, openapi
+from .body import read_json
+from .errors import ApiProblem, problem_body, problem_type, validation_problem
+from .ruleset_json import ruleset_json
+from .schemas import BatchEnvelope, EvaluationEnvelope, envelope_errors, field_error, profile_errors
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__)
+openapi.document(bp)(api_spec.paths)
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    # Keys keep the engine's order (Flask's jsonify would sort them).
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status, mimetype="application/json")
+
+
+def _registry() -> Registry:
+    return current_app.extensions["registry"]
+
+
+def _unknown_ruleset(ruleset_id: str, known: list[str], in_body: bool) -> ApiProblem:
+    hint = suggest(ruleset_id, known) if known else ""
+    message = f"there is no active ruleset `{ruleset_id}`{hint}; loaded: {', '.join(known) or 'none'}"
+    extra: dict[str, Any] = {"ruleset": ruleset_id, "allowed": known}
+    if in_body:
+        extra["errors"] = [field_error(["ruleset"], message, allowed=known)]
+    return ApiProblem(404, "unknown-ruleset", "Unknown ruleset", message[0].upper() + message[1:] + ".", **extra)
+
+
+def _active(ruleset_id: str) -> Active:
+    active = _registry().get(ruleset_id)
+    if active is None:
+        raise _unknown_ruleset(ruleset_id, [a.ruleset.id for a in _registry().all()], in_body=False)
+    return active
+
+
+def _pick(envelope: dict[str, Any], errors: list[dict[str, Any]]) -> Active | None:
+    """The ruleset a request names (404 if unknown) or the default; None if it cannot be told."""
+    if any(e["field"] == "ruleset" for e in errors):
+        return None
+    try:
+        return pick_ruleset(_registry(), envelope.get("ruleset"))
+    except UnknownRuleset as exc:
+        raise _unknown_ruleset(exc.ruleset_id, exc.known, in_body=True) from None
+    except NoDefaultRuleset as exc:
+        message = (
+            "`ruleset` is required: the default is used only when exactly one production ruleset is loaded; "
+            f"loaded: {', '.join(exc.known) or 'none'}"
+        )
+        errors.append(field_error(["ruleset"], message, allowed=exc.known))
+        return None
+
+
+class RecordingFailed(Exception):
+    """The decision log could not store a decision (so the decision must not be returned)."""
+
+
+class _Guarded:
+    """Wraps the decision log so that its failures are told apart from the engine's."""
+
+    def __init__(self, inner: Recorder) -> None:
+        self.inner = inner
+
+    def record(self, decision: dict[str, Any], **kwargs: Any) -> None:
+        try:
+            self.inner.record(decision, **kwargs)
+        except Exception as exc:
+            raise RecordingFailed(type(exc).__name__) from exc
+
+    def record_feedback(self, service_id: str, items: list[dict[str, Any]]) -> None:
+        self.inner.record_feedback(service_id, items)
+
+
+def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -> dict[str, Any]:
+    recorder = current_app.extensions.get("decision_log")
+    try:
+        decision = make_decision(
+            _registry(),
+            ruleset_id,
+            profile,
+            channel=channel,
+            explain=explain,
+            recorder=_Guarded(recorder) if recorder is not None else None,
+        )
+    except RecordingFailed as exc:
+        # Only the exception type: database errors can quote the statement's parameters (patient data).
+        log.error("decision not recorded (%s); answered 503", exc)
+        raise ApiProblem(
+            503,
+            "decision-not-recorded",
+            "Decision not recorded",
+            "The decision log is unavailable, so no decision is returned; retry later.",
+            headers={"Retry-After": "5"},
+        ) from None
+    metrics.observe_decision(decision, channel)
+    return decision
+
+
+def _engine_rejected(exc: InvalidProfile, prefix: list[str | int]) -> list[dict[str, Any]]:
+    # The schema accepted what the engine refused: the two checks disagree. Answer the engine's words.
+    log.warning("profile schema and engine validation disagree; the engine's answer is used")
+    return [
+        field_error([*prefix, *([e.field] if e.field else [])], e.message, allowed=list(e.allowed)) for e in exc.errors
+    ]
+
+
+@bp.get("/v1/rulesets")
+def list_rulesets() -> Response:
+    return json_response({"rulesets": [a.ruleset.summary for a in _registry().all()]})
+
+
+@bp.get("/v1/rulesets/<ruleset_id>")
+def get_ruleset(ruleset_id: str) -> Response:
+    active = _active(ruleset_id)
+    resp = json_response(ruleset_json(active))
+    resp.set_etag(active.ruleset.sha256)
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp.make_conditional(request)
+
+
+@bp.get("/v1/rulesets/<ruleset_id>/source")
+def get_ruleset_source(ruleset_id: str) -> Response:
+    """The exact bytes that were loaded (their SHA-256 is the ruleset's `sha256`)."""
+    rs = _active(ruleset_id).ruleset
+    resp = Response(rs.source_text.encode("utf-8"), mimetype="text/yaml")
+    resp.headers["Content-Disposition"] = f'inline; filename="{rs.id}.yaml"'
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.set_etag(rs.sha256)
+    return resp.make_conditional(request)
+
+
+@bp.post("/v1/evaluations")
+def evaluate() -> Response:
+    data = read_json()
+    envelope, errors = envelope_errors(EvaluationEnvelope, data)
+    active = _pick(envelope, errors)
+    if active is not None and isinstance(data, dict) and data.get("profile") is not None:
+        errors += profile_errors(active.ruleset, data["profile"], ["profile"])
+    if errors:
+        metrics.observe_invalid("api")
+        raise validation_problem(errors)
+    assert active is not None
+    try:
+        decision = _decide(envelope.get("ruleset"), data["profile"], envelope["explain"], "api")
+    except InvalidProfile as exc:
+        raise validation_problem(_engine_rejected(exc, ["profile"])) from None
+    except UnknownRuleset as exc:  # unloaded between the check and the decision
+        raise _unknown_ruleset(exc.ruleset_id, exc.known, in_body=True) from None
+    return json_response(decision)
+
+
+@bp.post("/v1/evaluations:batch")
+def evaluate_batch() -> Response:
+    data = read_json()
+    envelope, errors = envelope_errors(BatchEnvelope, data)
+    limit = current_app.config["BATCH_LIMIT"]
+    profiles = envelope.get("profiles")
+    if isinstance(profiles, list) and not 1 <= len(profiles) <= limit:
+        message = f"`profiles` must hold from 1 to {limit} profiles, not {len(profiles)} (BATCH_LIMIT)"
+        errors.append(field_error(["profiles"], message, minimum=1, maximum=limit))
+    active = _pick(envelope, errors)
+    if errors:
+        metrics.observe_invalid("batch")
+        raise validation_problem(errors)
+    assert active is not None and isinstance(profiles, list)
+    decisions: list[dict[str, Any]] = []
+    for index, profile in enumerate(profiles):
+        problems = profile_errors(active.ruleset, profile, ["profiles", index])
+        if not problems:
+            try:
+                decisions.append(_decide(active.ruleset.id, profile, envelope["explain"], "batch"))
+                continue
+            except InvalidProfile as exc:
+                problems = _engine_rejected(exc, ["profiles", index])
+        metrics.observe_invalid("batch")
+        detail = f"{len(problems)} problem(s) in profile {index}: " + "; ".join(p["message"] for p in problems[:3])
+        error = problem_body(422, "Invalid profile", detail, problem_type("validation-error"), errors=problems)
+        decisions.append({"index": index, "error": error})
+    return json_response({"decisions": decisions})

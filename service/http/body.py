@@ -1,0 +1,86 @@
+"""Strict reading of JSON request bodies.
+
+Flask's `get_json` is lenient where a clinical API must not be: it accepts NaN and Infinity, keeps the
+last of two duplicate keys (so `{"age": 30, "age": "abc"}` silently means one of them) and answers a
+bare 400 HTML page. Here each of those is a problem+json a client can act on.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+
+from .errors import ApiProblem
+
+JSON_TYPES = ("application/json",)
+
+
+class _Duplicate(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Duplicate(key)
+        out[key] = value
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def require_json_content() -> None:
+    """415 unless the body is declared as (uncompressed, UTF-8) JSON."""
+    mimetype = request.mimetype
+    if mimetype not in JSON_TYPES:
+        got = f"`{mimetype}`" if mimetype else "no Content-Type"
+        raise ApiProblem(
+            415,
+            "unsupported-media-type",
+            "Unsupported Media Type",
+            f"The body must be JSON sent with Content-Type: application/json (got {got}).",
+            headers={"Accept-Post": "application/json"},
+        )
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise ApiProblem(415, "unsupported-media-type", "Unsupported Media Type", "JSON must be UTF-8 (RFC 8259).")
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ApiProblem(
+            415, "unsupported-media-type", "Unsupported Media Type", "Compressed request bodies are not accepted."
+        )
+
+
+def read_json() -> Any:
+    """The parsed body; 415 for a non-JSON content type, 400 for anything that is not exactly one JSON value."""
+    require_json_content()
+    raw = request.get_data(cache=True)  # raises 413 beyond MAX_CONTENT_LENGTH
+    if not raw.strip():
+        raise ApiProblem(400, "malformed-json", "Malformed JSON", "The request body is empty; send a JSON object.")
+    try:
+        text = raw.decode("utf-8")
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except _Duplicate as exc:
+        raise ApiProblem(
+            400, "malformed-json", "Malformed JSON", f"The key `{exc}` appears twice in one object."
+        ) from None
+    except UnicodeDecodeError:
+        raise ApiProblem(400, "malformed-json", "Malformed JSON", "The request body is not UTF-8 text.") from None
+    except json.JSONDecodeError as exc:
+        detail = f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+        raise ApiProblem(400, "malformed-json", "Malformed JSON", detail) from None
+    except (ValueError, RecursionError) as exc:
+        # Integers beyond Python's digit limit, NaN/Infinity, or nesting too deep to parse.
+        if isinstance(exc, RecursionError):
+            reason = "it is nested too deeply"
+        elif "digits" in str(exc):
+            reason = "a number has too many digits"
+        else:
+            reason = str(exc)
+        detail = f"The body is not acceptable JSON: {reason}."
+        raise ApiProblem(400, "malformed-json", "Malformed JSON", detail) from None
