@@ -7,7 +7,7 @@ when a report is given.
 
 from __future__ import annotations
 
-from .ruleset.model import Ruleset
+from .ruleset.model import InputField, Invariant, Ruleset
 from .ruleset.words import describe, describe_action
 from .verify import Report
 
@@ -18,6 +18,45 @@ LEVEL_WORDS = {
     "very_low": "Very low",
     "not_applicable": "Not applicable",
 }
+
+COURSE_LABELS = (("sessions", "Sessions"), ("time_to_response", "Time to response"), ("maintenance", "Maintenance"))
+SEMANTICS = (
+    "An exclusion always beats a recommendation: an excluded option is never shown as a candidate.",
+    "A comparison on an input that is not recorded is never satisfied, whatever the operator; "
+    "rules that must act on missing facts say so with *is not recorded*.",
+    "Candidates are ordered by strength, then by the order of the option catalogue below.",
+)
+
+
+def allowed_words(f: InputField) -> str:
+    """What an input accepts, as written in the document's inputs table."""
+    if f.type == "integer":
+        return f"{f.minimum}-{f.maximum} {f.unit}"
+    if f.type == "boolean":
+        return "yes / no"
+    return ", ".join(f"`{v.code}` ({v.label})" for v in f.values)
+
+
+def invariant_words(rs: Ruleset, inv: Invariant) -> str:
+    """The statement an invariant makes, in words (its scope, then its claim)."""
+    scope = f"when {describe(rs, inv.when)}, " if inv.when is not None else "for every valid profile, "
+    opts = ", ".join(rs.options[o].label for o in inv.options)
+    claim = {
+        "never_candidate": f"{opts} is never a candidate",
+        "always_excluded": f"{opts} is always excluded",
+        "always_referral": f"{opts} is always a referral",
+        "some_candidate_or_referral": "there is at least one candidate or referral",
+    }[inv.kind]
+    return scope + claim
+
+
+def tests_by_rule(report: Report) -> dict[str, list[str]]:
+    """For each rule that fires in some test, the names of those tests (coverage, rule by rule)."""
+    out: dict[str, list[str]] = {}
+    for test in report.tests:
+        for rid in test.fired:
+            out.setdefault(rid, []).append(test.name)
+    return out
 
 
 def _esc(text: str) -> str:
@@ -61,23 +100,15 @@ def render_markdown(rs: Ruleset, report: Report | None = None) -> str:
     w("")
     w("## Decision semantics")
     w("")
-    w("- An exclusion always beats a recommendation: an excluded option is never shown as a candidate.")
-    w("- A comparison on an input that is not recorded is never satisfied, whatever the operator;")
-    w("  rules that must act on missing facts say so with *is not recorded*.")
-    w("- Candidates are ordered by strength, then by the order of the option catalogue below.")
+    for sentence in SEMANTICS:
+        w(f"- {sentence}")
     w("")
     w("## Inputs")
     w("")
     w("| Field | Label | Type | Required | Allowed values |")
     w("|---|---|---|---|---|")
     for f in rs.inputs.values():
-        if f.type == "integer":
-            allowed = f"{f.minimum}-{f.maximum} {f.unit}"
-        elif f.type == "boolean":
-            allowed = "yes / no"
-        else:
-            allowed = ", ".join(f"`{v.code}` ({v.label})" for v in f.values)
-        w(f"| `{f.id}` | {_esc(f.label)} | {f.type} | {'yes' if f.required else 'no'} | {_esc(allowed)} |")
+        w(f"| `{f.id}` | {_esc(f.label)} | {f.type} | {'yes' if f.required else 'no'} | {_esc(allowed_words(f))} |")
     w("")
     w("## Options")
     for o in rs.options.values():
@@ -88,8 +119,7 @@ def render_markdown(rs: Ruleset, report: Report | None = None) -> str:
         w("")
         if o.regimen:
             w(f"- **Regimen:** {o.regimen}")
-        course = (("sessions", "Sessions"), ("time_to_response", "Time to response"), ("maintenance", "Maintenance"))
-        for key, label in course:
+        for key, label in COURSE_LABELS:
             value = getattr(o.course, key)
             if value:
                 w(f"- **{label}:** {value}")
@@ -102,6 +132,7 @@ def render_markdown(rs: Ruleset, report: Report | None = None) -> str:
             w(f"- **References:** {', '.join(f'[{r}](#ref-{r})' for r in o.references)}")
     w("")
     w("## Rules")
+    coverage = tests_by_rule(report) if report else {}
     for rule in rs.rules:
         w("")
         w(f"### {rule.id}: {rule.title}")
@@ -118,6 +149,10 @@ def render_markdown(rs: Ruleset, report: Report | None = None) -> str:
         if rule.references:
             w("")
             w(f"References: {', '.join(f'[{r}](#ref-{r})' for r in rule.references)}")
+        if report:
+            covering = coverage.get(rule.id)
+            w("")
+            w(f"Covered by tests: {'; '.join(covering)}." if covering else "**Not covered by any test.**")
     w("")
     w("## Safety invariants")
     w("")
@@ -125,15 +160,7 @@ def render_markdown(rs: Ruleset, report: Report | None = None) -> str:
     for inv in rs.invariants:
         res = statuses.get(inv.id)
         status = f" — **{res.status}** ({res.method})" if res else ""
-        scope = f"when {describe(rs, inv.when)}, " if inv.when is not None else "for every valid profile, "
-        opts = ", ".join(rs.options[o].label for o in inv.options)
-        claim = {
-            "never_candidate": f"{opts} is never a candidate",
-            "always_excluded": f"{opts} is always excluded",
-            "always_referral": f"{opts} is always a referral",
-            "some_candidate_or_referral": "there is at least one candidate or referral",
-        }[inv.kind]
-        w(f"- **{inv.id}** {inv.title}: {scope}{claim}{status}")
+        w(f"- **{inv.id}** {inv.title}: {invariant_words(rs, inv)}{status}")
         if res and res.counterexample:
             w(f"  - counterexample: `{res.counterexample}`")
     w("")

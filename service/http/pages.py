@@ -1,0 +1,202 @@
+"""Server-rendered pages: the clinician's form and answer, and the auditor's view of the rulesets.
+
+The pages only translate. A submitted form is read into a raw profile (forms.py) and answered by
+`make_decision` like every other channel, so a web answer is validated, stamped and recorded exactly
+like an API answer. Invalid input re-renders the form with each problem next to its field (422).
+
+Routes: `/` and `/rulesets/<id>/try` (the form; GET prefills it from the query string, POST answers),
+`/rulesets/<id>/answer` (the permalink: the profile in the query string), `/rulesets`, `/rulesets/<id>`
+and `/rulesets/<id>/source` (auditors).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
+
+from ..decide import InvalidProfile, make_decision
+from ..registry import Active, Registry
+from ..render import tests_by_rule
+from . import forms, presenting
+
+log = logging.getLogger(__name__)
+bp = Blueprint("pages", __name__)
+
+# Everything is served by the service itself; answers carry patient facts, so nothing is cached or
+# sent on to the sites of the references.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+@bp.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    presenting.register(state.app)
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _registry() -> Registry:
+    return current_app.extensions["registry"]
+
+
+def _active(ruleset_id: str) -> Active:
+    active = _registry().get(ruleset_id)
+    if active is None:
+        raise _NotFound(ruleset_id)
+    return active
+
+
+class _NotFound(Exception):
+    def __init__(self, ruleset_id: str) -> None:
+        super().__init__(ruleset_id)
+        self.ruleset_id = ruleset_id
+
+
+@bp.errorhandler(_NotFound)
+def _unknown_ruleset(exc: _NotFound) -> ResponseReturnValue:
+    return render_template("not_found.html", ruleset_id=exc.ruleset_id, actives=_registry().all()), 404
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> ResponseReturnValue:
+    return render_template("error.html", code=exc.code, title=exc.name, detail=exc.description), exc.code or 500
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception) -> ResponseReturnValue:
+    log.exception("page failed")  # the traceback only: never the submitted profile
+    detail = "The error was logged. No answer was given; please try again or use another channel."
+    return render_template("error.html", code=500, title="Something went wrong", detail=detail), 500
+
+
+# ---- clinicians ------------------------------------------------------------------------------
+
+
+def _form(active: Active, submitted: forms.Submitted, problems: list[Any], status: int) -> ResponseReturnValue:
+    by_field, general = forms.problems_by_field(active.ruleset, submitted, problems)
+    page = render_template(
+        "form.html",
+        ruleset=active.ruleset,
+        fieldsets=presenting.fieldsets(active.ruleset),
+        entered=submitted.entered,
+        errors=by_field,
+        general_errors=general,
+        action=url_for("pages.answer_form", ruleset_id=active.ruleset.id),
+    )
+    return page, status
+
+
+def _answer(active: Active, params: MultiDict[str, str]) -> ResponseReturnValue:
+    """Read, decide and show - or show the form again with every problem at once."""
+    submitted = forms.read_params(active.ruleset, params)
+    if submitted.problems:
+        return _form(active, submitted, forms.check_values(active.ruleset, submitted, require=True), 422)
+    try:
+        decision = make_decision(
+            _registry(),
+            active.ruleset.id,
+            submitted.profile,
+            channel="web",
+            explain=True,
+            recorder=current_app.extensions.get("decision_log"),
+        )
+    except InvalidProfile as exc:
+        return _form(active, submitted, exc.errors, 422)
+    ruleset = _registry().revisions.get(decision["ruleset"]["sha256"], active.ruleset)
+    profile = decision["explanation"]["profile"]
+    query = forms.query_string(ruleset, profile)
+    return render_template(
+        "answer.html",
+        ruleset=ruleset,
+        decision=decision,
+        profile_rows=presenting.profile_rows(ruleset, profile),
+        not_recorded=[ruleset.inputs[f].label for f in decision["explanation"]["unknown_inputs"]],
+        strengths={s.id: s.label for s in ruleset.strengths},
+        counts=Counter(r["status"] for r in decision["explanation"]["rules"]),
+        permalink=url_for("pages.answer", ruleset_id=ruleset.id) + "?" + query,
+        edit_link=url_for("pages.try_form", ruleset_id=ruleset.id) + "?" + query,
+    )
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    active = _registry().default()
+    if active is None:
+        return render_template("choose.html", actives=_registry().all())
+    return try_form(active.ruleset.id)
+
+
+@bp.get("/rulesets/<ruleset_id>/try")
+def try_form(ruleset_id: str) -> ResponseReturnValue:
+    """The form, prefilled from the query string (CDS Hooks cards link here)."""
+    active = _active(ruleset_id)
+    submitted = forms.read_params(active.ruleset, request.args)
+    problems = forms.check_values(active.ruleset, submitted, require=False)
+    return _form(active, submitted, problems, 400 if problems else 200)
+
+
+@bp.post("/rulesets/<ruleset_id>/try")
+def answer_form(ruleset_id: str) -> ResponseReturnValue:
+    return _answer(_active(ruleset_id), request.form)
+
+
+@bp.get("/rulesets/<ruleset_id>/answer")
+def answer(ruleset_id: str) -> ResponseReturnValue:
+    """The permalink of an answer: the same profile gives the same answer (as a new, recorded decision)."""
+    return _answer(_active(ruleset_id), request.args)
+
+
+# ---- auditors --------------------------------------------------------------------------------
+
+
+@bp.get("/rulesets")
+def rulesets() -> ResponseReturnValue:
+    registry = _registry()
+    folder = str(registry.folder)
+    failures = [
+        {
+            "file": presenting.relative_paths(f.path, folder),
+            "problems": [presenting.relative_paths(p, folder) for p in f.problems],
+            "kept": f.kept_sha256,
+        }
+        for f in registry.failures.values()
+    ]
+    return render_template("rulesets.html", actives=registry.all(), failures=failures)
+
+
+@bp.get("/rulesets/<ruleset_id>")
+def ruleset(ruleset_id: str) -> ResponseReturnValue:
+    active = _active(ruleset_id)
+    return render_template(
+        "ruleset.html",
+        ruleset=active.ruleset,
+        report=active.report,
+        covering=tests_by_rule(active.report),
+        test_numbers={t.name: n for n, t in enumerate(active.report.tests, 1)},
+    )
+
+
+@bp.get("/rulesets/<ruleset_id>/source")
+def source(ruleset_id: str) -> ResponseReturnValue:
+    rs = _active(ruleset_id).ruleset
+    return render_template("source.html", ruleset=rs, file=Path(rs.path).name, lines=rs.source_text.splitlines())
