@@ -23,11 +23,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions["registry"] = Registry.from_folder(app.config["RULESETS_DIR"])
 
     from .cli import rulesets
-    from .http import api, docs, errors, health, metrics, openapi, pages
+    from .http import api, cds_hooks, docs, errors, health, metrics, openapi, pages
 
     errors.register(app)
     metrics.init_app(app)
     for bp in (health.bp, api.bp, openapi.bp, docs.bp, pages.bp):
         app.register_blueprint(bp)
+    cds_hooks.init_app(app)
     app.cli.add_command(rulesets)
     return app
