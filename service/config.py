@@ -1,4 +1,8 @@
-"""Configuration from environment variables (documented as a table in README.md)."""
+"""Configuration from environment variables (documented as a table in README.md).
+
+Everything is read once at start-up and checked here, so a typo in a deployment fails at once with a
+message naming the variable, not later inside a request.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +11,36 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-def _int(name: str, default: int) -> int:
+def _int(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name)
-    if raw is None or raw == "":
+    if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise SystemExit(f"configuration error: {name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise SystemExit(f"configuration error: {name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _log_level() -> str:
+    level = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    if level not in LOG_LEVELS:
+        raise SystemExit(f"configuration error: LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    return level
 
 
 def from_env() -> dict[str, Any]:
-    """Every setting the service reads, with its default."""
+    """Every setting the application reads, with its default."""
     return {
         "RULESETS_DIR": os.environ.get("RULESETS_DIR", str(ROOT / "rulesets")),
         "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
         "MAX_CONTENT_LENGTH": _int("MAX_BODY_BYTES", 1_048_576),
-        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
+        "LOG_LEVEL": _log_level(),
         "BATCH_LIMIT": _int("BATCH_LIMIT", 1000),
         **cds_hooks_from_env(),
     }
@@ -40,4 +55,18 @@ def cds_hooks_from_env() -> dict[str, Any]:
         "CDS_HOOKS_CORS_ORIGINS": os.environ.get("CDS_HOOKS_CORS_ORIGINS", ""),
         "CDS_HOOKS_FHIR_TIMEOUT": _int("CDS_HOOKS_FHIR_TIMEOUT_MS", 2000) / 1000.0,
         "CDS_HOOKS_MAX_BODY_BYTES": _int("CDS_HOOKS_MAX_BODY_BYTES", 8 * 1_048_576),
+    }
+
+
+def gunicorn_from_env() -> dict[str, Any]:
+    """The settings gunicorn.conf.py takes from the environment (the server, not the application)."""
+    control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+    access_log = os.environ.get("GUNICORN_ACCESS_LOG", "-").strip()
+    return {
+        "bind": [b.strip() for b in os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",") if b.strip()],
+        "workers": _int("GUNICORN_WORKERS", _int("WEB_CONCURRENCY", os.cpu_count() or 1)),
+        "timeout": _int("GUNICORN_TIMEOUT", 30),
+        "loglevel": _log_level().lower(),
+        "accesslog": None if access_log.lower() in ("", "off", "none") else access_log,
+        "control_socket": None if control_socket.lower() in ("", "default") else control_socket,
     }

@@ -83,7 +83,8 @@ def _http_problem(exc: HTTPException) -> Response:
     if status == 413:
         limit = current_app.config.get("MAX_CONTENT_LENGTH")
         detail = f"The request body is larger than the limit of {limit} bytes (MAX_BODY_BYTES)."
-    resp = problem(status, exc.name, detail)
+    title = "Content Too Large" if status == 413 else exc.name  # RFC 9110's name for 413
+    resp = problem(status, title, detail)
     for name, value in exc.get_headers():  # keeps Allow (405) and similar headers werkzeug computed
         if name.lower() != "content-type":
             resp.headers[name] = value

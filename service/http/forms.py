@@ -29,7 +29,8 @@ from ..ruleset.errors import suggest
 from ..ruleset.model import InputField, Ruleset
 from ..ruleset.profile import FieldProblem, describe_allowed, validate_profile
 
-WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,9}")  # 9 digits: far beyond any range, far below int() limits
+WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+MAX_DIGITS = 18  # far beyond any range, far below the digits int() refuses to convert
 ECHO_LIMIT = 40  # characters of a rejected value repeated back in a message
 
 
@@ -53,9 +54,12 @@ def _scalar(f: InputField, text: str) -> tuple[Any, str | None]:
             return text == "true", None
         return None, f"“{_echo(text)}” is not an answer here: expected true or false"
     if f.type == "integer":
-        if WHOLE_NUMBER.fullmatch(text.strip()):
-            return int(text), None
-        return None, f"“{_echo(text)}” is not a whole number: expected {describe_allowed(f)}"
+        digits = text.strip()
+        if not WHOLE_NUMBER.fullmatch(digits):
+            return None, f"“{_echo(text)}” is not a whole number: expected {describe_allowed(f)}"
+        if len(digits.lstrip("+-")) > MAX_DIGITS:
+            return None, f"“{_echo(text)}” is outside the allowed range: expected {describe_allowed(f)}"
+        return int(digits), None
     return text, None  # enum codes are checked by the ruleset's validation
 
 
