@@ -1,34 +1,41 @@
 """Treatment decision-support rules service for hair loss.
 
-`create_app()` wires configuration, the ruleset registry and the blueprints - nothing else.
+`create_app()` wires configuration, the ruleset registry, the decision log and the blueprints - nothing else.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from flask import Flask
 
 from . import config
+from .decisions import open_log
 from .registry import Registry
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
-    app.config.update(config.from_env())
-    app.config.update(overrides or {})
+    settings = {**config.from_env(), **(overrides or {})}
+    instance_path = os.path.abspath(settings["INSTANCE_PATH"]) if settings["INSTANCE_PATH"] else None
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
+    app.config.update(settings)
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    app.extensions["registry"] = Registry.from_folder(app.config["RULESETS_DIR"])
+    registry = Registry.from_folder(app.config["RULESETS_DIR"])
+    app.extensions["registry"] = registry
+    app.extensions["decision_log"] = open_log(app.config, app.instance_path, registry)
 
     from .cli import rulesets
-    from .http import api, cds_hooks, docs, errors, health, metrics, openapi, pages
+    from .decisions.cli import decisions
+    from .http import api, audit, cds_hooks, docs, errors, health, metrics, openapi, pages
 
     errors.register(app)
     metrics.init_app(app)
-    for bp in (health.bp, api.bp, openapi.bp, docs.bp, pages.bp):
+    for bp in (health.bp, api.bp, openapi.bp, docs.bp, pages.bp, audit.bp):
         app.register_blueprint(bp)
     cds_hooks.init_app(app)
     app.cli.add_command(rulesets)
+    app.cli.add_command(decisions)
     return app

@@ -38,7 +38,10 @@ def from_env() -> dict[str, Any]:
     """Every setting the application reads, with its default."""
     return {
         "RULESETS_DIR": os.environ.get("RULESETS_DIR", str(ROOT / "rulesets")),
+        "INSTANCE_PATH": os.environ.get("INSTANCE_PATH", ""),
         "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
+        "DECISION_HMAC_KEY": os.environ.get("DECISION_HMAC_KEY", ""),
+        "AUDITOR_TOKEN_HASHES": os.environ.get("AUDITOR_TOKEN_HASHES", ""),
         "MAX_CONTENT_LENGTH": _int("MAX_BODY_BYTES", 1_048_576),
         "LOG_LEVEL": _log_level(),
         "BATCH_LIMIT": _int("BATCH_LIMIT", 1000),

@@ -16,6 +16,8 @@ from typing import Any
 from flask import Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
 
+from ..decisions import InvalidFeedback, LogError
+
 PROBLEM = "application/problem+json"
 # Problem types are URNs: stable identifiers that integrations can switch on. They are listed in README.md.
 TYPE_PREFIX = "urn:hairloss-rules:problem:"
@@ -91,6 +93,17 @@ def _http_problem(exc: HTTPException) -> Response:
     return resp
 
 
+def field_errors(problems: Any) -> list[dict[str, Any]]:
+    """FieldProblems (profile, feedback) as problem+json `errors`: field, message and the allowed values."""
+    out = []
+    for p in problems:
+        item: dict[str, Any] = {"field": p.field, "message": p.message}
+        if p.allowed:
+            item["allowed"] = list(p.allowed)
+        out.append(item)
+    return out
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(ApiProblem)
     def api_problem(exc: ApiProblem) -> Response:
@@ -99,6 +112,23 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         return _http_problem(exc)
+
+    @app.errorhandler(LogError)
+    def log_unavailable(exc: LogError) -> Response:
+        # An answer that cannot be recorded is not given. The reason names no patient data (see decisions.log).
+        log.error("decision log unavailable: %s", exc)
+        response = problem(
+            503,
+            "Decision log unavailable",
+            "The decision log could not be written or read, so no answer is given. Retry later; "
+            "if it persists, check the database (GET /readyz).",
+        )
+        response.headers["Retry-After"] = "5"
+        return response
+
+    @app.errorhandler(InvalidFeedback)
+    def invalid_feedback(exc: InvalidFeedback) -> Response:
+        return problem(400, "Invalid feedback", "See `errors` for each field.", errors=field_errors(exc.errors))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

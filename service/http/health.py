@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
+from ..decisions import LogError
 from .docschemas import HealthSchema, ReadinessSchema
 from .openapi import SpecContext, document
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
 
 
 @bp.get("/healthz")
@@ -20,8 +25,9 @@ def healthz() -> ResponseReturnValue:
 def readyz() -> ResponseReturnValue:
     registry = current_app.extensions["registry"]
     loaded = [a.ruleset.summary for a in registry.all()]
-    ready = bool(loaded)
-    body = {"status": "ready" if ready else "not ready", "rulesets": loaded}
+    database = _database()
+    ready = bool(loaded) and database["reachable"]
+    body = {"status": "ready" if ready else "not ready", "rulesets": loaded, "database": database}
     if registry.failures:
         body["failures"] = [{"path": f.path, "problems": f.problems} for f in registry.failures.values()]
     return jsonify(body), 200 if ready else 503
@@ -56,3 +62,16 @@ def _paths(ctx: SpecContext) -> None:
             }
         },
     )
+
+
+def _database() -> dict[str, Any]:
+    """Whether the decision log answers: without it no decision may be given."""
+    decision_log = current_app.extensions.get("decision_log")
+    if decision_log is None:
+        return {"reachable": False, "problem": "the decision log is not configured"}
+    try:
+        decision_log.ping()
+    except LogError as exc:
+        log.warning("readiness: %s", exc)  # the detail (host, error) stays in the log, not in a public probe
+        return {"backend": decision_log.backend, "reachable": False, "problem": "the database does not answer"}
+    return {"backend": decision_log.backend, "reachable": True}

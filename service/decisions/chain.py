@@ -1,0 +1,80 @@
+"""The hash chain: each record's hash covers its content and the hash of the record before it.
+
+hash = SHA-256(prev_hash || canonical JSON of the content). Editing a record breaks its own hash;
+deleting or reordering records breaks the `prev_hash` links; cutting off the newest records leaves the
+chain head (kept in `chain_heads`) pointing past the end. `seq` is not hashed: it is the position, and
+the position is what the links protect, which lets verify tell "reordered" apart from "edited".
+
+The content is built from stored column values only (strings, integers, None), with datetimes written
+as RFC 3339 UTC with microseconds, so that a verifier reading the row back gets byte-identical input on
+SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+GENESIS = "0" * 64
+FORMAT = 1  # bump (and keep the old content functions) if the hashed content ever changes
+
+DECISION_FIELDS = (
+    "decision_id",
+    "evaluated_at",
+    "channel",
+    "ruleset_id",
+    "ruleset_version",
+    "ruleset_sha256",
+    "profile",
+    "candidates",
+    "excluded",
+    "referrals",
+    "fired_rules",
+    "latency_us",
+    "decision",
+    "patient_hash",
+    "user_hash",
+    "hook_instance_hash",
+)
+CARD_FIELDS = ("uuid", "position", "option", "indicator", "summary", "rules")
+FEEDBACK_FIELDS = (
+    "card_uuid",
+    "decision_id",
+    "service_id",
+    "outcome",
+    "outcome_timestamp",
+    "override_reason",
+    "accepted_suggestions",
+    "received_at",
+)
+
+
+def canonical(value: Any) -> str:
+    """One text for one JSON value: sorted keys, no spaces, UTF-8 as is. Tuples become lists."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def timestamp(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _plain(row: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    return {f: timestamp(row[f]) if isinstance(row[f], dt.datetime) else row[f] for f in fields}
+
+
+def decision_content(row: Mapping[str, Any], cards: list[Mapping[str, Any]]) -> dict[str, Any]:
+    content = _plain(row, DECISION_FIELDS)
+    content["cards"] = [_plain(c, CARD_FIELDS) for c in sorted(cards, key=lambda c: c["position"])]
+    content["format"] = FORMAT
+    return content
+
+
+def feedback_content(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {**_plain(row, FEEDBACK_FIELDS), "format": FORMAT}
+
+
+def link_hash(prev_hash: str, content: Mapping[str, Any]) -> str:
+    return hashlib.sha256((prev_hash + canonical(content)).encode("utf-8")).hexdigest()

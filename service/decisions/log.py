@@ -1,0 +1,352 @@
+"""The decision log: the real `Recorder` of service/decide.py, appending to a hash chain before answering.
+
+One append is one transaction: store the ruleset revision if the log lacks it, lock the chain head,
+insert the decision with its option index rows and CDS Hooks cards, move the head, commit. The lock is
+SQLite's write lock (BEGIN IMMEDIATE, see database.py) or, on PostgreSQL, SELECT ... FOR UPDATE on the
+chain-head row, so appends from every worker process and replica form one unbroken chain. Any database
+failure raises RecordError and nothing of the record remains; the caller must not answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..ruleset.model import Ruleset
+from ..ruleset.profile import FieldProblem
+from . import feedback as fb
+from .chain import canonical, decision_content, feedback_content, link_hash
+from .database import WRITE, connect
+from .errors import ConfigurationError, InvalidFeedback, LogError, RecordError
+from .identifiers import IdentifierKey
+from .migrate import upgrade
+from .models import Card, ChainHead, Decision, DecisionOption, Feedback, Revision, Setting
+
+log = logging.getLogger(__name__)
+
+ROLES = (("candidates", "candidate"), ("excluded", "excluded"), ("referrals", "referral"))
+KEY_SETTING = "identifier_key_fingerprint"
+
+# Built once: an append is on every request's path, and constructing statements costs more than running them.
+_HEAD = select(ChainHead.seq, ChainHead.hash).where(ChainHead.name == bindparam("chain")).with_for_update()
+_MOVE_HEAD = (
+    update(ChainHead)
+    .where(ChainHead.name == bindparam("chain"))
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+)
+_INSERT_DECISION = insert(Decision)
+_INSERT_OPTIONS = insert(DecisionOption)
+_INSERT_CARDS = insert(Card)
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    stored: int
+    repeated: int
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _failure(exc: SQLAlchemyError) -> str:
+    """The database's reason without SQL or parameters (hide_parameters is on; the statement is cut too)."""
+    orig = getattr(exc, "orig", None)
+    reason = str(orig if orig is not None else exc).strip().splitlines()[0]
+    return f"{type(orig or exc).__name__}: {reason}"
+
+
+class DecisionLog:
+    """Append decisions and feedback; see queries.py, replay.py and verify.py for reading them back."""
+
+    def __init__(self, engine: Engine, key: IdentifierKey, revisions: Callable[[str], Ruleset | None]) -> None:
+        self.engine = engine
+        self.writer = engine.execution_options(**WRITE)
+        self.key = key
+        self._revisions = revisions
+        self._stored: set[str] = set()
+        self._stored_lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        key: IdentifierKey,
+        revisions: Callable[[str], Ruleset | None] = lambda sha256: None,
+    ) -> DecisionLog:
+        """Connect, migrate to the newest schema and check the identifier key; LogError if unreachable."""
+        engine = connect(url)
+        try:
+            with engine.execution_options(**WRITE).begin() as conn:
+                upgrade(conn)
+                _check_key(conn, key)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise LogError(f"the decision log database cannot be opened: {_failure(exc)}") from exc
+        except ConfigurationError:
+            engine.dispose()
+            raise
+        engine.dispose()  # no connection is inherited by gunicorn workers forked after this
+        return cls(engine, key, revisions)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        """Raise LogError unless the database answers and holds the log's tables."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(ChainHead.seq).where(ChainHead.name == "decisions")).one()
+        except SQLAlchemyError as exc:
+            raise LogError(f"the decision log database is unreachable: {_failure(exc)}") from exc
+
+    # ---- ruleset revisions ----------------------------------------------------------------------
+
+    def store_revisions(self, rulesets: Iterable[Ruleset]) -> None:
+        """Store activated revisions that the log does not hold yet (at start-up, after a reload)."""
+        pending = [r for r in rulesets if r.sha256 not in self._stored]
+        if not pending:
+            return
+        try:
+            with self.writer.begin() as conn:
+                for ruleset in pending:
+                    _insert_revision(conn, ruleset)
+        except SQLAlchemyError as exc:
+            raise RecordError(f"ruleset revisions were not stored: {_failure(exc)}") from exc
+        with self._stored_lock:
+            self._stored.update(r.sha256 for r in pending)
+
+    def _revision_to_store(self, sha256: str) -> Ruleset | None:
+        if sha256 in self._stored:
+            return None
+        ruleset = self._revisions(sha256)
+        if ruleset is not None:
+            return ruleset
+        try:
+            with self.engine.connect() as conn:
+                known = conn.execute(select(Revision.sha256).where(Revision.sha256 == sha256)).first()
+        except SQLAlchemyError as exc:
+            raise RecordError(f"the decision log cannot be read: {_failure(exc)}") from exc
+        if known is None:
+            raise RecordError(
+                f"ruleset revision {sha256[:12]} is not stored in the decision log and its text is not known "
+                "here, so the decision could never be replayed; it was not recorded"
+            )
+        with self._stored_lock:
+            self._stored.add(sha256)
+        return None
+
+    # ---- decisions --------------------------------------------------------------------------------
+
+    def record(
+        self,
+        decision: dict[str, Any],
+        *,
+        channel: str,
+        profile: dict[str, Any],
+        latency_ms: float,
+        identifiers: dict[str, str] | None = None,
+        cards: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Append one decision; returns only once it is committed. Raises RecordError if it could not be."""
+        row = self._decision_row(decision, channel, profile, latency_ms, identifiers)
+        card_rows = _card_rows(decision, cards or [])
+        option_rows = [
+            {"role": role, "option": option}
+            for key, role in ROLES
+            for option in dict.fromkeys(item["option"] for item in decision[key])
+        ]
+        revision = self._revision_to_store(row["ruleset_sha256"])
+        try:
+            with self.writer.begin() as conn:
+                if revision is not None:
+                    _insert_revision(conn, revision)
+                seq, prev_hash = _lock_head(conn, "decisions")
+                digest = link_hash(prev_hash, decision_content(row, card_rows))
+                conn.execute(_INSERT_DECISION, {**row, "seq": seq, "prev_hash": prev_hash, "hash": digest})
+                if option_rows:
+                    conn.execute(_INSERT_OPTIONS, [{"seq": seq, **o} for o in option_rows])
+                if card_rows:
+                    conn.execute(_INSERT_CARDS, [{"seq": seq, **c} for c in card_rows])
+                _move_head(conn, "decisions", seq, digest)
+        except SQLAlchemyError as exc:
+            raise RecordError(f"decision {row['decision_id']} was not recorded: {_failure(exc)}") from exc
+        if revision is not None:
+            with self._stored_lock:
+                self._stored.add(revision.sha256)
+
+    def _decision_row(
+        self,
+        decision: dict[str, Any],
+        channel: str,
+        profile: dict[str, Any],
+        latency_ms: float,
+        identifiers: dict[str, str] | None,
+    ) -> dict[str, Any]:
+        if not isinstance(channel, str) or not 0 < len(channel) <= 40:
+            raise ValueError("channel must be a short name such as `api` or `cds-hooks`")
+        ruleset = decision["ruleset"]
+        return {
+            "decision_id": decision["decision_id"],
+            "evaluated_at": dt.datetime.fromisoformat(decision["evaluated_at"]).astimezone(dt.UTC),
+            "channel": channel,
+            "ruleset_id": ruleset["id"],
+            "ruleset_version": ruleset["version"],
+            "ruleset_sha256": ruleset["sha256"],
+            "profile": canonical(profile),
+            "candidates": canonical([c["option"] for c in decision["candidates"]]),
+            "excluded": canonical([e["option"] for e in decision["excluded"]]),
+            "referrals": canonical([r["option"] for r in decision["referrals"]]),
+            "fired_rules": canonical(decision["fired_rules"]),
+            "latency_us": round(latency_ms * 1000),
+            "decision": canonical(decision),
+            **self.key.columns(identifiers),
+        }
+
+    # ---- feedback ---------------------------------------------------------------------------------
+
+    def record_feedback(self, service_id: str, items: list[dict[str, Any]]) -> FeedbackResult:
+        """Append CDS Hooks feedback for cards this service issued. A repeated report is a no-op.
+
+        Raises InvalidFeedback (nothing stored) for malformed items or unknown cards, RecordError if the
+        database cannot take the write.
+        """
+        if not isinstance(service_id, str) or not 0 < len(service_id) <= 100:
+            raise ValueError("service_id must be the CDS service id the feedback was posted to")
+        rows = fb.check_items(items)
+        if not rows:
+            return FeedbackResult(0, 0)
+        uuids = sorted({r["card_uuid"] for r in rows})
+        stored = repeated = 0
+        try:
+            with self.writer.begin() as conn:
+                issued = dict(
+                    conn.execute(
+                        select(Card.uuid, Decision.decision_id)
+                        .join(Decision, Decision.seq == Card.seq)
+                        .where(Card.uuid.in_(uuids))
+                    ).all()
+                )
+                unknown = [i for i, r in enumerate(rows) if r["card_uuid"] not in issued]
+                if unknown:
+                    raise InvalidFeedback(
+                        [
+                            FieldProblem(f"feedback[{i}].card", f"no card `{rows[i]['card_uuid']}` was issued here")
+                            for i in unknown
+                        ]
+                    )
+                seen = {
+                    tuple(r)
+                    for r in conn.execute(
+                        select(Feedback.card_uuid, Feedback.outcome, Feedback.outcome_timestamp).where(
+                            Feedback.card_uuid.in_(uuids)
+                        )
+                    )
+                }
+                seq, prev_hash = _lock_head(conn, "feedback")
+                received = _now()
+                for row in rows:
+                    report = (row["card_uuid"], row["outcome"], row["outcome_timestamp"])
+                    if report in seen:
+                        repeated += 1
+                        continue
+                    seen.add(report)
+                    full = {
+                        **row,
+                        "decision_id": issued[row["card_uuid"]],
+                        "service_id": service_id,
+                        "received_at": received,
+                    }
+                    digest = link_hash(prev_hash, feedback_content(full))
+                    conn.execute(insert(Feedback), {**full, "seq": seq, "prev_hash": prev_hash, "hash": digest})
+                    seq, prev_hash = seq + 1, digest
+                    stored += 1
+                if stored:
+                    _move_head(conn, "feedback", seq - 1, prev_hash)
+        except SQLAlchemyError as exc:
+            raise RecordError(f"feedback was not recorded: {_failure(exc)}") from exc
+        return FeedbackResult(stored, repeated)
+
+
+def _lock_head(conn: Connection, name: str) -> tuple[int, str]:
+    """The next seq and the hash to link to, with the chain head locked until commit."""
+    head = conn.execute(_HEAD, {"chain": name}).one()
+    return head.seq + 1, head.hash
+
+
+def _move_head(conn: Connection, name: str, seq: int, digest: str) -> None:
+    conn.execute(_MOVE_HEAD, {"chain": name, "head_seq": seq, "head_hash": digest})
+
+
+def _insert_revision(conn: Connection, ruleset: Ruleset) -> None:
+    values = {
+        "sha256": ruleset.sha256,
+        "ruleset_id": ruleset.id,
+        "version": ruleset.version,
+        "source_text": ruleset.source_text,
+        "tests_text": _tests_text(ruleset),
+        "options": canonical(list(ruleset.options)),
+        "stored_at": _now(),
+    }
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(Revision).values(values).on_conflict_do_nothing(index_elements=["sha256"]))
+
+
+def _tests_text(ruleset: Ruleset) -> str | None:
+    """The sibling tests file as it is now: load_text refuses a ruleset without tests when replaying."""
+    if not ruleset.tests_path:
+        return None
+    try:
+        with open(ruleset.tests_path, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        log.warning("tests file of ruleset %s could not be read for the decision log", ruleset.id)
+        return None
+
+
+def _card_rows(decision: dict[str, Any], cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rules_of: dict[str, list[str]] = {}
+    for item in (*decision["candidates"], *decision["referrals"]):
+        rules_of[item["option"]] = list(item.get("rules", []))
+    for item in decision["excluded"]:
+        rules_of[item["option"]] = list(dict.fromkeys(r["rule"] for r in item["reasons"]))
+    rows = []
+    for position, card in enumerate(cards):
+        uuid, summary, indicator = card.get("uuid"), card.get("summary"), card.get("indicator")
+        option = card.get("option")
+        if not (isinstance(uuid, str) and uuid and isinstance(summary, str) and isinstance(indicator, str)):
+            raise ValueError("a card to record needs uuid, summary and indicator (text)")
+        rows.append(
+            {
+                "uuid": uuid,
+                "position": position,
+                "option": option,
+                "indicator": indicator,
+                "summary": summary,
+                "rules": canonical(rules_of.get(option, []) if option else []),
+            }
+        )
+    return rows
+
+
+def _check_key(conn: Connection, key: IdentifierKey) -> None:
+    stored = conn.execute(select(Setting.value).where(Setting.name == KEY_SETTING)).scalar()
+    if stored is None:
+        conn.execute(insert(Setting).values(name=KEY_SETTING, value=key.fingerprint))
+    elif stored != key.fingerprint:
+        raise ConfigurationError(
+            f"DECISION_HMAC_KEY is not the key this decision log was written with (fingerprint {stored}, "
+            f"configured {key.fingerprint}): identifier hashes would not match. Configure the original key."
+        )

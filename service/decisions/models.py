@@ -1,0 +1,169 @@
+"""The decision log's tables (SQLAlchemy 2 declarative models; Alembic migrations create them).
+
+JSON documents (profile, decision, option lists) are stored as the exact canonical JSON text that the
+hash chain covers, not as JSON/JSONB: PostgreSQL would re-normalise JSONB, and a verifier must hash what
+was written, byte for byte, on either backend. The only columns that are not covered by a record's hash
+are the index rows of `decision_options`, which `verify` checks against the hashed option lists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Sequence numbers are assigned by the appender (never by the database), so no autoincrement.
+Seq = BigInteger().with_variant(Integer(), "sqlite")
+HASH = 64  # hex SHA-256 / HMAC-SHA256
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC in, timezone-aware UTC out, on SQLite (naive text) and PostgreSQL (timestamptz)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous in the decision log; pass UTC")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    # Deterministic constraint names, so migrations can name what they create and later alter it.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class Revision(Base):
+    """A ruleset file exactly as activated; its primary key is the sha256 of that text."""
+
+    __tablename__ = "ruleset_revisions"
+
+    sha256: Mapped[str] = mapped_column(String(HASH), primary_key=True)
+    ruleset_id: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(100))
+    source_text: Mapped[str] = mapped_column(Text)
+    # The sibling <name>.tests.yaml, when the file keeps its tests there: load_text needs tests to accept a file.
+    tests_text: Mapped[str | None] = mapped_column(Text)
+    options: Mapped[str] = mapped_column(Text)  # JSON list of option ids, to validate audit queries
+    stored_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Decision(Base):
+    __tablename__ = "decisions"
+    # Audit queries filter on one of these and page by seq, newest first.
+    __table_args__ = tuple(
+        Index(None, column, "seq")
+        for column in ("ruleset_id", "channel", "patient_hash", "user_hash", "hook_instance_hash")
+    )
+
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=False)
+    decision_id: Mapped[str] = mapped_column(String(36), unique=True)
+    evaluated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    ruleset_id: Mapped[str] = mapped_column(String(100))
+    ruleset_version: Mapped[str] = mapped_column(String(100))
+    ruleset_sha256: Mapped[str] = mapped_column(ForeignKey("ruleset_revisions.sha256"))
+    profile: Mapped[str] = mapped_column(Text)
+    candidates: Mapped[str] = mapped_column(Text)
+    excluded: Mapped[str] = mapped_column(Text)
+    referrals: Mapped[str] = mapped_column(Text)
+    fired_rules: Mapped[str] = mapped_column(Text)
+    latency_us: Mapped[int] = mapped_column(BigInteger)
+    decision: Mapped[str] = mapped_column(Text)
+    patient_hash: Mapped[str | None] = mapped_column(String(HASH))
+    user_hash: Mapped[str | None] = mapped_column(String(HASH))
+    hook_instance_hash: Mapped[str | None] = mapped_column(String(HASH))
+    # prev_hash is unique: two appenders that read the same chain head can never both commit (no fork).
+    prev_hash: Mapped[str] = mapped_column(String(HASH), unique=True)
+    hash: Mapped[str] = mapped_column(String(HASH), unique=True)
+
+
+class DecisionOption(Base):
+    """Which options a decision named, and how: the index behind `GET /v1/evaluations?option=`."""
+
+    __tablename__ = "decision_options"
+    __table_args__ = (Index(None, "option", "seq"),)
+
+    seq: Mapped[int] = mapped_column(ForeignKey("decisions.seq"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)  # candidate | excluded | referral
+    option: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
+class Card(Base):
+    """A CDS Hooks card issued with a decision, so that feedback on it can be traced to its decision and rules."""
+
+    __tablename__ = "decision_cards"
+
+    uuid: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seq: Mapped[int] = mapped_column(ForeignKey("decisions.seq"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    option: Mapped[str | None] = mapped_column(String(100))
+    indicator: Mapped[str] = mapped_column(String(20))
+    summary: Mapped[str] = mapped_column(Text)
+    rules: Mapped[str] = mapped_column(Text)  # JSON list of the rules behind the card's option
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("card_uuid", "outcome", "outcome_timestamp"),)
+
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=False)
+    card_uuid: Mapped[str] = mapped_column(ForeignKey("decision_cards.uuid"))
+    decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.decision_id"), index=True)
+    service_id: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(20))
+    outcome_timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    override_reason: Mapped[str | None] = mapped_column(Text)  # canonical JSON {reason?, userComment?}
+    accepted_suggestions: Mapped[str | None] = mapped_column(Text)  # canonical JSON list of ids
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    prev_hash: Mapped[str] = mapped_column(String(HASH), unique=True)
+    hash: Mapped[str] = mapped_column(String(HASH), unique=True)
+
+
+class ChainHead(Base):
+    """The last seq and hash of each chain: the row appenders lock, and how verify notices a cut-off tail."""
+
+    __tablename__ = "chain_heads"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)  # decisions | feedback
+    seq: Mapped[int] = mapped_column(Seq)
+    hash: Mapped[str] = mapped_column(String(HASH))
+
+
+class Setting(Base):
+    """Facts about the log itself, e.g. the fingerprint of the identifier key it was written with."""
+
+    __tablename__ = "log_settings"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,94 @@
+"""The decision log for auditors: one record, its replay, filtered lists and a CSV export.
+
+Every route here requires an auditor token (auditors.py). The POST /v1/evaluations that answers
+clients lives in another blueprint on the same path; this one only reads.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask.typing import ResponseReturnValue
+
+from ..decisions import DecisionLog, queries
+from ..decisions.replay import replay as replay_decision
+from . import auditors
+from .audit_query import BadQuery, ParamProblem, parse
+from .errors import problem
+
+bp = Blueprint("audit", __name__, url_prefix="/v1/evaluations")
+bp.before_request(auditors.require_auditor)
+
+
+@bp.record_once
+def _check_configuration(state) -> None:  # type: ignore[no-untyped-def]
+    auditors.token_hashes(state.app.config["AUDITOR_TOKEN_HASHES"])  # a malformed digest stops start-up
+
+
+@bp.errorhandler(BadQuery)
+def bad_query(exc: BadQuery) -> Response:
+    return problem(400, "Bad Request", str(exc), errors=[p.as_dict() for p in exc.problems])
+
+
+def _log() -> DecisionLog:
+    return current_app.extensions["decision_log"]
+
+
+def _decision_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise BadQuery([ParamProblem("decision_id", "a decision id is a UUID, as returned in `decision_id`")]) from None
+
+
+def _not_found(decision_id: str) -> Response:
+    return problem(404, "Not Found", f"no decision `{decision_id}` in the decision log")
+
+
+@bp.get("")
+def search() -> ResponseReturnValue:
+    wants_csv = request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
+    query = parse(request.args, _log(), wants_csv)
+    if query.format == "csv":
+        return Response(
+            _csv(_log(), query.filters),
+            mimetype="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="decisions.csv"'},
+        )
+    page = queries.search(_log(), query.filters, limit=query.limit, cursor=query.cursor)
+    body = {"items": page.items, "limit": query.limit, "next_cursor": page.next_cursor}
+    if page.next_cursor:
+        args = {k: v for k, v in request.args.items() if k != "cursor"}
+        body["next"] = url_for("audit.search", **args, cursor=page.next_cursor)
+    return jsonify(body)
+
+
+def _csv(log: DecisionLog, filters: queries.Filters) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(queries.CSV_HEADER)
+    for n, row in enumerate(queries.iterate(log, filters), 1):
+        writer.writerow(queries.csv_row(row))
+        if n % 200 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+@bp.get("/<decision_id>")
+def record(decision_id: str) -> ResponseReturnValue:
+    decision_id = _decision_id(decision_id)
+    found = queries.get(_log(), decision_id)
+    return jsonify(found) if found is not None else _not_found(decision_id)
+
+
+@bp.post("/<decision_id>/replay")
+def replay(decision_id: str) -> ResponseReturnValue:
+    decision_id = _decision_id(decision_id)
+    report = replay_decision(_log(), current_app.extensions["registry"], decision_id)
+    return jsonify(report) if report is not None else _not_found(decision_id)
