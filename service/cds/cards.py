@@ -92,10 +92,13 @@ class CardMaker:
     form_link: str
     ruleset_link: str
     topic_system: str
+    options_of: dict[str, list[str]] = field(default_factory=dict)  # card uuid -> the options it is about
 
     # ---- shared parts ---------------------------------------------------------------------------
 
-    def card(self, indicator: str, summary: str, detail: list[str], overrides: Iterable[str]) -> dict[str, Any]:
+    def card(
+        self, indicator: str, summary: str, detail: list[str], overrides: Iterable[str], options: Iterable[str] = ()
+    ) -> dict[str, Any]:
         rs = self.ruleset
         card = {
             "uuid": str(uuid.uuid4()),
@@ -116,7 +119,16 @@ class CardMaker:
             ],
             "overrideReasons": [{"system": NON_ADHERENCE, "code": c, "display": REASON_DISPLAYS[c]} for c in overrides],
         }
+        self.options_of[card["uuid"]] = list(options)
         return prune(card)
+
+    def for_the_log(self, cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The cards as the decision log keeps them: a card about one option names it (to link its rules)."""
+        out = []
+        for card in cards:
+            options = self.options_of.get(card["uuid"], [])
+            out.append({**card, "option": options[0]} if len(options) == 1 else card)
+        return out
 
     def label(self, fid: str) -> str:
         return self.ruleset.inputs[fid].label
@@ -234,7 +246,7 @@ class CardMaker:
             "",
             "The service suggests options for a clinician to consider; it does not make treatment decisions.",
         ]
-        return self.card("info", summary, detail, OPTION_OVERRIDES)
+        return self.card("info", summary, detail, OPTION_OVERRIDES, [c["option"] for c in candidates])
 
     def _exclusions_card(self, excluded: list[dict[str, Any]]) -> dict[str, Any]:
         first = excluded[0]
@@ -246,7 +258,7 @@ class CardMaker:
         detail = ["**Options excluded for this patient, with the reasons:**", ""]
         for e in excluded:
             detail.append(f"- **{md(e['label'])}**: " + " ".join(md(r["text"]) for r in e.get("reasons") or []))
-        return self.card("warning", summary, detail, ORDER_OVERRIDES)
+        return self.card("warning", summary, detail, ORDER_OVERRIDES, [e["option"] for e in excluded])
 
     def _referrals_card(self, referrals: list[dict[str, Any]]) -> dict[str, Any]:
         summary = f"Referral suggested: {listing([r['label'] for r in referrals])}"
@@ -255,7 +267,7 @@ class CardMaker:
             detail += [f"### {md(r['label'])}", "", md(r["summary"]), ""]
             detail += [f"- **Why:** {md(t)}" for t in r.get("rationale") or []]
             detail.append("")
-        return self.card("warning", summary, detail, OPTION_OVERRIDES)
+        return self.card("warning", summary, detail, OPTION_OVERRIDES, [r["option"] for r in referrals])
 
     def _facts_card(self, decision: dict[str, Any]) -> dict[str, Any] | None:
         unknown = self.unknown(decision)
@@ -319,7 +331,7 @@ class CardMaker:
         for e in exclusions:
             detail += [f"- **{md(e['label'])}**: " + " ".join(md(r["text"]) for r in e.get("reasons") or [])]
         detail += ["", "This holds whatever the facts missing from the record turn out to be."]
-        return self.card("critical", summary, detail, ORDER_OVERRIDES)
+        return self.card("critical", summary, detail, ORDER_OVERRIDES, [e["option"] for e in exclusions])
 
     def _possibly_excluded_order(
         self, order: Order, exclusions: list[dict[str, Any]], possible: list[Possible]
@@ -339,7 +351,8 @@ class CardMaker:
                 f"- **{md(e['label'])}** is excluded: " + " ".join(md(r["text"]) for r in e.get("reasons") or [])
             )
         detail += ["", "Record the missing facts in the linked form to settle it before signing the order."]
-        return self.card("warning", summary, detail, ORDER_OVERRIDES)
+        options = [p.option for p in possible] + [e["option"] for e in exclusions]
+        return self.card("warning", summary, detail, ORDER_OVERRIDES, options)
 
     # ---- no decision ------------------------------------------------------------------------------
 

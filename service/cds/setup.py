@@ -13,7 +13,7 @@ from flask import Flask
 
 from .auth import ConfigError, Verifier, load_issuers
 from .services import Catalog
-from .store import ReplayCache, database_url, make_engine
+from .store import ReplayCache, create_table
 
 log = logging.getLogger(__name__)
 EXTENSION = "cds_hooks"
@@ -57,7 +57,8 @@ def channel_from_config(app: Flask) -> Channel:
                 issuers = load_issuers(cfg["CDS_HOOKS_ISSUERS"])
             except ConfigError as exc:
                 raise SystemExit(f"configuration error: {exc}") from None
-        engine = make_engine(database_url(cfg["DATABASE_URL"], app.instance_path))
+        engine = app.extensions["decision_log"].engine  # one database for the service, shared by its workers
+        create_table(engine)
         verifier = Verifier(issuers, ReplayCache(engine))
         log.info("CDS Hooks: %d trusted issuer(s)", len(issuers))
     return Channel(verifier, origins, cfg["CDS_HOOKS_FHIR_TIMEOUT"], cfg["CDS_HOOKS_MAX_BODY_BYTES"])

@@ -1,9 +1,9 @@
 """The table this channel owns: JWT ids already seen, shared by every worker process.
 
 A replayed JWT must fail even when it reaches another gunicorn worker than the first use, so the replay
-cache lives in the service's database (DATABASE_URL; default a SQLite file in the Flask instance folder),
-not in process memory. This module is the table's only definition; it belongs in the decision log's
-Alembic migrations once those exist, and until then `create_all` makes it at start-up.
+cache lives in the service's database - the decision log's (DATABASE_URL; default SQLite in the instance
+folder) - not in process memory. This module is the table's only definition; it belongs in the decision
+log's Alembic migrations, and until it moves there `create_table` makes it at start-up.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from pathlib import Path
 
-from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, create_engine, delete, insert
+from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, delete, insert
 from sqlalchemy.exc import IntegrityError
 
 metadata = MetaData()
@@ -27,23 +26,9 @@ seen_jwt = Table(
 )
 
 
-def database_url(configured: str, instance_path: str) -> str:
-    """DATABASE_URL as SQLAlchemy needs it (psycopg 3 is the installed PostgreSQL driver)."""
-    if not configured:
-        Path(instance_path).mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{Path(instance_path) / 'service.sqlite3'}"
-    for prefix in ("postgres://", "postgresql://"):
-        if configured.startswith(prefix):
-            return "postgresql+psycopg://" + configured.removeprefix(prefix)
-    return configured
-
-
-def make_engine(url: str) -> Engine:
-    # Several worker processes write to one SQLite file: wait for the lock rather than fail at once.
-    connect_args = {"timeout": 15} if url.startswith("sqlite") else {}
-    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
-    metadata.create_all(engine)
-    return engine
+def create_table(engine: Engine) -> None:
+    """Make the table if it is missing (idempotent; safe when several processes start together)."""
+    metadata.create_all(engine, checkfirst=True)
 
 
 class ReplayCache:

@@ -21,6 +21,7 @@ from ..cds.outcome import Issue, OutcomeError, outcome_response
 from ..cds.services import Service
 from ..cds.setup import EXTENSION, Channel, channel_from_config
 from ..decide import InvalidProfile, NoDefaultRuleset, UnknownRuleset, commit, prepare
+from ..decisions import InvalidFeedback, LogError
 from ..fhir import extract, selected_orders
 from . import openapi
 from .body import read_json
@@ -165,9 +166,9 @@ def call(service_id: str) -> Response:
             current_app.extensions.get("decision_log"),
             channel="cds-hooks",
             identifiers=identifiers,
-            cards=cards,
+            cards=maker.for_the_log(cards),
         )
-    except Exception:
+    except LogError:
         log.exception("CDS Hooks: the decision could not be recorded, so it is not returned")
         raise OutcomeError(503, [Issue("the decision could not be recorded; retry", code="transient")]) from None
     _log_call(service, body, cards, decided=True)
@@ -184,11 +185,13 @@ def feedback(service_id: str) -> Response:
     if recorder is None:
         raise OutcomeError(503, [Issue("feedback cannot be stored: no decision log is configured", code="transient")])
     try:
-        recorder.record_feedback(service_id, items)
-    except Exception:
+        result = recorder.record_feedback(service_id, items)
+    except InvalidFeedback as exc:
+        raise OutcomeError(400, [Issue(e.message, expression=e.field) for e in exc.errors]) from None
+    except LogError:
         log.exception("CDS Hooks: feedback could not be stored")
         raise OutcomeError(503, [Issue("the feedback could not be stored; retry", code="transient")]) from None
-    log.info("CDS Hooks feedback: service %s, %d item(s)", service_id, len(items))
+    log.info("CDS Hooks feedback: service %s, %d stored, %d repeated", service_id, result.stored, result.repeated)
     return _cds_json({})
 
 
