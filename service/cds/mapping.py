@@ -522,9 +522,11 @@ class _Loader:
             return out
         for iid, item in node.items():
             p = (*path, iid)
-            if not self.r.keys(item, p, {"codes": True, "products": False, "orders": False}, f"ingredient `{iid}`"):
+            if not self.r.keys(item, p, {"codes": False, "products": False, "orders": False}, f"ingredient `{iid}`"):
                 continue
-            codes = self._codes(item.get("codes"), (*p, "codes"), f"ingredient `{iid}`")
+            if not item.get("codes") and not item.get("products"):
+                self.r.error(p, f"ingredient `{iid}` needs its RxNorm ingredient `codes`, its `products`, or both")
+            codes = self._codes(item["codes"], (*p, "codes"), f"ingredient `{iid}`") if item.get("codes") else ()
             products = []
             for j, prod in enumerate(item.get("products") or []):
                 pp = (*p, "products", j)

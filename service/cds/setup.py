@@ -51,7 +51,7 @@ def channel_from_config(app: Flask) -> Channel:
     else:
         issuers = []
         if not cfg["CDS_HOOKS_ISSUERS"]:
-            log.error("CDS_HOOKS_ISSUERS is not set: no EHR is trusted, every CDS Hooks call is refused with 401")
+            log.warning("CDS_HOOKS_ISSUERS is not set: no EHR is trusted, every CDS Hooks call is refused with 401")
         else:
             try:
                 issuers = load_issuers(cfg["CDS_HOOKS_ISSUERS"])
