@@ -195,7 +195,7 @@ def serve(handle: Callable[[str, dict[str, str]], tuple[int, Any]]) -> Served:
     served: Served
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             headers = {k.lower(): v for k, v in self.headers.items()}
             served.requests.append({"path": self.path, "headers": headers})
             status, body = handle(self.path, headers)
