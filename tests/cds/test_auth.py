@@ -70,9 +70,7 @@ def test_tampered_payload(app: Flask, ehr: Ehr) -> None:
 def test_wrong_audience(app: Flask, ehr: Ehr) -> None:
     assert_bare_401(discover(app, ehr.token("https://elsewhere.example.org/cds-services")))
     # A token for one endpoint is not valid at another of the same service.
-    resp = app.test_client().post(
-        PATIENT_VIEW, json={}, headers={"Authorization": f"Bearer {ehr.token(DISCOVERY)}"}
-    )
+    resp = app.test_client().post(PATIENT_VIEW, json={}, headers={"Authorization": f"Bearer {ehr.token(DISCOVERY)}"})
     assert_bare_401(resp)
 
 
