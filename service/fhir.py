@@ -270,7 +270,8 @@ def _procedures(
             if proc.get("status") != "completed":
                 continue
             if any(c.matches(s, k) for s, k in codings(proc.get("code")) for c in fact.codes):
-                add(fact.field, fact.value)
+                if fact.field:
+                    add(fact.field, fact.value)
                 dates.append(_when(proc, "performedDateTime", "performedPeriod"))
         if fact.months_since and dates:
             f = ruleset.inputs[fact.months_since]

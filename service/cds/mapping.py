@@ -78,7 +78,7 @@ class Code:
 class CodedFact:
     """Any resource with one of `codes` records `value` for `field` (a set gets the value added)."""
 
-    field: str
+    field: str  # "" for a procedure that only gives `months_since`
     value: Any
     codes: tuple[Code, ...]
     months_since: str = ""  # procedures: integer field for whole months since the latest one
@@ -169,7 +169,8 @@ class FhirMapping:
         for obs in self.observations:
             out.setdefault(obs.field, set()).add("Observation")
         for fact in self.procedures:
-            out.setdefault(fact.field, set()).add("Procedure")
+            if fact.field:
+                out.setdefault(fact.field, set()).add("Procedure")
             if fact.months_since:
                 out.setdefault(fact.months_since, set()).add("Procedure")
         for cls in self.medication_classes:
@@ -463,22 +464,26 @@ class _Loader:
             self.r.error(path, f"`{path[0]}` must be a list of {{field, value, codes}}")
             return ()
         out = []
-        allowed = {"field": True, "value": True, "codes": True}
+        # A procedure may give only the months since it (e.g. a transplant whose technique is not coded).
+        allowed = {"field": not procedures, "value": not procedures, "codes": True}
         if procedures:
             allowed["months_since"] = False
         for i, item in enumerate(node):
             p = (*path, i)
             if not self.r.keys(item, p, allowed, what):
                 continue
-            f = self._field(item, p, ("enum", "boolean", "set"))
             codes = self._codes(item.get("codes"), (*p, "codes"), what)
-            if f is None:
+            if procedures and "field" not in item and "months_since" not in item:
+                self.r.error(p, "a procedure gives a `field` and `value`, a `months_since` field, or both")
                 continue
+            f = self._field(item, p, ("enum", "boolean", "set")) if "field" in item or not procedures else None
+            value = self._value(f, item, p) if f is not None else None
             months = ""
             if item.get("months_since") is not None:
                 g = self._field({"field": item["months_since"]}, (*p, "months_since"), ("integer",))
                 months = g.id if g else ""
-            out.append(CodedFact(f.id, self._value(f, item, p), codes, months, self.r.src.line(p)))
+            if f is not None or months:
+                out.append(CodedFact(f.id if f else "", value, codes, months, self.r.src.line(p)))
         return tuple(out)
 
     def _observations(self, node: Any) -> tuple[ObservationFact, ...]:
