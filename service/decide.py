@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .engine import InvalidProfile
+from .engine import InvalidProfile, TooManyCompletions
 from .registry import Active, Registry
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "NoDefaultRuleset",
     "Prepared",
     "Recorder",
+    "TooManyCompletions",
     "UnknownRuleset",
     "commit",
     "make_decision",
@@ -88,12 +89,22 @@ class Prepared:
     started: float
 
 
-def prepare(registry: Registry, ruleset_id: str | None, raw_profile: Any, *, explain: bool = False) -> Prepared:
-    """Pick the ruleset, validate the profile and evaluate. Raises UnknownRuleset, NoDefaultRuleset, InvalidProfile."""
+def prepare(
+    registry: Registry, ruleset_id: str | None, raw_profile: Any, *, explain: bool = False, partial: bool = False
+) -> Prepared:
+    """Pick the ruleset, validate the profile and evaluate.
+
+    With `partial`, missing required facts are allowed: the decision then holds for every way they could
+    be filled in (engine/partial.py) and carries a `partial` section. Raises UnknownRuleset,
+    NoDefaultRuleset, InvalidProfile, or TooManyCompletions (partial only).
+    """
     started = time.perf_counter()
     active = pick_ruleset(registry, ruleset_id)
-    profile = active.engine.check(raw_profile)
-    body = active.engine.decide(profile, explain=explain)
+    profile = active.engine.check(raw_profile, partial=partial)
+    if partial:
+        body = active.engine.decide_partial(profile, explain=explain)
+    else:
+        body = active.engine.decide(profile, explain=explain)
     decision = {"decision_id": str(uuid.uuid4()), "evaluated_at": now_rfc3339(), **body}
     return Prepared(decision, profile, started)
 

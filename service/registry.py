@@ -55,6 +55,7 @@ class Registry:
     active: dict[str, Active] = field(default_factory=dict)
     revisions: dict[str, Ruleset] = field(default_factory=dict)
     failures: dict[str, Failure] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)  # file -> id of the ruleset it last activated
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -73,7 +74,9 @@ class Registry:
             try:
                 candidate = load_file(path)
             except RulesetError as exc:
-                failures[str(path)] = Failure(str(path), [str(p) for p in exc.problems])
+                previous = self.active.get(self.paths.get(str(path), ""))
+                kept = previous.ruleset.sha256 if previous else None
+                failures[str(path)] = Failure(str(path), [str(p) for p in exc.problems], kept)
                 continue
             if candidate.id in seen:
                 failures[str(path)] = Failure(str(path), [f"{path}: ruleset id `{candidate.id}` is used by two files"])
@@ -83,6 +86,8 @@ class Registry:
             if current and current.ruleset.sha256 == candidate.sha256:
                 continue
             error = self._activate(candidate)
+            if not error:
+                self.paths[str(path)] = candidate.id
             if error:
                 failures[str(path)] = Failure(str(path), error, current.ruleset.sha256 if current else None)
         with self._lock:

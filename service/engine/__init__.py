@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ruleset.model import Rule, Ruleset, condition_leaves
+from ..ruleset.model import Compare, Rule, Ruleset, condition_leaves
 from ..ruleset.profile import ProfileCheck, validate_profile
 from ..ruleset.words import describe, describe_action
 from . import reference
-from .decision import assemble
+from .decision import Assembler
 from .durable import DurableRuleset
+from .partial import TooManyCompletions, decide_partial
 
-__all__ = ["Engine", "InvalidProfile"]
+__all__ = ["Engine", "InvalidProfile", "TooManyCompletions"]
 
 
 class InvalidProfile(ValueError):
@@ -29,13 +30,21 @@ class Engine:
     def __init__(self, ruleset: Ruleset) -> None:
         self.ruleset = ruleset
         self.durable = DurableRuleset(ruleset)
-        self._kleene = [(rule, reference.compile_condition(ruleset, rule.when)) for rule in ruleset.rules]
+        self.assembler = Assembler(ruleset)
         optional = {f.id for f in ruleset.inputs.values() if not f.required}
-        self._optional_fields = {rule.id: set(_fields(rule)) & optional for rule in ruleset.rules}
+        # Per rule: its closure, and the optional fields its comparisons read (in reading order).
+        self._kleene = []
+        for rule in ruleset.rules:
+            fields = []
+            for leaf in condition_leaves(rule.when):
+                if isinstance(leaf, Compare) and leaf.field in optional and leaf.field not in fields:
+                    fields.append(leaf.field)
+            if fields:
+                self._kleene.append((rule, reference.compile_condition(ruleset, rule.when), tuple(fields)))
 
-    def check(self, profile: Any) -> dict[str, Any]:
+    def check(self, profile: Any, partial: bool = False) -> dict[str, Any]:
         """Validate and type a raw profile; raises InvalidProfile with per-field problems."""
-        result = validate_profile(self.ruleset, profile)
+        result = validate_profile(self.ruleset, profile, partial=partial)
         if not result.ok:
             raise InvalidProfile(result)
         return result.profile
@@ -46,15 +55,10 @@ class Engine:
     def undecided(self, profile: dict[str, Any], fired: list[str]) -> list[tuple[Rule, list[str]]]:
         """Rules that did not fire but might, once the unknown inputs they use are recorded."""
         out = []
-        fired_set = set(fired)
-        for rule, cond in self._kleene:
-            if rule.id in fired_set:
-                continue
-            fields = self._optional_fields[rule.id]
-            if not fields or fields.issubset(profile):
-                continue
-            if cond(profile) is None:
-                out.append((rule, reference.unknown_fields(self.ruleset, rule.when, profile)))
+        for rule, cond, fields in self._kleene:
+            missing = [f for f in fields if f not in profile]
+            if missing and rule.id not in fired and cond(profile) is None:
+                out.append((rule, missing))
         return out
 
     def evaluate(self, raw_profile: Any, explain: bool = False) -> dict[str, Any]:
@@ -64,9 +68,18 @@ class Engine:
 
     def decide(self, profile: dict[str, Any], explain: bool = False) -> dict[str, Any]:
         fired = self.durable.fired(profile)
-        decision = assemble(self.ruleset, fired, self.undecided(profile, fired))
+        decision = self.assembler.assemble(fired, self.undecided(profile, fired))
         if explain:
             decision["explanation"] = self.explain(profile, fired)
+        return decision
+
+    def decide_partial(self, profile: dict[str, Any], explain: bool = False) -> dict[str, Any]:
+        """A decision over every completion of the missing required facts (see partial.py)."""
+        decision = decide_partial(self.ruleset, self.assembler, self.durable.fired, profile)
+        if "partial" not in decision:
+            return self.decide(profile, explain)
+        if explain:
+            decision["explanation"] = self.explain(profile, decision["fired_rules"])
         return decision
 
     def explain(self, profile: dict[str, Any], fired: list[str]) -> dict[str, Any]:
@@ -94,7 +107,3 @@ class Engine:
 
     def close(self) -> None:
         self.durable.close()
-
-
-def _fields(rule: Rule) -> list[str]:
-    return [leaf.field for leaf in condition_leaves(rule.when)]

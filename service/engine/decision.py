@@ -6,6 +6,9 @@ The decision semantics are the contract auditors sign, so they live in one place
 - candidates are ordered by strength, then by their order in the file's option catalogue;
 - caveats attach to an option only when it is a candidate; a rule's warning is always shown;
 - rules that could fire if an unknown input were recorded are reported as warnings naming the inputs.
+
+Everything that depends only on the ruleset (option texts, references, ranks) is prepared once per
+ruleset; per request only the parts that depend on the fired rules are built.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from ..ruleset.model import Option, Rule, Ruleset
 
 
-def _references(ruleset: Ruleset, ids: list[str]) -> list[dict[str, str]]:
+def _references(ruleset: Ruleset, ids: tuple[str, ...]) -> list[dict[str, str]]:
     out = []
     for rid in ids:
         ref = ruleset.references[rid]
@@ -28,14 +31,9 @@ def _references(ruleset: Ruleset, ids: list[str]) -> list[dict[str, str]]:
     return out
 
 
-def _option_card(ruleset: Ruleset, option: Option) -> dict[str, Any]:
+def _option_card(option: Option) -> dict[str, Any]:
     course = {k: v for k, v in vars(option.course).items() if v}
-    card: dict[str, Any] = {
-        "option": option.id,
-        "label": option.label,
-        "kind": option.kind,
-        "summary": option.summary,
-    }
+    card: dict[str, Any] = {"option": option.id, "label": option.label, "kind": option.kind, "summary": option.summary}
     if option.regimen:
         card["regimen"] = option.regimen
     if course:
@@ -45,91 +43,112 @@ def _option_card(ruleset: Ruleset, option: Option) -> dict[str, Any]:
     return card
 
 
-def assemble(
-    ruleset: Ruleset,
-    fired: list[str],
-    undecided: list[tuple[Rule, list[str]]] | None = None,
-) -> dict[str, Any]:
-    """Build the decision body from the ids of the fired rules (in file order)."""
-    rules = [ruleset.rule(rid) for rid in fired]
-    recommended: dict[str, dict[str, Any]] = {}
-    excluded: dict[str, list[dict[str, str]]] = {}
-    referred: dict[str, dict[str, Any]] = {}
-    caveats: dict[str, list[dict[str, str]]] = {}
-    warnings: list[dict[str, Any]] = []
+class Assembler:
+    """Decision assembly for one ruleset."""
 
-    for rule in rules:
-        for action in rule.then:
-            if action.kind == "warn":
-                warnings.append({"kind": "rule", "rule": rule.id, "text": action.text})
-                continue
-            for oid in action.options:
-                if action.kind == "recommend":
-                    entry = recommended.setdefault(oid, {"strength": action.strength, "rationale": [], "rules": []})
-                    if ruleset.strength_rank(action.strength) < ruleset.strength_rank(entry["strength"]):
-                        entry["strength"] = action.strength
-                    entry["rationale"].append(action.text)
-                    if rule.id not in entry["rules"]:
-                        entry["rules"].append(rule.id)
-                elif action.kind == "exclude":
-                    excluded.setdefault(oid, []).append({"rule": rule.id, "text": action.text})
-                elif action.kind == "refer":
-                    entry = referred.setdefault(oid, {"rationale": [], "rules": []})
-                    entry["rationale"].append(action.text)
-                    if rule.id not in entry["rules"]:
-                        entry["rules"].append(rule.id)
-                elif action.kind == "caveat":
-                    caveats.setdefault(oid, []).append({"rule": rule.id, "text": action.text})
-
-    candidates = []
-    for oid, entry in recommended.items():
-        if oid in excluded:
-            continue
-        option = ruleset.options[oid]
-        card = _option_card(ruleset, option)
-        card["strength"] = entry["strength"]
-        card["rationale"] = entry["rationale"]
-        card["caveats"] = [*option.caveats, *(c["text"] for c in caveats.get(oid, []))]
-        card["evidence"] = {
-            "level": option.evidence_level,
-            "note": option.evidence_note,
-            "references": _references(ruleset, list(option.references)),
-        }
-        card["rules"] = entry["rules"] + [c["rule"] for c in caveats.get(oid, []) if c["rule"] not in entry["rules"]]
-        candidates.append(card)
-    candidates.sort(key=lambda c: (ruleset.strength_rank(c["strength"]), ruleset.option_index(c["option"])))
-
-    referrals = []
-    for oid in sorted(referred, key=ruleset.option_index):
-        if oid in excluded:
-            continue
-        option = ruleset.options[oid]
-        card = _option_card(ruleset, option)
-        card["rationale"] = referred[oid]["rationale"]
-        card["rules"] = referred[oid]["rules"]
-        referrals.append(card)
-
-    excluded_out = [
-        {"option": oid, "label": ruleset.options[oid].label, "reasons": excluded[oid]}
-        for oid in sorted(excluded, key=ruleset.option_index)
-    ]
-
-    for rule, fields in undecided or []:
-        labels = ", ".join(ruleset.inputs[f].label for f in fields)
-        warnings.append(
-            {
-                "kind": "unknown_inputs",
-                "rule": rule.id,
-                "fields": fields,
-                "text": f"Not recorded: {labels}. Rule “{rule.title}” could apply once recorded.",
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.rs = ruleset
+        self.rules = {r.id: r for r in ruleset.rules}
+        self.strength_rank = {s.id: i for i, s in enumerate(ruleset.strengths)}
+        self.option_index = {o: i for i, o in enumerate(ruleset.options)}
+        self.cards = {o.id: _option_card(o) for o in ruleset.options.values()}
+        self.evidence = {
+            o.id: {
+                "level": o.evidence_level,
+                "note": o.evidence_note,
+                "references": _references(ruleset, o.references),
             }
-        )
+            for o in ruleset.options.values()
+        }
 
-    return {
-        "ruleset": {"id": ruleset.id, "version": ruleset.version, "sha256": ruleset.sha256},
-        "candidates": candidates,
-        "excluded": excluded_out,
-        "referrals": referrals,
-        "warnings": warnings,
-        "fired_rules": list(fired),
-    }
+    def assemble(self, fired: list[str], undecided: list[tuple[Rule, list[str]]] | None = None) -> dict[str, Any]:
+        """Build the decision body from the ids of the fired rules (in file order)."""
+        rs, rank = self.rs, self.strength_rank
+        recommended: dict[str, dict[str, Any]] = {}
+        excluded: dict[str, list[dict[str, str]]] = {}
+        referred: dict[str, dict[str, Any]] = {}
+        caveats: dict[str, list[dict[str, str]]] = {}
+        warnings: list[dict[str, Any]] = []
+
+        for rid in fired:
+            rule = self.rules[rid]
+            for action in rule.then:
+                kind = action.kind
+                if kind == "warn":
+                    warnings.append({"kind": "rule", "rule": rid, "text": action.text})
+                    continue
+                for oid in action.options:
+                    if kind == "recommend":
+                        entry = recommended.get(oid)
+                        if entry is None:
+                            entry = recommended[oid] = {"strength": action.strength, "rationale": [], "rules": []}
+                        elif rank[action.strength] < rank[entry["strength"]]:
+                            entry["strength"] = action.strength
+                        entry["rationale"].append(action.text)
+                        if rid not in entry["rules"]:
+                            entry["rules"].append(rid)
+                    elif kind == "exclude":
+                        excluded.setdefault(oid, []).append({"rule": rid, "text": action.text})
+                    elif kind == "refer":
+                        entry = referred.setdefault(oid, {"rationale": [], "rules": []})
+                        entry["rationale"].append(action.text)
+                        if rid not in entry["rules"]:
+                            entry["rules"].append(rid)
+                    else:  # caveat
+                        caveats.setdefault(oid, []).append({"rule": rid, "text": action.text})
+
+        candidates = []
+        for oid, entry in recommended.items():
+            if oid in excluded:
+                continue
+            extra = caveats.get(oid, [])
+            card = dict(self.cards[oid])
+            card["strength"] = entry["strength"]
+            card["rationale"] = entry["rationale"]
+            card["caveats"] = [*rs.options[oid].caveats, *(c["text"] for c in extra)]
+            ev = self.evidence[oid]
+            card["evidence"] = {**ev, "references": [dict(r) for r in ev["references"]]}
+            card["rules"] = entry["rules"] + [c["rule"] for c in extra if c["rule"] not in entry["rules"]]
+            candidates.append(card)
+        candidates.sort(key=lambda c: (rank[c["strength"]], self.option_index[c["option"]]))
+
+        referrals = []
+        for oid in sorted(referred, key=self.option_index.__getitem__):
+            if oid in excluded:
+                continue
+            card = dict(self.cards[oid])
+            card["rationale"] = referred[oid]["rationale"]
+            card["rules"] = referred[oid]["rules"]
+            referrals.append(card)
+
+        excluded_out = [
+            {"option": oid, "label": rs.options[oid].label, "reasons": excluded[oid]}
+            for oid in sorted(excluded, key=self.option_index.__getitem__)
+        ]
+
+        for rule, fields in undecided or []:
+            labels = ", ".join(rs.inputs[f].label for f in fields)
+            warnings.append(
+                {
+                    "kind": "unknown_inputs",
+                    "rule": rule.id,
+                    "fields": fields,
+                    "text": f"Not recorded: {labels}. Rule “{rule.title}” could apply once recorded.",
+                }
+            )
+
+        return {
+            "ruleset": {"id": rs.id, "version": rs.version, "sha256": rs.sha256},
+            "candidates": candidates,
+            "excluded": excluded_out,
+            "referrals": referrals,
+            "warnings": warnings,
+            "fired_rules": list(fired),
+        }
+
+
+def assemble(
+    ruleset: Ruleset, fired: list[str], undecided: list[tuple[Rule, list[str]]] | None = None
+) -> dict[str, Any]:
+    """One-off assembly (verification, tools); the engine keeps an Assembler per ruleset."""
+    return Assembler(ruleset).assemble(fired, undecided)

@@ -88,14 +88,48 @@ def evaluate(ruleset: Ruleset, cond: Condition, profile: Profile) -> Tri:
 Compiled = Callable[[Profile], Tri]
 
 
+def _test(f: InputField, op: str, expected: Any) -> Callable[[Any], bool]:
+    """`compare` specialised once per leaf, so per-request evaluation skips the operator dispatch."""
+    if f.type == "ordered_enum" and op in ("below", "at_most", "above", "at_least"):
+        rank = {code: i for i, code in enumerate(f.codes)}
+        k = rank[expected]
+        return {
+            "below": lambda a: rank[a] < k,
+            "at_most": lambda a: rank[a] <= k,
+            "above": lambda a: rank[a] > k,
+            "at_least": lambda a: rank[a] >= k,
+        }[op]
+    values = frozenset(expected) if isinstance(expected, tuple) else None
+    table: dict[str, Callable[[Any], bool]] = {
+        "equals": lambda a: a == expected,
+        "not_equals": lambda a: a != expected,
+        "in": lambda a: a in values,
+        "not_in": lambda a: a not in values,
+        "contains": lambda a: expected in a,
+        "not_contains": lambda a: expected not in a,
+        "contains_any": lambda a: not values.isdisjoint(a),
+        "contains_none": lambda a: values.isdisjoint(a),
+        "below": lambda a: a < expected,
+        "at_most": lambda a: a <= expected,
+        "above": lambda a: a > expected,
+        "at_least": lambda a: a >= expected,
+    }
+    return table[op]
+
+
 def compile_condition(ruleset: Ruleset, cond: Condition) -> Compiled:
-    """The same semantics as `evaluate`, as closures: used on every request to find undecided rules."""
+    """The same semantics as `evaluate`, as closures: used on every request to find undecided rules.
+
+    Parts of an `all` that use only required fields are tested first: they are never unknown, so a
+    false one ends the evaluation early. Order does not change the three-valued result.
+    """
     if isinstance(cond, Compare):
-        f, op, expected, name = ruleset.inputs[cond.field], cond.op, cond.value, cond.field
+        name = cond.field
+        test = _test(ruleset.inputs[name], cond.op, cond.value)
 
         def leaf(p: Profile) -> Tri:
             actual = p.get(name)
-            return None if actual is None else compare(f, op, expected, actual)
+            return None if actual is None else test(actual)
 
         return leaf
     if isinstance(cond, Presence):
@@ -109,7 +143,10 @@ def compile_condition(ruleset: Ruleset, cond: Condition) -> Compiled:
             return None if v is None else not v
 
         return negate
-    parts = [compile_condition(ruleset, c) for c in cond.items]
+    items = list(cond.items)
+    if isinstance(cond, All):
+        items.sort(key=lambda c: not all(ruleset.inputs[leaf.field].required for leaf in condition_leaves(c)))
+    parts = [compile_condition(ruleset, c) for c in items]
     if isinstance(cond, All):
 
         def all_(p: Profile) -> Tri:

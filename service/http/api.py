@@ -22,7 +22,8 @@ from . import api_spec, metrics, openapi
 from .body import read_json
 from .errors import ApiProblem, problem_body, problem_type, validation_problem
 from .ruleset_json import ruleset_json
-from .schemas import BatchEnvelope, EvaluationEnvelope, envelope_errors, field_error, profile_errors
+from .schemas import BatchEnvelope, EvaluationEnvelope
+from .validation import envelope_errors, field_error, profile_errors
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)

@@ -56,20 +56,36 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 bp = Blueprint("metrics", __name__)
 
 
+_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Counter | Histogram, *labels: str) -> Any:
+    """`metric.labels(*labels)`, remembered: it takes a lock on every call, and this runs on every request.
+
+    The label values are bounded (route templates, status codes, ruleset and option ids), and so is this.
+    """
+    key = (id(metric), labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def observe_decision(decision: dict[str, Any], channel: str) -> None:
     """Count one returned decision: by ruleset and version, and each candidate, referral and exclusion."""
     ruleset = decision["ruleset"]
-    EVALUATIONS.labels(ruleset["id"], ruleset["version"], channel).inc()
+    rid = ruleset["id"]
+    _child(EVALUATIONS, rid, ruleset["version"], channel).inc()
     for item in decision["candidates"]:
-        CANDIDATES.labels(ruleset["id"], item["option"]).inc()
+        _child(CANDIDATES, rid, item["option"]).inc()
     for item in decision["referrals"]:
-        REFERRALS.labels(ruleset["id"], item["option"]).inc()
+        _child(REFERRALS, rid, item["option"]).inc()
     for item in decision["excluded"]:
-        EXCLUSIONS.labels(ruleset["id"], item["option"]).inc()
+        _child(EXCLUSIONS, rid, item["option"]).inc()
 
 
 def observe_invalid(channel: str) -> None:
-    INVALID.labels(channel).inc()
+    _child(INVALID, channel).inc()
 
 
 def _registry() -> CollectorRegistry:
@@ -95,8 +111,8 @@ def _finish(response: Response) -> Response:
         endpoint = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
         method = request.method if request.method in METHODS else "other"
         labels = (method, endpoint, str(response.status_code))
-        REQUESTS.labels(*labels).inc()
-        LATENCY.labels(*labels).observe(time.perf_counter() - started)
+        _child(REQUESTS, *labels).inc()
+        _child(LATENCY, *labels).observe(time.perf_counter() - started)
     return response
 
 

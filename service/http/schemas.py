@@ -25,7 +25,7 @@ def _lit(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def _did_you_mean(name: object, choices: Any) -> str:
+def did_you_mean(name: object, choices: Any) -> str:
     """Only the "did you mean" part of `suggest`: the messages list the allowed values themselves."""
     hint = suggest(name, choices)
     return hint if hint.startswith(" (did you mean") else ""
@@ -89,7 +89,7 @@ class Choice(validate.OneOf):
 
     def __call__(self, value: Any) -> Any:
         if value not in self.choices:
-            hint = _did_you_mean(value, self.choices)
+            hint = did_you_mean(value, self.choices)
             shown = json.dumps(value if len(value) <= 40 else value[:40] + "...")
             raise ValidationError(f"{self.subject} has the value {shown}, which is not allowed{hint}: {self.expected}")
         return value
@@ -200,7 +200,7 @@ def profile_schema(ruleset: Ruleset) -> type[Schema]:
     return _cached(("profile", ruleset.sha256), build)
 
 
-def _profile_instance(ruleset: Ruleset) -> Schema:
+def profile_instance(ruleset: Ruleset) -> Schema:
     return _cached(("instance", ruleset.sha256), lambda: profile_schema(ruleset)())
 
 
@@ -295,83 +295,3 @@ def batch_request_schema(ruleset: Ruleset, default: bool, limit: int) -> type[Sc
         )
 
     return _cached((f"batch-{default}-{limit}", ruleset.sha256), build)
-
-
-# ---- errors -----------------------------------------------------------------------------------
-
-
-def _pointer(path: list[str | int]) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
-
-
-def _dotted(path: list[str | int]) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
-def field_error(path: list[str | int], message: str, f: InputField | None = None, **extra: Any) -> dict[str, Any]:
-    """One entry of a problem's `errors` list: where, what, and what is allowed there."""
-    err: dict[str, Any] = {"field": _dotted(path), "pointer": _pointer(path), "message": message}
-    if f is not None:
-        if f.type in ("enum", "ordered_enum", "set"):
-            err["allowed"] = list(f.codes)
-        elif f.type == "boolean":
-            err["allowed"] = [True, False]
-        else:
-            err["minimum"], err["maximum"], err["unit"] = f.minimum, f.maximum, f.unit
-    err.update(extra)
-    return err
-
-
-def _flatten(messages: Any, path: list[str | int]) -> list[tuple[list[str | int], str]]:
-    if isinstance(messages, dict):
-        return [pair for key, sub in messages.items() for pair in _flatten(sub, [*path, key])]
-    if isinstance(messages, list):
-        return [(path, m) for m in messages if isinstance(m, str)] + [
-            pair for m in messages if isinstance(m, dict) for pair in _flatten(m, path)
-        ]
-    return [(path, str(messages))]
-
-
-def profile_errors(ruleset: Ruleset, data: Any, prefix: list[str | int]) -> list[dict[str, Any]]:
-    """Every problem of a raw profile, as `errors` entries under `prefix` (e.g. ["profile"]); [] if valid."""
-    if not isinstance(data, dict):
-        msg = "the profile must be a JSON object of input ids to values"
-        return [field_error(prefix, msg, allowed=list(ruleset.inputs))]
-    try:
-        _profile_instance(ruleset).load(data)
-    except ValidationError as exc:
-        out = []
-        for path, message in _flatten(exc.messages, []):
-            key = path[0] if path else ""
-            f = ruleset.inputs.get(str(key))
-            if f is None:
-                hint = _did_you_mean(key, ruleset.inputs)
-                text = f"unknown field `{key}`{hint}: the profile accepts {', '.join(ruleset.inputs)}"
-                out.append(field_error([*prefix, *path], text, allowed=list(ruleset.inputs)))
-            else:
-                out.append(field_error([*prefix, *path], message, f))
-        return out
-    return []
-
-
-def envelope_errors(schema: type[Schema], data: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Load a request envelope; unknown top-level fields are errors that list the accepted ones."""
-    names = list(schema._declared_fields)
-    if not isinstance(data, dict):
-        return {}, [field_error([], f"the request body must be a JSON object with {', '.join(names)}", allowed=names)]
-    try:
-        return ENVELOPES[schema].load(data), []
-    except ValidationError as exc:
-        out = []
-        for path, message in _flatten(exc.messages, []):
-            key = str(path[0]) if path else ""
-            if key not in names:
-                message = f"unknown field `{key}`{_did_you_mean(key, names)}: the request accepts {', '.join(names)}"
-                out.append(field_error(path, message, allowed=names))
-            else:
-                out.append(field_error(path, message))
-        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
-        return valid, out

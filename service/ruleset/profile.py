@@ -42,8 +42,11 @@ def describe_allowed(f: InputField) -> str:
     return f"a whole number from {f.minimum} to {f.maximum} ({f.unit})"
 
 
-def validate_profile(ruleset: Ruleset, data: Any) -> ProfileCheck:
-    """Check a profile; on success `profile` holds the typed values of the known fields only."""
+def validate_profile(ruleset: Ruleset, data: Any, partial: bool = False) -> ProfileCheck:
+    """Check a profile; on success `profile` holds the typed values of the known fields only.
+
+    With `partial`, required fields may be missing (the engine then decides over every completion).
+    """
     check = ProfileCheck()
     if not isinstance(data, dict):
         check.errors.append(FieldProblem("", "the profile must be a JSON object of field ids to values"))
@@ -56,7 +59,7 @@ def validate_profile(ruleset: Ruleset, data: Any) -> ProfileCheck:
     for fid, f in ruleset.inputs.items():
         value = data.get(fid)
         if value is None:
-            if f.required:
+            if f.required and not partial:
                 check.errors.append(FieldProblem(fid, f"`{fid}` is required: {describe_allowed(f)}", f.codes))
             continue
         problem = _check(f, value)

@@ -94,9 +94,9 @@ def _actions(r: _Reader, node: Any, path: Path, rs: Ruleset) -> tuple[Action, ..
         for o in options:
             if o not in rs.options:
                 r.error((*p, kind), f"`{kind}` names option `{o}`, which is not in `options`{suggest(o, rs.options)}")
-            elif kind == "refer" and rs.options[o].kind != "referral":
+            elif kind == "refer" and rs.options[o].kind == "treatment":
                 r.error((*p, kind), f"`refer` needs a referral option; `{o}` is a {rs.options[o].kind}")
-            elif kind == "recommend" and rs.options[o].kind != "treatment":
+            elif kind == "recommend" and rs.options[o].kind == "referral":
                 r.error((*p, kind), f"`recommend` needs a treatment option; `{o}` is a referral (use `refer`)")
         strength = ""
         if kind == "recommend":

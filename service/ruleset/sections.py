@@ -254,7 +254,7 @@ def _options(r: _Reader, node: Any, refs: dict[str, Reference]) -> dict[str, Opt
         options[oid] = Option(
             id=oid,
             label=r.text(item, "label", p, what),
-            kind=kind if kind in OPTION_KINDS else "treatment",
+            kind=kind if kind in OPTION_KINDS else "",  # invalid: reported once, checked nowhere else
             summary=r.text(item, "summary", p, what),
             regimen=r.text(item, "regimen", p, what, False),
             course=course,

@@ -40,8 +40,17 @@ class YamlSyntaxError(Exception):
         self.message = message
 
 
+MAX_BYTES = 4 * 1024 * 1024
+
+
 def parse(text: str) -> Source:
-    """Parse one YAML document with the safe loader only (no tags, no Python objects)."""
+    """Parse one YAML document with the safe loader only (no tags, no Python objects).
+
+    Anchors and aliases are refused: a reviewer must be able to read every rule where it stands, and
+    aliases are how a small file expands into a huge one.
+    """
+    if len(text) > MAX_BYTES:
+        raise YamlSyntaxError(None, f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB")
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -57,24 +66,31 @@ def parse(text: str) -> Source:
     finally:
         loader.dispose()
     src = Source(data=data)
-    _index(node, (), src)
+    _index(node, (), src, set())
     return src
 
 
-def _index(node: yaml.Node, path: Path, src: Source) -> None:
+def _index(node: yaml.Node, path: Path, src: Source, seen_nodes: set[int]) -> None:
+    if id(node) in seen_nodes:
+        src.problems.append((node.start_mark.line + 1, "YAML anchors and aliases are not allowed; write it out"))
+        return
+    seen_nodes.add(id(node))
     src.lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                src.problems.append((key_node.start_mark.line + 1, "mapping keys must be plain text"))
+                continue
             key = key_node.value
             key_line = key_node.start_mark.line + 1
             if key in seen:
                 src.problems.append((key_line, f"duplicate key `{key}` (first defined on line {seen[key]})"))
                 continue
             seen[key] = key_line
-            _index(value_node, (*path, key), src)
+            _index(value_node, (*path, key), src, seen_nodes)
             # Errors about a key are better reported on the key's own line.
             src.lines[(*path, key)] = key_line
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _index(item, (*path, i), src)
+            _index(item, (*path, i), src, seen_nodes)

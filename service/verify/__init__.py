@@ -20,10 +20,9 @@ from typing import Any
 import z3
 
 from ..engine import Engine, reference
-from ..engine.decision import assemble
+from ..ruleset import space
 from ..ruleset.model import Invariant, Ruleset
 from ..ruleset.profile import validate_profile
-from . import space
 from .smt import Encoding
 
 ENUMERATION_LIMIT = 20_000
@@ -168,7 +167,7 @@ def prove(ruleset: Ruleset, engine: Engine, enc: Encoding) -> list[InvariantResu
         else:
             assert isinstance(found, dict)
             profile = validate_profile(ruleset, found).profile
-            decision = assemble(ruleset, engine.fired(profile))
+            decision = engine.assembler.assemble(engine.fired(profile))
             confirmed = not invariant_holds(ruleset, inv, profile, decision)
             detail = _describe_decision(decision)
             if not confirmed:
@@ -190,7 +189,7 @@ def enumerate_space(ruleset: Ruleset, engine: Engine, report: Report) -> None:
     """Confirm every invariant on one profile of each piece of the space, through durable_rules."""
     by_id = {i.id: i for i in report.invariants}
     for profile in space.enumerate_partitions(ruleset):
-        decision = assemble(ruleset, engine.fired(profile))
+        decision = engine.assembler.assemble(engine.fired(profile))
         for inv in ruleset.invariants:
             if not invariant_holds(ruleset, inv, profile, decision):
                 res = by_id[inv.id]

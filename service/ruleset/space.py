@@ -13,7 +13,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from ..ruleset.model import Compare, InputField, Ruleset, condition_leaves
+from .model import Compare, InputField, Ruleset, condition_leaves
 
 UNKNOWN = object()
 
@@ -24,11 +24,24 @@ def _conditions(ruleset: Ruleset) -> list[Any]:
     return conds
 
 
-def representatives(ruleset: Ruleset, f: InputField) -> list[Any]:
-    """Values of one field that together reach every behaviour of the ruleset's conditions."""
+def _consts(leaf: Compare) -> tuple[Any, ...]:
+    return leaf.value if isinstance(leaf.value, tuple) else (leaf.value,)
+
+
+def representatives(ruleset: Ruleset, f: InputField, exhaustive: bool = True) -> list[Any]:
+    """Values of one field that together reach every behaviour of the ruleset's conditions.
+
+    For a set field that means every subset of the codes the conditions mention; without `exhaustive`
+    (sampling) only the empty set, each single code and all of them together.
+    """
     leaves = [leaf for c in _conditions(ruleset) for leaf in condition_leaves(c) if leaf.field == f.id]
     values: list[Any]
-    if f.type in ("enum", "ordered_enum"):
+    if f.type == "enum":
+        # Equality tests cannot tell apart two codes that no condition mentions: one stands for all.
+        mentioned = {v for leaf in leaves if isinstance(leaf, Compare) for v in _consts(leaf)}
+        values = [c for c in f.codes if c in mentioned]
+        values += [c for c in f.codes if c not in mentioned][:1]
+    elif f.type == "ordered_enum":
         values = list(f.codes)
     elif f.type == "boolean":
         values = [False, True]
@@ -37,28 +50,45 @@ def representatives(ruleset: Ruleset, f: InputField) -> list[Any]:
         points = {f.minimum, f.maximum}
         for leaf in leaves:
             if isinstance(leaf, Compare):
-                consts = leaf.value if isinstance(leaf.value, tuple) else (leaf.value,)
-                for c in consts:
+                for c in _consts(leaf):
                     points.update({c - 1, c, c + 1})
         values = sorted(p for p in points if f.minimum <= p <= f.maximum)
     else:
-        mentioned: list[str] = []
+        mentioned_codes: list[str] = []
         for leaf in leaves:
             if isinstance(leaf, Compare):
-                for code in leaf.value if isinstance(leaf.value, tuple) else (leaf.value,):
-                    if code not in mentioned:
-                        mentioned.append(code)
-        mentioned.sort(key=f.codes.index)
-        values = [tuple(combo) for n in range(len(mentioned) + 1) for combo in itertools.combinations(mentioned, n)]
+                for code in _consts(leaf):
+                    if code not in mentioned_codes:
+                        mentioned_codes.append(code)
+        mentioned_codes.sort(key=f.codes.index)
+        if exhaustive:
+            values = [
+                tuple(combo)
+                for n in range(len(mentioned_codes) + 1)
+                for combo in itertools.combinations(mentioned_codes, n)
+            ]
+        else:
+            values = [(), *((c,) for c in mentioned_codes), tuple(mentioned_codes)]
     if not f.required:
         values.append(UNKNOWN)
     return values
 
 
 def partition_size(ruleset: Ruleset) -> int:
+    """How many pieces the input space has (computed, not enumerated: sets can have 2**n pieces)."""
     size = 1
     for f in ruleset.inputs.values():
-        size *= len(representatives(ruleset, f))
+        if f.type == "set":
+            mentioned = {
+                v
+                for c in _conditions(ruleset)
+                for leaf in condition_leaves(c)
+                if leaf.field == f.id and isinstance(leaf, Compare)
+                for v in _consts(leaf)
+            }
+            size *= 2 ** len(mentioned) + (0 if f.required else 1)
+        else:
+            size *= len(representatives(ruleset, f))
     return size
 
 
@@ -87,7 +117,7 @@ def random_profile(ruleset: Ruleset, rng: random.Random, unknown_rate: float = 0
         elif f.type == "integer":
             assert f.minimum is not None and f.maximum is not None
             if rng.random() < 0.5:
-                reps = [v for v in representatives(ruleset, f) if v is not UNKNOWN]
+                reps = [v for v in representatives(ruleset, f, exhaustive=False) if v is not UNKNOWN]
                 profile[f.id] = rng.choice(reps)
             else:
                 profile[f.id] = rng.randint(f.minimum, f.maximum)
@@ -102,7 +132,7 @@ def boundary_profiles(ruleset: Ruleset, rng: random.Random, bases: int = 3) -> I
     for _ in range(bases):
         base = random_profile(ruleset, rng)
         for f in ruleset.inputs.values():
-            for value in representatives(ruleset, f):
+            for value in representatives(ruleset, f, exhaustive=False):
                 p = dict(base)
                 if value is UNKNOWN:
                     p.pop(f.id, None)

@@ -1,0 +1,138 @@
+"""HTTP benchmark: POST /v1/evaluations against GET /healthz (the no-op floor), side by side, under real gunicorn.
+
+Both endpoints go through the same gunicorn (gunicorn.conf.py: sync workers, one per CPU), the same Flask
+app and the same loopback client in the same run, alternating in short rounds so that both see the same
+machine; the ratio of their throughputs is what the evaluation itself costs. Then each is driven at half
+the maximum evaluation rate on a fixed schedule, for the p99 latency a lightly loaded service gives.
+Targets (issue 4): ratio >= 0.7; p99 <= 10 ms at half the maximum rate. Everything stays on 127.0.0.1
+and the measurement is bounded (about 25 s with the defaults) after gunicorn is ready; start-up time
+depends on how long the rulesets take to verify.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from service.config import ROOT
+from service.ruleset import RulesetError, load_file, ruleset_files
+
+from .loadgen import Result, Target, closed_loop, open_loop
+from .server import gunicorn
+
+STARTUP_TIMEOUT = 600.0
+RATIO_TARGET = 0.7
+P99_TARGET_MS = 10.0
+EXAMPLE = ROOT / "rulesets" / "examples" / "minimal.yaml"
+
+
+def _bundled_default(folder: Path) -> tuple[str, dict[str, Any]] | None:
+    """The ruleset the service would use by default (the only production one) and a profile from its tests."""
+    production = []
+    for path in ruleset_files(folder) if folder.is_dir() else []:
+        try:
+            rs = load_file(path)
+        except RulesetError:
+            continue
+        if rs.status == "production" and rs.tests:
+            production.append(rs)
+    if len(production) != 1:
+        return None
+    rs = production[0]
+    return rs.id, json.loads(json.dumps(rs.tests[0].profile, default=list))
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.2f}"
+
+
+def _row(label: str, r: Result) -> str:
+    errors = sum(r.errors.values()) + sum(n for s, n in r.statuses.items() if not 200 <= s < 300)
+    return f"  {label:<24}{r.ok:>9}{r.throughput:>10.0f}{_ms(r.percentile(50))}{_ms(r.percentile(99))}{errors:>8}"
+
+
+HEADER = f"  {'endpoint':<24}{'requests':>9}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'errors':>8}"
+
+
+async def _measure(
+    host: str, port: int, floor: Target, evaluation: Target, concurrency: int, rounds: int, seconds: float
+) -> tuple[Result, Result]:
+    for target in (floor, evaluation):  # warm up: first requests build schemas, caches, connections
+        await closed_loop(host, port, target, concurrency, min(1.0, seconds))
+    totals = {floor.name: Result(floor), evaluation.name: Result(evaluation)}
+    for i in range(rounds):
+        order = (floor, evaluation) if i % 2 == 0 else (evaluation, floor)
+        for target in order:
+            totals[target.name].merge(await closed_loop(host, port, target, concurrency, seconds))
+    return totals[floor.name], totals[evaluation.name]
+
+
+def run(
+    *,
+    rounds: int = 3,
+    seconds: float = 2.0,
+    half_rate_seconds: float = 4.0,
+    workers: int | None = None,
+    rulesets_dir: Path | None = None,
+) -> dict[str, float]:
+    """Measure, print the report, return the headline numbers (RULESETS_DIR or rulesets/ by default)."""
+    folder = rulesets_dir or Path(os.environ.get("RULESETS_DIR", ROOT / "rulesets"))
+    chosen = _bundled_default(folder)
+    with tempfile.TemporaryDirectory(prefix="hairloss-bench-") as tmp:
+        note = ""
+        if chosen is None:
+            # No single production ruleset to measure yet: the format example stands in, as production.
+            folder = Path(tmp)
+            text = re.sub(r"(?m)^status: draft$", "status: production", EXAMPLE.read_text(encoding="utf-8"))
+            (folder / "example.yaml").write_text(text, encoding="utf-8")
+            chosen = _bundled_default(folder)
+            note = f" (stand-in: {EXAMPLE.relative_to(ROOT)}; rulesets/ has no single production ruleset)"
+        assert chosen is not None
+        ruleset_id, profile = chosen
+        floor = Target("GET /healthz (floor)", "GET", "/healthz")
+        evaluation = Target.json("POST /v1/evaluations", "/v1/evaluations", {"ruleset": ruleset_id, "profile": profile})
+        n_workers = workers or os.cpu_count() or 1  # gunicorn.conf.py's default: one per CPU
+        started = time.perf_counter()
+        # Start-up verifies every ruleset (proofs, tests) in the master; a large one takes a while.
+        with gunicorn(folder, workers=n_workers, startup_timeout=STARTUP_TIMEOUT) as server:
+            concurrency = 4 * n_workers
+            ready = time.perf_counter() - started
+            print(f"gunicorn {n_workers} sync worker(s) on {server.url}, ready in {ready:.1f} s")
+            print(f"ruleset {ruleset_id}{note}")
+            print(f"profile: {json.dumps(profile)}")
+            host, port = server.host, server.port
+            f, e = asyncio.run(_measure(host, port, floor, evaluation, concurrency, rounds, seconds))
+            print(f"\nmaximum rate: closed loop, {concurrency} connections, {rounds} alternating rounds of {seconds} s")
+            print(HEADER)
+            print(_row(f.target.name, f))
+            print(_row(e.target.name, e))
+            ratio = e.throughput / f.throughput if f.throughput else 0.0
+            verdict = "met" if ratio >= RATIO_TARGET else "NOT met"
+            print(f"  ratio evaluations/floor: {ratio:.2f} (target >= {RATIO_TARGET}: {verdict})")
+
+            rate = max(1.0, e.throughput / 2)
+            half_e = asyncio.run(open_loop(host, port, evaluation, rate, half_rate_seconds))
+            half_f = asyncio.run(open_loop(host, port, floor, rate, half_rate_seconds))
+            print(f"\nhalf the maximum evaluation rate: open loop, {rate:.0f} req/s for {half_rate_seconds} s each")
+            print(HEADER)
+            print(_row(half_f.target.name, half_f))
+            print(_row(half_e.target.name, half_e))
+            p99 = half_e.percentile(99) * 1000
+            verdict = "met" if p99 <= P99_TARGET_MS else "NOT met"
+            print(
+                f"  p99 of evaluations at half the maximum rate: {p99:.2f} ms (target <= {P99_TARGET_MS} ms: {verdict})"
+            )
+    return {
+        "floor_rps": f.throughput,
+        "evaluations_rps": e.throughput,
+        "ratio": ratio,
+        "half_rate_rps": rate,
+        "half_rate_p99_ms": p99,
+        "errors": float(sum(r.ok != len(r.latencies) or bool(r.errors) for r in (f, e, half_e, half_f))),
+    }

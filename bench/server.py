@@ -1,0 +1,122 @@
+"""Start the real gunicorn with gunicorn.conf.py on a free loopback port (used by the benchmark and tests)."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
+
+
+@dataclass
+class Server:
+    host: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+
+def _wait_listening(proc: subprocess.Popen[bytes], log_path: Path, deadline: float) -> int:
+    while time.monotonic() < deadline:
+        match = LISTENING.search(log_path.read_text(encoding="utf-8", errors="replace"))
+        if match:
+            return int(match.group(1))
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError(f"gunicorn did not start:\n{log_path.read_text(encoding='utf-8', errors='replace')}")
+
+
+@contextmanager
+def gunicorn(
+    rulesets_dir: Path | str,
+    *,
+    workers: int | None = None,
+    env: dict[str, str] | None = None,
+    startup_timeout: float = 120.0,
+) -> Iterator[Server]:
+    """gunicorn on 127.0.0.1 and a port the kernel picks; stopped with SIGTERM (graceful) on exit.
+
+    With `workers`, returns once that many workers have booted. HOME is a fresh directory and the control
+    socket is off, so several servers (tests, other engineers' runs) never share gunicorn's
+    $HOME/.gunicorn/gunicorn.ctl.
+    """
+    with tempfile.TemporaryDirectory(prefix="hairloss-gunicorn-") as tmp:
+        log_path = Path(tmp) / "gunicorn.log"
+        # Each server gets its own metrics directory (gunicorn.conf.py makes one) unless `env` names one.
+        child_env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        child_env.update(
+            {
+                "HOME": tmp,
+                "RULESETS_DIR": str(rulesets_dir),
+                "GUNICORN_BIND": "127.0.0.1:0",
+                "GUNICORN_ACCESS_LOG": "off",
+                **({"GUNICORN_WORKERS": str(workers)} if workers else {}),
+                **(env or {}),
+            }
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
+            "--no-control-socket",
+            "service:create_app()",
+        ]
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + startup_timeout
+            port = _wait_listening(proc, log_path, deadline)
+            server = Server("127.0.0.1", port, proc, log_path)
+            while workers and server.log().count("Booting worker with pid") < workers:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"gunicorn workers did not boot:\n{server.log()}")
+                time.sleep(0.05)
+            while server.get("/healthz")[0] != 200:  # a worker is serving
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn does not answer /healthz:\n{server.log()}")
+                time.sleep(0.05)
+            yield server
+        finally:
+            stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """Graceful stop (SIGTERM), then SIGKILL if gunicorn does not exit in time. Returns the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode

@@ -1,0 +1,147 @@
+"""GET /openapi.json validates, lists every route, and tells the truth about real responses; GET /docs works."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from jsonschema import FormatChecker
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate
+
+from service.http.docs import assets_dir
+from service.http.openapi import openapi_path
+
+from .conftest import RULESET_ID, VALID_PROFILE, write_ruleset
+
+NOT_API = {"static", "docs.asset", "docs.init_script"}  # files, not endpoints
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+
+
+@pytest.fixture
+def two_rulesets(make_app, tmp_path: Path) -> Flask:
+    folder = tmp_path / "two"
+    write_ruleset(folder)
+    write_ruleset(folder, ruleset_id="format-example-b", status="testing")
+    return make_app(folder)
+
+
+def document(client: FlaskClient) -> dict[str, Any]:
+    resp = client.get("/openapi.json")
+    assert resp.status_code == 200 and resp.mimetype == "application/json"
+    return resp.get_json()
+
+
+def conforms(doc: dict[str, Any], component: str, instance: Any) -> None:
+    """Validate against a component schema, resolving $refs within the whole document."""
+    root = {**doc, "$ref": f"#/components/schemas/{component}"}
+    OAS31Validator(root, format_checker=FormatChecker()).validate(instance)
+
+
+def test_document_is_valid_openapi_31(client: FlaskClient) -> None:
+    doc = document(client)
+    assert doc["openapi"] == "3.1.0"
+    validate(doc)
+
+
+def test_every_route_is_documented_and_nothing_else(app: Flask, client: FlaskClient) -> None:
+    doc = document(client)
+    routes: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint not in NOT_API:
+            routes.setdefault(openapi_path(rule.rule), set()).update(m.lower() for m in rule.methods - IGNORED_METHODS)
+    documented = {path: set(ops) & {"get", "post", "put", "patch", "delete"} for path, ops in doc["paths"].items()}
+    assert documented == routes
+
+
+def test_one_profile_schema_per_ruleset(two_rulesets: Flask) -> None:
+    doc = document(two_rulesets.test_client())
+    validate(doc)
+    schemas = doc["components"]["schemas"]
+    for rid in ("format-example", "format-example-b"):
+        profile = schemas[f"Profile.{rid}"]
+        assert list(profile["properties"]) == ["age", "diagnosis", "pregnant", "conditions"]
+        assert profile["required"] == ["age", "diagnosis"]
+        assert profile["additionalProperties"] is False
+        assert profile["properties"]["diagnosis"]["enum"] == ["confirmed", "uncertain"]
+        assert profile["properties"]["age"] | {} == {**profile["properties"]["age"], "minimum": 0, "maximum": 120}
+        assert profile["properties"]["conditions"]["uniqueItems"] is True
+        assert profile["properties"]["conditions"]["x-value-labels"]["heart_failure"] == "Heart failure"
+    body = doc["paths"]["/v1/evaluations"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {
+        "oneOf": [
+            {"$ref": "#/components/schemas/EvaluationRequest.format-example"},
+            {"$ref": "#/components/schemas/EvaluationRequest.format-example-b"},
+        ]
+    }
+    # Only the default (the one production ruleset) may be used without naming it.
+    assert "ruleset" not in schemas["EvaluationRequest.format-example"].get("required", [])
+    assert "ruleset" in schemas["EvaluationRequest.format-example-b"]["required"]
+
+
+def test_examples_are_valid_requests(client: FlaskClient) -> None:
+    doc = document(client)
+    for path, component in (("/v1/evaluations", "EvaluationRequest"), ("/v1/evaluations:batch", "BatchRequest")):
+        content = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        assert content["examples"]
+        for example in content["examples"].values():
+            conforms(doc, f"{component}.{RULESET_ID}", example["value"])
+            assert client.post(path, json=example["value"]).status_code == 200
+
+
+def test_real_responses_match_the_document(client: FlaskClient) -> None:
+    doc = document(client)
+    conforms(doc, "RulesetList", client.get("/v1/rulesets").get_json())
+    conforms(doc, "RulesetDetail", client.get(f"/v1/rulesets/{RULESET_ID}").get_json())
+    profiles = [
+        VALID_PROFILE,
+        {"age": 40, "diagnosis": "confirmed", "pregnant": True, "conditions": ["heart_failure"]},
+        {"age": 12, "diagnosis": "uncertain"},
+    ]
+    for profile in profiles:
+        for explain in (False, True):
+            d = client.post("/v1/evaluations", json={"profile": profile, "explain": explain}).get_json()
+            conforms(doc, "Decision", d)
+    batch = client.post("/v1/evaluations:batch", json={"profiles": [*profiles, {"age": "x"}]}).get_json()
+    conforms(doc, "BatchResponse", batch)
+    assert "error" in batch["decisions"][-1]
+    conforms(doc, "Problem", client.post("/v1/evaluations", json={"profile": {}}).get_json())
+    conforms(doc, "Health", client.get("/healthz").get_json())
+    conforms(doc, "Readiness", client.get("/readyz").get_json())
+
+
+def test_document_follows_a_reload(app: Flask, client: FlaskClient, rulesets_dir: Path) -> None:
+    assert "Profile.format-example-b" not in document(client)["components"]["schemas"]
+    write_ruleset(rulesets_dir, ruleset_id="format-example-b", status="testing")
+    app.extensions["registry"].reload()
+    assert "Profile.format-example-b" in document(client)["components"]["schemas"]
+
+
+def test_docs_page_uses_local_assets(client: FlaskClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert '<script src="/docs/swagger-ui-bundle.js">' in html
+    assert "http" not in html.replace("http-equiv", "")  # nothing from another origin
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    init = client.get("/docs/init.js")
+    assert init.status_code == 200 and '"/openapi.json"' in init.get_data(as_text=True)
+    with client.get("/docs/swagger-ui-bundle.js") as bundle:  # file responses must be closed
+        assert bundle.status_code == 200
+        assert bundle.data == (assets_dir() / "swagger-ui-bundle.js").read_bytes()
+    with client.get("/docs/swagger-ui.css") as css:
+        assert css.status_code == 200 and css.mimetype == "text/css"
+
+
+def test_docs_serves_a_swagger_ui_that_renders_openapi_31() -> None:
+    # Swagger UI before 5.0 refuses `openapi: 3.1.0` documents.
+    version = (assets_dir() / "VERSION").read_text().strip().lstrip("v")
+    assert int(version.split(".")[0]) >= 5
+
+
+@pytest.mark.parametrize("name", ["VERSION", "LICENSE", "..%2F__init__.py", "oauth2-redirect.html", "nope.js"])
+def test_docs_serves_only_its_assets(client: FlaskClient, name: str) -> None:
+    assert client.get(f"/docs/{name}").status_code == 404
