@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..fhir import Extraction, Order
+from ..render import LEVEL_WORDS
 from ..ruleset.model import Ruleset, condition_leaves
 
 SUMMARY_MAX = 139
@@ -92,6 +93,8 @@ class CardMaker:
     form_link: str
     ruleset_link: str
     topic_system: str
+    # Rules that could fire once an unrecorded optional fact is known: {"rule", "fields"} (Engine.undecided).
+    undecided: list[dict[str, Any]] = field(default_factory=list)
     options_of: dict[str, list[str]] = field(default_factory=dict)  # card uuid -> the options it is about
 
     # ---- shared parts ---------------------------------------------------------------------------
@@ -133,12 +136,18 @@ class CardMaker:
     def label(self, fid: str) -> str:
         return self.ruleset.inputs[fid].label
 
+    def waiting(self, decision: dict[str, Any]) -> list[dict[str, Any]]:
+        """Rules waiting for unrecorded optional facts, from the decision and from the engine, once each."""
+        out: dict[str, dict[str, Any]] = {}
+        for w in [*(decision.get("warnings") or []), *self.undecided]:
+            if w.get("kind", "unknown_inputs") == "unknown_inputs" and w.get("rule") not in out:
+                out[w["rule"]] = w
+        return list(out.values())
+
     def unknown(self, decision: dict[str, Any]) -> list[str]:
         """Facts the decision could depend on that are not recorded, in the ruleset's order."""
         missing = set((decision.get("partial") or {}).get("missing") or [])
-        missing.update(
-            f for w in decision.get("warnings") or [] if w.get("kind") == "unknown_inputs" for f in w["fields"]
-        )
+        missing.update(f for w in self.waiting(decision) for f in w["fields"])
         missing.update(self.extraction.incomplete)
         return [f for f in self.ruleset.inputs if f in missing]
 
@@ -167,9 +176,7 @@ class CardMaker:
                 entry.facts.extend(f for f in fields if f in unknown and f not in entry.facts)
             if not entry.facts:
                 entry.facts = [f for f in partial.get("missing") or [] if f in self.ruleset.inputs]
-        for warning in decision.get("warnings") or []:
-            if warning.get("kind") != "unknown_inputs":
-                continue
+        for warning in self.waiting(decision):
             try:
                 rule = self.ruleset.rule(warning["rule"])
             except KeyError:
@@ -187,6 +194,21 @@ class CardMaker:
         order = list(self.ruleset.options)
         return dict(sorted(out.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
+    @staticmethod
+    def certain_exclusions(decision: dict[str, Any]) -> list[dict[str, Any]]:
+        """Exclusions with the reasons whose rule fired in every completion of the profile.
+
+        An option can be excluded whatever the missing facts are while some of its reasons hold only for
+        some values of them (e.g. "did not respond to finasteride" when the response is not recorded):
+        those reasons are not facts about this patient and are not shown as such.
+        """
+        fired = set(decision.get("fired_rules") or [])
+        out = []
+        for e in decision.get("excluded") or []:
+            reasons = [r for r in e.get("reasons") or [] if r.get("rule") in fired] or e.get("reasons") or []
+            out.append({**e, "reasons": reasons})
+        return out
+
     def _facts_words(self, fields: list[str]) -> str:
         return listing([self.label(f).lower() for f in fields], 4) or "facts not recorded"
 
@@ -194,11 +216,12 @@ class CardMaker:
 
     def patient_view(self, decision: dict[str, Any]) -> list[dict[str, Any]]:
         cards = []
-        candidates = decision.get("candidates") or []
+        possible = self.possible_exclusions(decision)
+        candidates = [c for c in decision.get("candidates") or [] if c["option"] not in possible]
         if candidates:
             cards.append(self._candidates_card(decision, candidates))
         if decision.get("excluded"):
-            cards.append(self._exclusions_card(decision["excluded"]))
+            cards.append(self._exclusions_card(self.certain_exclusions(decision)))
         if decision.get("referrals"):
             cards.append(self._referrals_card(decision["referrals"]))
         rule_warnings = [w for w in decision.get("warnings") or [] if w.get("kind") == "rule"]
@@ -216,11 +239,10 @@ class CardMaker:
 
     def _candidates_card(self, decision: dict[str, Any], candidates: list[dict[str, Any]]) -> dict[str, Any]:
         labels = [c["label"] for c in candidates]
-        partial = bool(decision.get("partial", {}).get("missing"))
         summary = f"Treatment options to consider: {listing(labels)}"
         detail = []
-        if partial:
-            detail += ["These options hold whatever the missing facts turn out to be.", ""]
+        if self.unknown(decision):
+            detail += ["These options hold whatever the facts not yet recorded turn out to be.", ""]
         for c in candidates:
             detail += [f"### {md(c['label'])} ({md(self._strength(c['strength']))})", "", md(c["summary"]), ""]
             if c.get("regimen"):
@@ -230,15 +252,18 @@ class CardMaker:
             evidence = c.get("evidence") or {}
             if evidence.get("level"):
                 note = f": {md(evidence['note'])}" if evidence.get("note") else ""
-                detail.append(f"- **Evidence:** {md(evidence['level'].replace('_', ' '))}{note}")
+                detail.append(f"- **Evidence:** {md(LEVEL_WORDS.get(evidence['level'], evidence['level']))}{note}")
             for ref in evidence.get("references") or []:
                 citation = md(ref["citation"])
                 detail.append(
                     f"- **Reference:** [{citation}]({ref['url']})" if ref.get("url") else f"- **Reference:** {citation}"
                 )
             detail.append("")
-        possible = (decision.get("partial") or {}).get("possible_candidates") or []
-        extra = [p for p in possible if p not in {c["option"] for c in candidates}]
+        possible = [
+            *((decision.get("partial") or {}).get("possible_candidates") or []),
+            *(c["option"] for c in decision.get("candidates") or []),
+        ]
+        extra = list(dict.fromkeys(p for p in possible if p not in {c["option"] for c in candidates}))
         if extra:
             names = [self.ruleset.options[o].label if o in self.ruleset.options else str(o) for o in extra]
             detail.append(f"Depending on the missing facts, also possible: {md(', '.join(names))}.")
@@ -306,7 +331,7 @@ class CardMaker:
     # ---- order-select -------------------------------------------------------------------------------
 
     def order_select(self, decision: dict[str, Any], orders: list[Order]) -> list[dict[str, Any]]:
-        excluded = {e["option"]: e for e in decision.get("excluded") or []}
+        excluded = {e["option"]: e for e in self.certain_exclusions(decision)}
         possible = self.possible_exclusions(decision)
         cards = []
         for order in orders:

@@ -31,6 +31,12 @@ class Service:
     ruleset: Ruleset
     mapping: FhirMapping
 
+    def missing_numbers(self, profile: dict[str, Any]) -> list[str]:
+        """Required numbers (age) the profile lacks: no completion can stand in for them, so no decision."""
+        return [
+            f.id for f in self.ruleset.inputs.values() if f.required and f.type == "integer" and f.id not in profile
+        ]
+
     def discovery(self) -> dict[str, Any]:
         rs = self.ruleset
         from_ehr = sorted(set(self.mapping.sources()) & set(rs.inputs), key=list(rs.inputs).index)

@@ -20,8 +20,9 @@ from ..cds.cards import CardMaker
 from ..cds.outcome import Issue, OutcomeError, outcome_response
 from ..cds.services import Service
 from ..cds.setup import EXTENSION, Channel, channel_from_config
-from ..decide import InvalidProfile, NoDefaultRuleset, UnknownRuleset, commit, prepare
+from ..decide import NoDefaultRuleset, UnknownRuleset, commit, prepare
 from ..decisions import InvalidFeedback, LogError
+from ..engine import TooManyCompletions
 from ..fhir import extract, selected_orders
 from . import openapi
 from .body import read_json
@@ -143,18 +144,30 @@ def call(service_id: str) -> Response:
     data, _keys = prefetch.gather(service.mapping, body, _channel().fhir_timeout)
     extraction = extract(service.mapping, rs, data, dt.datetime.now(dt.UTC).date())
     maker = CardMaker(rs, extraction, form_url(rs, extraction.profile), ruleset_url(rs.id), f"{base_url()}/rulesets")
+    missing = service.missing_numbers(extraction.profile)
+    if missing:
+        cards = maker.cannot_decide(missing)
+        _log_call(service, body, cards, decided=False)
+        return _cds_json({"cards": cards})
     registry = current_app.extensions["registry"]
     try:
         prepared = prepare(registry, rs.id, extraction.profile, partial=True)
-    except InvalidProfile as exc:
-        # Only a fact no completion can stand in for (a number such as age) stops the decision.
-        cards = maker.cannot_decide([e.field for e in exc.errors])
+    except TooManyCompletions:
+        cards = maker.cannot_decide([f for f in rs.inputs if rs.inputs[f].required and f not in extraction.profile])
         _log_call(service, body, cards, decided=False)
         return _cds_json({"cards": cards})
     except (UnknownRuleset, NoDefaultRuleset):
         raise OutcomeError(
             503, [Issue("the ruleset behind this service was just unloaded; retry", code="transient")]
         ) from None
+    # A partial decision keeps only the rule warnings every completion shares, not the rules waiting for
+    # unrecorded optional facts (engine/partial.py): ask the engine, so an unrecorded pregnancy still warns.
+    active = registry.get(rs.id)
+    if active is not None:
+        maker.undecided = [
+            {"rule": rule.id, "fields": fields}
+            for rule, fields in active.engine.undecided(prepared.profile, prepared.decision["fired_rules"])
+        ]
     if service.hook == "patient-view":
         cards = maker.patient_view(prepared.decision)
     else:

@@ -268,3 +268,56 @@ class FhirStandIn:
         if offset + self.page_size < len(matches):
             nxt = f"{self.base}/{rtype}?patient={pid}&_offset={offset + self.page_size}"
         return 200, bundle(*page, next_url=nxt)
+
+
+# ---- card conformance (CDS Hooks 2.0.1 "CDS Service Response", Inferno's card checks) ----------------
+
+
+def empty_members(value: Any, path: str = "") -> list[str]:
+    """JSON paths of null or empty members (CDS Hooks: optional members without a value are omitted)."""
+    if isinstance(value, dict):
+        out = [f"{path}.{k}" for k, v in value.items() if v in (None, "", [], {})]
+        return out + [p for k, v in value.items() for p in empty_members(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in empty_members(v, f"{path}[{i}]")]
+    return []
+
+
+def assert_conformant(body: Any) -> list[dict[str, Any]]:
+    """A 200 response body of a CDS service call; returns its cards."""
+    assert isinstance(body, dict) and set(body) == {"cards"}, body
+    cards = body["cards"]
+    assert isinstance(cards, list)
+    assert not empty_members(cards), empty_members(cards)
+    uuids = [c.get("uuid") for c in cards]
+    assert len(set(uuids)) == len(uuids)
+    for card in cards:
+        assert str(uuid.UUID(card["uuid"])) == card["uuid"]
+        summary = card["summary"]
+        assert isinstance(summary, str) and 0 < len(summary) <= 139 and "\n" not in summary, summary
+        assert card["indicator"] in ("info", "warning", "critical")
+        source = card["source"]
+        assert isinstance(source["label"], str) and source["label"]
+        assert source["url"].startswith(("http://", "https://"))
+        assert {"system", "code", "display"} <= set(source["topic"])
+        detail = card.get("detail", "")
+        assert isinstance(detail, str) and "<" not in detail and ">" not in detail.replace("&gt;", "")
+        for link in card.get("links", []):
+            assert link["label"] and link["url"].startswith(("http://", "https://")) and link["type"] == "absolute"
+            assert "appContext" not in link
+        for reason in card.get("overrideReasons", []):
+            assert reason["system"] and reason["code"] and reason["display"]
+        if "suggestions" in card:
+            assert card["selectionBehavior"] in ("at-most-one", "any")
+        assert set(card) <= {
+            "uuid",
+            "summary",
+            "detail",
+            "indicator",
+            "source",
+            "suggestions",
+            "selectionBehavior",
+            "overrideReasons",
+            "links",
+        }
+    return cards
