@@ -209,6 +209,15 @@ class CardMaker:
             out.append({**e, "reasons": reasons})
         return out
 
+    def possible_candidates(self, decision: dict[str, Any], shown: list[str]) -> list[str]:
+        """Labels of options that are candidates for some values of the missing facts (not yet certain)."""
+        possible = [
+            *((decision.get("partial") or {}).get("possible_candidates") or []),
+            *(c["option"] for c in decision.get("candidates") or []),
+        ]
+        extra = dict.fromkeys(o for o in possible if o not in shown and o in self.ruleset.options)
+        return [self.ruleset.options[o].label for o in extra]
+
     def _facts_words(self, fields: list[str]) -> str:
         return listing([self.label(f).lower() for f in fields], 4) or "facts not recorded"
 
@@ -229,7 +238,7 @@ class CardMaker:
             texts = [w["text"] for w in rule_warnings]
             detail = ["**Points to check before choosing a treatment:**", "", *(f"- {md(t)}" for t in texts)]
             cards.append(self.card("warning", f"Check: {texts[0]}", detail, OPTION_OVERRIDES))
-        facts = self._facts_card(decision)
+        facts = self._facts_card(decision, certain=[c["option"] for c in candidates])
         if facts:
             cards.append(facts)
         return cards
@@ -259,14 +268,9 @@ class CardMaker:
                     f"- **Reference:** [{citation}]({ref['url']})" if ref.get("url") else f"- **Reference:** {citation}"
                 )
             detail.append("")
-        possible = [
-            *((decision.get("partial") or {}).get("possible_candidates") or []),
-            *(c["option"] for c in decision.get("candidates") or []),
-        ]
-        extra = list(dict.fromkeys(p for p in possible if p not in {c["option"] for c in candidates}))
+        extra = self.possible_candidates(decision, shown=[c["option"] for c in candidates])
         if extra:
-            names = [self.ruleset.options[o].label if o in self.ruleset.options else str(o) for o in extra]
-            detail.append(f"Depending on the missing facts, also possible: {md(', '.join(names))}.")
+            detail.append(f"Depending on the missing facts, also possible: {md(', '.join(extra))}.")
         detail += [
             "",
             "The service suggests options for a clinician to consider; it does not make treatment decisions.",
@@ -294,7 +298,7 @@ class CardMaker:
             detail.append("")
         return self.card("warning", summary, detail, OPTION_OVERRIDES, [r["option"] for r in referrals])
 
-    def _facts_card(self, decision: dict[str, Any]) -> dict[str, Any] | None:
+    def _facts_card(self, decision: dict[str, Any], certain: list[str]) -> dict[str, Any] | None:
         unknown = self.unknown(decision)
         notes = self.extraction.notes
         if not unknown and not notes:
@@ -313,6 +317,9 @@ class CardMaker:
                 why = " (the record could not be read in full)" if fid in self.extraction.incomplete else ""
                 detail.append(f"- **{md(f.label)}**{why}: {md(f.help)}" if f.help else f"- **{md(f.label)}**{why}")
             detail.append("")
+        options = self.possible_candidates(decision, shown=certain)
+        if options:
+            detail += [f"**Options that may apply once they are recorded:** {md(', '.join(options))}.", ""]
         possible = self.possible_exclusions(decision)
         if possible:
             detail += ["**What these facts decide:**", ""]
