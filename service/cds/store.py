@@ -13,7 +13,7 @@ import threading
 import time
 
 from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, delete, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 metadata = MetaData()
 
@@ -31,6 +31,10 @@ def create_table(engine: Engine) -> None:
     metadata.create_all(engine, checkfirst=True)
 
 
+class ReplayStoreError(RuntimeError):
+    """The seen-jti table cannot be read or written: no token can be accepted until it can."""
+
+
 class ReplayCache:
     """Answers "is this the first use of this JWT?" atomically, across processes sharing the database."""
 
@@ -44,12 +48,14 @@ class ReplayCache:
     def first_use(self, issuer: str, jti: str, keep_until: float) -> bool:
         """Record the id until `keep_until` (epoch seconds); False if it was already recorded."""
         key = hashlib.sha256(f"{issuer}\n{jti}".encode()).hexdigest()
-        self._purge_expired()
         try:
+            self._purge_expired()
             with self.engine.begin() as conn:
                 conn.execute(insert(seen_jwt).values(key=key, expires_at=int(keep_until) + 1))
         except IntegrityError:
             return False
+        except SQLAlchemyError as exc:
+            raise ReplayStoreError(f"the seen-jti table is unavailable ({type(exc).__name__})") from None
         return True
 
     def _purge_expired(self) -> None:

@@ -20,6 +20,7 @@ from ..cds.cards import CardMaker
 from ..cds.outcome import Issue, OutcomeError, outcome_response
 from ..cds.services import Service
 from ..cds.setup import EXTENSION, Channel, channel_from_config
+from ..cds.store import ReplayStoreError
 from ..decide import NoDefaultRuleset, UnknownRuleset, commit, prepare
 from ..decisions import InvalidFeedback, LogError
 from ..engine import TooManyCompletions
@@ -70,6 +71,9 @@ def _preflight_and_authenticate() -> Response | None:
     except AuthFailed as exc:
         log.info("CDS Hooks call refused (401): %s", exc)
         return Response(status=401, headers={"WWW-Authenticate": "Bearer"})
+    except ReplayStoreError as exc:
+        log.error("CDS Hooks: %s; answering 503", exc)
+        return outcome_response(503, [Issue("the service cannot check tokens right now; retry", code="transient")])
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -326,3 +327,16 @@ def test_bad_issuers_file_stops_start_up(
 def test_unknown_auth_mode_stops_start_up(make_app: Callable[..., Flask]) -> None:
     with pytest.raises(SystemExit, match="CDS_HOOKS_AUTH"):
         make_app(CDS_HOOKS_AUTH="off")
+
+
+def test_replay_table_unavailable_is_503_not_acceptance(
+    make_app: Callable[..., Flask], ehr: Ehr, tmp_path: Path
+) -> None:
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    app = make_app(DATABASE_URL=f"sqlite:///{folder / 'log.sqlite3'}")
+    assert discover(app, ehr.token(DISCOVERY)).status_code == 200
+    app.extensions["decision_log"].engine.dispose()
+    shutil.rmtree(folder)
+    resp = discover(app, ehr.token(DISCOVERY))
+    assert resp.status_code == 503 and resp.get_json()["resourceType"] == "OperationOutcome"
