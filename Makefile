@@ -30,6 +30,9 @@ lint: $(STAMP)
 check: $(STAMP)
 	$(BIN)/flask --app service rulesets check
 
+browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

@@ -4,6 +4,9 @@ The pages only translate. A submitted form is read into a raw profile (forms.py)
 `make_decision` like every other channel, so a web answer is validated, stamped and recorded exactly
 like an API answer. Invalid input re-renders the form with each problem next to its field (422).
 
+Errors are pages for browsers, which ask for text/html by name; any other client (curl, an integration,
+a CDS Hooks client following a link) gets the service's problem+json instead, field problems included.
+
 Routes: `/` and `/rulesets/<id>/try` (the form; GET prefills it from the query string, POST answers),
 `/rulesets/<id>/answer` (the permalink: the profile in the query string), `/rulesets`, `/rulesets/<id>`
 and `/rulesets/<id>/source` (auditors).
@@ -12,9 +15,9 @@ and `/rulesets/<id>/source` (auditors).
 from __future__ import annotations
 
 import logging
+import traceback
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
@@ -25,7 +28,9 @@ from werkzeug.exceptions import HTTPException
 from ..decide import InvalidProfile, make_decision
 from ..registry import Active, Registry
 from ..render import tests_by_rule
+from ..ruleset.profile import FieldProblem
 from . import forms, presenting
+from .errors import problem
 
 log = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__)
@@ -72,27 +77,45 @@ class _NotFound(Exception):
         self.ruleset_id = ruleset_id
 
 
+def _wants_html() -> bool:
+    return any(mime == "text/html" and quality > 0 for mime, quality in request.accept_mimetypes)
+
+
 @bp.errorhandler(_NotFound)
 def _unknown_ruleset(exc: _NotFound) -> ResponseReturnValue:
-    return render_template("not_found.html", ruleset_id=exc.ruleset_id, actives=_registry().all()), 404
+    actives = _registry().all()
+    if not _wants_html():
+        loaded = ", ".join(a.ruleset.id for a in actives) or "none"
+        return problem(404, "Not Found", f"unknown ruleset `{exc.ruleset_id}`; loaded: {loaded}")
+    return render_template("not_found.html", ruleset_id=exc.ruleset_id, actives=actives), 404
 
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
-    return render_template("error.html", code=exc.code, title=exc.name, detail=exc.description), exc.code or 500
+    status = exc.code or 500
+    if not _wants_html():
+        return problem(status, exc.name, exc.description or "")
+    return render_template("error.html", title=exc.name, detail=exc.description), status
 
 
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception) -> ResponseReturnValue:
-    log.exception("page failed")  # the traceback only: never the submitted profile
+    # The stack without the message: messages of engine or storage errors can quote the profile.
+    log.error("page failed: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
     detail = "The error was logged. No answer was given; please try again or use another channel."
-    return render_template("error.html", code=500, title="Something went wrong", detail=detail), 500
+    if not _wants_html():
+        return problem(500, "Internal Server Error", detail)
+    return render_template("error.html", title="Something went wrong", detail=detail), 500
 
 
 # ---- clinicians ------------------------------------------------------------------------------
 
 
-def _form(active: Active, submitted: forms.Submitted, problems: list[Any], status: int) -> ResponseReturnValue:
+def _form(active: Active, submitted: forms.Submitted, problems: list[FieldProblem], status: int) -> ResponseReturnValue:
+    if problems and not _wants_html():
+        errors = [{"field": p.field, "message": p.message, "allowed": list(p.allowed)} for p in problems]
+        detail = f"{len(problems)} problem(s): " + "; ".join(p.message for p in problems[:5])
+        return problem(status, "Invalid profile", detail, errors=errors)
     by_field, general = forms.problems_by_field(active.ruleset, submitted, problems)
     page = render_template(
         "form.html",

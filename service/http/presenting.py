@@ -49,11 +49,11 @@ def value_words(f: InputField, value: Any) -> str:
     if value is None:
         return "not recorded"
     if f.type == "boolean":
-        return "yes" if value else "no"
+        return "Yes" if value else "No"
     if f.type == "integer":
         return f"{value} {f.unit}".strip()
     if f.type == "set":
-        return ", ".join(f.value_label(v) for v in value) if value else "none of these"
+        return ", ".join(f.value_label(v) for v in value) if value else "None of these"
     return f.value_label(value)
 
 

@@ -45,8 +45,18 @@ class MemoryRecorder:
         raise AssertionError("the web pages never send feedback")
 
 
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # what Chromium sends
+
+
 def make_app(folder: Path, **config: Any) -> Flask:
     return create_app({"RULESETS_DIR": str(folder), "TESTING": True, **config})
+
+
+def browser(app: Flask) -> FlaskClient:
+    """A client that asks for pages the way a browser does."""
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT"] = BROWSER_ACCEPT
+    return client
 
 
 @pytest.fixture
@@ -62,7 +72,7 @@ def app(folder: Path) -> Flask:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+    return browser(app)
 
 
 def page(response: Any, status: int = 200) -> Element:
@@ -136,7 +146,7 @@ def test_each_input_type_gets_its_control(client: FlaskClient) -> None:
 def test_form_of_another_ruleset_is_generated_from_its_own_inputs(tmp_path: Path) -> None:
     text = EXAMPLE.read_text(encoding="utf-8").replace("status: draft", "status: testing")
     (tmp_path / "example.yaml").write_text(text, encoding="utf-8")
-    doc = page(make_app(tmp_path).test_client().get("/rulesets/format-example/try"))
+    doc = page(browser(make_app(tmp_path)).get("/rulesets/format-example/try"))
     form = doc.find("form", class_="profile-form")
     names = {el["name"] for el in form.iter() if "name" in el.attrs}
     assert names == {"age", "diagnosis", "pregnant", "conditions"}
@@ -178,6 +188,9 @@ def test_prefill_with_unknown_or_malformed_parameters_says_what_is_wrong(client:
 def test_answer_shows_candidates_exclusions_warnings_and_the_explanation(client: FlaskClient) -> None:
     doc = page(client.post("/rulesets/form-sample/try", data=MAN_AFTER_FINASTERIDE))
     assert options_in(doc, "candidates-title") == ["topical", "dutasteride"]
+    glance = doc.find("section", class_="glance").text
+    assert "Options to consider Topical treatment Recommended Oral dutasteride Consider" in glance
+    assert "Referrals none Not suitable Oral treatment" in glance
     topical = doc.find("li", data_option="topical")
     assert topical.find(class_="badge").text == "Recommended"
     assert "First-line topical option." in topical.text
@@ -197,7 +210,8 @@ def test_answer_shows_candidates_exclusions_warnings_and_the_explanation(client:
     assert "Not recorded: Extent of loss, Preferences." in warnings.text
     facts = doc.find("dl", class_="facts").text
     assert "Sex Male" in facts and "Age 34 years" in facts and "Conditions Heart failure" in facts
-    statuses = {d["id"].removeprefix("explain-"): d.find(class_="status").text for d in doc.find_all("details")}
+    rules = doc.find_all("details", class_="rule")
+    statuses = {d["id"].removeprefix("explain-"): d.find(class_="status").text for d in rules}
     assert statuses == {
         "adult-confirmed": "fired",
         "finasteride-failure": "fired",
@@ -245,7 +259,7 @@ def test_uncertain_diagnosis_is_referred_without_options(client: FlaskClient) ->
 def test_none_of_these_is_a_recorded_empty_set(client: FlaskClient) -> None:
     profile = {**MAN_AFTER_FINASTERIDE, "conditions": "", "preferences": "", "extent": "extensive", "age": "40"}
     doc = page(client.post("/rulesets/form-sample/try", data=profile))
-    assert "Conditions none of these" in doc.find("dl", class_="facts").text
+    assert "Conditions None of these" in doc.find("dl", class_="facts").text
     assert options_in(doc, "candidates-title") == ["topical", "oral", "dutasteride", "transplant"]
     assert "Preferences" not in doc.by_id("warnings-title").parent.text
 
@@ -314,7 +328,7 @@ def test_unknown_fields_are_rejected_not_dropped(client: FlaskClient) -> None:
 
 
 def test_an_oversized_form_gets_a_413_page(folder: Path) -> None:
-    client = make_app(folder, MAX_CONTENT_LENGTH=2048).test_client()
+    client = browser(make_app(folder, MAX_CONTENT_LENGTH=2048))
     doc = page(client.post("/rulesets/form-sample/try", data={"sex": "m" * 5000}), 413)
     assert doc.find("h1").text == "Request Entity Too Large"
 
@@ -326,13 +340,36 @@ def test_unknown_ruleset_is_a_404_page_listing_the_loaded_ones(client: FlaskClie
         assert doc.find("a", href="/rulesets/form-sample")
 
 
+def test_clients_that_do_not_ask_for_html_get_problem_documents(app: Flask) -> None:
+    client = app.test_client()  # no Accept header, like curl or an integration
+    response = client.post("/rulesets/form-sample/try", data={**MAN_AFTER_FINASTERIDE, "age": "12.5", "sex": ""})
+    assert response.status_code == 422 and response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == 422 and body["title"] == "Invalid profile"
+    assert body["errors"] == [
+        {
+            "field": "age",
+            "message": "“12.5” is not a whole number: expected a whole number from 0 to 120 (years)",
+            "allowed": [],
+        },
+        {"field": "sex", "message": "`sex` is required: one of male, female", "allowed": ["male", "female"]},
+    ]
+    response = client.get("/rulesets/form-sample/try?pregant=true", headers={"Accept": "application/json"})
+    assert response.status_code == 400 and response.get_json()["errors"][0]["field"] == "pregant"
+    response = client.get("/rulesets/nope")
+    assert (
+        response.status_code == 404 and response.get_json()["detail"] == "unknown ruleset `nope`; loaded: form-sample"
+    )
+    assert client.get("/rulesets/form-sample").mimetype == "text/html"  # pages themselves are always pages
+
+
 # ---- recording -------------------------------------------------------------------------------
 
 
 def test_every_web_answer_is_recorded_once_as_a_web_decision(app: Flask) -> None:
     recorder = MemoryRecorder()
     app.extensions["decision_log"] = recorder
-    client = app.test_client()
+    client = browser(app)
     doc = page(client.post("/rulesets/form-sample/try", data=MAN_AFTER_FINASTERIDE))
     page(client.post("/rulesets/form-sample/try", data={"age": "x"}), 422)
     assert len(recorder.records) == 1
@@ -342,13 +379,25 @@ def test_every_web_answer_is_recorded_once_as_a_web_decision(app: Flask) -> None
     assert record["profile"]["conditions"] == ("heart_failure",) and "pregnant" not in record["profile"]
 
 
+def test_an_answer_that_cannot_be_recorded_is_not_shown(app: Flask) -> None:
+    class FullDisk(MemoryRecorder):
+        def record(self, decision: dict[str, Any], **kwargs: Any) -> None:
+            raise OSError("no space left on device")
+
+    app.extensions["decision_log"] = FullDisk()
+    doc = page(browser(app).post("/rulesets/form-sample/try", data=MAN_AFTER_FINASTERIDE), 500)
+    assert doc.find("h1").text == "Something went wrong"
+    assert "No answer was given" in doc.text
+    assert not doc.find_all(data_option=True)
+
+
 # ---- the choice of ruleset -------------------------------------------------------------------
 
 
 def test_without_a_single_production_ruleset_the_home_page_offers_a_choice(folder: Path) -> None:
     text = SAMPLE.read_text(encoding="utf-8").replace("id: form-sample", "id: form-sample-two")
     (folder / "two.yaml").write_text(text, encoding="utf-8")
-    doc = page(make_app(folder).test_client().get("/"))
+    doc = page(browser(make_app(folder)).get("/"))
     assert doc.find("h1").text == "Choose a ruleset"
     assert doc.find("a", href="/rulesets/form-sample/try") and doc.find("a", href="/rulesets/form-sample-two/try")
 
@@ -363,7 +412,7 @@ def test_rulesets_page_lists_versions_review_dates_hashes_and_failed_files(folde
     )
     (folder / "old.yaml").write_text(old, encoding="utf-8")
     (folder / "broken.yaml").write_text("id: broken\nversion: 1\n", encoding="utf-8")
-    doc = page(make_app(folder).test_client().get("/rulesets"))
+    doc = page(browser(make_app(folder)).get("/rulesets"))
     current, overdue = doc.find("tr", data_ruleset="form-sample"), doc.find("tr", data_ruleset="old-sample")
     assert "1.2.0" in current.text and "production" in current.text and load_file(SAMPLE).sha256 in current.text
     assert not current.find_all(class_="overdue")
