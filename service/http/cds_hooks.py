@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, json, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..cds import prefetch, validate
 from ..cds.auth import AuthFailed
@@ -25,14 +25,13 @@ from ..decide import NoDefaultRuleset, UnknownRuleset, commit, prepare
 from ..decisions import InvalidFeedback, LogError
 from ..engine import TooManyCompletions
 from ..fhir import extract, selected_orders
-from . import openapi
+from . import metrics, openapi
 from .body import read_json
 from .errors import ApiProblem
 from .links import base_url, form_url, ruleset_url
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds_hooks", __name__)
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type"
 
@@ -53,8 +52,22 @@ def _services() -> dict[str, Service]:
 # ---- authentication, CORS, errors ---------------------------------------------------------------
 
 
-@bp.before_request
-def _preflight_and_authenticate() -> Response | None:
+PREFIX = "/cds-services"
+
+
+def _ours() -> bool:
+    return request.path == PREFIX or request.path.startswith(PREFIX + "/")
+
+
+@bp.before_app_request
+def _preflight_authenticate_route() -> Response | None:
+    """Every request under /cds-services, routed or not: preflight, then the JWT, then routing errors.
+
+    App-wide so that unknown paths and wrong methods there are authenticated first and answered with an
+    OperationOutcome like everything else of this channel (routing errors never reach a blueprint).
+    """
+    if not _ours():
+        return None
     channel = _channel()
     if request.method == "OPTIONS":
         resp = Response(status=204)
@@ -64,21 +77,31 @@ def _preflight_and_authenticate() -> Response | None:
             resp.headers["Access-Control-Max-Age"] = "600"
         return resp
     request.max_content_length = channel.max_body
-    if channel.verifier is None:
-        return None
-    try:
-        g.cds_caller = channel.verifier.verify(request.headers.get("Authorization"), base_url() + request.path)
-    except AuthFailed as exc:
-        log.info("CDS Hooks call refused (401): %s", exc)
-        return Response(status=401, headers={"WWW-Authenticate": "Bearer"})
-    except ReplayStoreError as exc:
-        log.error("CDS Hooks: %s; answering 503", exc)
-        return outcome_response(503, [Issue("the service cannot check tokens right now; retry", code="transient")])
+    if channel.verifier is not None:
+        try:
+            g.cds_caller = channel.verifier.verify(request.headers.get("Authorization"), base_url() + request.path)
+        except AuthFailed as exc:
+            log.info("CDS Hooks call refused (401): %s", exc)
+            return Response(status=401, headers={"WWW-Authenticate": "Bearer"})
+        except ReplayStoreError as exc:
+            log.error("CDS Hooks: %s; answering 503", exc)
+            return outcome_response(503, [Issue("the service cannot check tokens right now; retry", code="transient")])
+    error = request.routing_exception
+    if isinstance(error, MethodNotAllowed):
+        allowed = sorted(m for m in error.valid_methods or () if m not in ("HEAD", "OPTIONS"))
+        resp = outcome_response(405, [Issue(f"use {' or '.join(allowed)} here", code="not-supported")])
+        resp.headers["Allow"] = ", ".join((*allowed, "OPTIONS"))
+        return resp
+    if error is not None:
+        paths = "/cds-services, /cds-services/{id} or /cds-services/{id}/feedback"
+        return outcome_response(404, [Issue(f"not a CDS Hooks path: {paths}", code="not-found")])
     return None
 
 
-@bp.after_request
+@bp.after_app_request
 def _cors(resp: Response) -> Response:
+    if not _ours():
+        return resp
     allowed = _channel().allows_origin(request.headers.get("Origin"))
     if allowed:
         resp.headers["Access-Control-Allow-Origin"] = allowed
@@ -114,12 +137,6 @@ def _cds_json(body: dict[str, Any], status: int = 200) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
 
 
-def _method_not_allowed(*allowed: str) -> Response:
-    resp = outcome_response(405, [Issue(f"use {' or '.join(allowed)} here", code="not-supported")])
-    resp.headers["Allow"] = ", ".join((*allowed, "OPTIONS"))
-    return resp
-
-
 def _service(service_id: str) -> Service:
     services = _services()
     if service_id not in services:
@@ -131,17 +148,13 @@ def _service(service_id: str) -> Service:
 # ---- endpoints -------------------------------------------------------------------------------------
 
 
-@bp.route("/cds-services", methods=METHODS)
+@bp.get("/cds-services")
 def discovery() -> Response:
-    if request.method != "GET":
-        return _method_not_allowed("GET")
     return _cds_json({"services": [s.discovery() for s in _services().values()]})
 
 
-@bp.route("/cds-services/<service_id>", methods=METHODS)
+@bp.post("/cds-services/<service_id>")
 def call(service_id: str) -> Response:
-    if request.method != "POST":
-        return _method_not_allowed("POST")
     service = _service(service_id)
     body = validate.hook_request(read_json(), service.hook)
     rs, context = service.ruleset, body["context"]
@@ -188,14 +201,13 @@ def call(service_id: str) -> Response:
     except LogError:
         log.exception("CDS Hooks: the decision could not be recorded, so it is not returned")
         raise OutcomeError(503, [Issue("the decision could not be recorded; retry", code="transient")]) from None
+    metrics.observe_decision(prepared.decision, "cds-hooks")
     _log_call(service, body, cards, decided=True)
     return _cds_json({"cards": cards})
 
 
-@bp.route("/cds-services/<service_id>/feedback", methods=METHODS)
+@bp.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
-    if request.method != "POST":
-        return _method_not_allowed("POST")
     _service(service_id)
     items = validate.feedback(read_json())
     recorder = current_app.extensions.get("decision_log")
@@ -210,13 +222,6 @@ def feedback(service_id: str) -> Response:
         raise OutcomeError(503, [Issue("the feedback could not be stored; retry", code="transient")]) from None
     log.info("CDS Hooks feedback: service %s, %d stored, %d repeated", service_id, result.stored, result.repeated)
     return _cds_json({})
-
-
-@bp.route("/cds-services/<path:rest>", methods=METHODS)
-def unknown_path(rest: str) -> Response:
-    raise OutcomeError(
-        404, [Issue("not a CDS Hooks path: /cds-services, /cds-services/{id}, or .../feedback", code="not-found")]
-    )
 
 
 def _log_call(service: Service, body: dict[str, Any], cards: list[dict[str, Any]], decided: bool) -> None:
