@@ -34,6 +34,7 @@ from ..ruleset.model import (
     Not,
     Presence,
     Ruleset,
+    condition_leaves,
 )
 
 TYPE_FIELD = "t"
@@ -126,20 +127,48 @@ class Compiler:
         return definition, names
 
 
-def to_fact(ruleset: Ruleset, profile: dict[str, Any]) -> dict[str, Any]:
-    """Flatten a validated profile into one durable fact (sets become one flag per allowed value)."""
-    fact: dict[str, Any] = {}
-    for fid, value in profile.items():
-        f = ruleset.inputs[fid]
-        if f.type == "set":
-            fact[_set_marker(fid)] = len(value)
-            for i, code in enumerate(f.codes):
-                fact[_set_flag(fid, i)] = code in value
-        else:
-            fact[fid] = value
-            if f.type == "ordered_enum":
-                fact[_rank_field(fid)] = f.rank(value)
-    return fact
+class FactShape:
+    """How a validated profile becomes the one durable fact, limited to what the rules read.
+
+    Sets become one flag per value the rules mention (plus a marker that the set is recorded); ordered
+    enums also carry their rank. Fields and values no rule mentions are left out: they cannot change
+    which rules fire, and every byte of the fact is parsed by assert_fact and re-sent with each action.
+    """
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        used: dict[str, set[Any]] = {}
+        for rule in ruleset.rules:
+            for leaf in condition_leaves(rule.when):
+                values = used.setdefault(leaf.field, set())
+                if isinstance(leaf, Compare):
+                    values.update(leaf.value if isinstance(leaf.value, tuple) else (leaf.value,))
+        self.plan: list[tuple[str, str, Any]] = []
+        for fid, values in used.items():
+            f = ruleset.inputs[fid]
+            if f.type == "set":
+                flags = tuple((_set_flag(fid, f.codes.index(c)), c) for c in f.codes if c in values)
+                self.plan.append((fid, "set", flags))
+            elif f.type == "ordered_enum":
+                self.plan.append((fid, "ordered", {c: i for i, c in enumerate(f.codes)}))
+            else:
+                self.plan.append((fid, "plain", None))
+
+    def fact(self, profile: dict[str, Any]) -> dict[str, Any]:
+        fact: dict[str, Any] = {}
+        for fid, kind, extra in self.plan:
+            value = profile.get(fid)
+            if value is None:
+                continue
+            if kind == "plain":
+                fact[fid] = value
+            elif kind == "set":
+                fact[_set_marker(fid)] = len(value)
+                for flag, code in extra:
+                    fact[flag] = code in value
+            else:
+                fact[fid] = value
+                fact[_rank_field(fid)] = extra[value]
+        return fact
 
 
 def _action_names(messages: str) -> list[str]:
@@ -161,6 +190,7 @@ class DurableRuleset:
         definition, self.rule_ids = Compiler(ruleset).ruleset()
         self.definition = definition
         self._order = {f"r{i}": i for i in range(len(self.rule_ids))}
+        self.shape = FactShape(ruleset)
         with _handles_lock:
             n = next(_handles)
         self.name = f"{ruleset.id}-{ruleset.sha256[:12]}-{os.getpid()}-{n}"
@@ -170,7 +200,7 @@ class DurableRuleset:
 
     def fired(self, profile: dict[str, Any]) -> list[str]:
         """Ids of the rules that fire for a validated profile, in file order."""
-        fact = to_fact(self.rs, profile)
+        fact = self.shape.fact(profile)
         sid = f"{os.getpid()}-{next(self._sids)}"
         fact["sid"] = sid
         fact[TYPE_FIELD] = TYPE_TAG

@@ -1,0 +1,373 @@
+"""The default ruleset `androgenetic-alopecia` against its contract (issue 3).
+
+EHR integrations and the web form code against the vocabulary and option ids, so they are pinned here
+exactly. The verification checks are the ones `flask rulesets check` runs (proofs, tests, coverage, dead
+rules, gaps), called through the verify package's building blocks; the cross-check of the two evaluators
+uses a bounded sample because the verifier's own boundary sample grows as 2^k with the k codes of a set
+field that the rules mention (19 for `conditions` here).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import z3
+
+from service.engine import Engine, InvalidProfile, reference
+from service.ruleset import Ruleset, load_file
+from service.verify import prove, run_tests, space
+from service.verify.smt import Encoding
+
+RULESET_FILE = Path(__file__).resolve().parent.parent / "rulesets" / "androgenetic-alopecia.yaml"
+
+NORWOOD = ["I", "II", "IIa", "III", "IIIa", "IIIv", "IV", "IVa", "V", "Va", "VI", "VII"]
+VOCABULARY: dict[str, tuple[str, bool, Any]] = {
+    "sex": ("enum", True, ["male", "female"]),
+    "age": ("integer", True, (0, 120)),
+    "diagnosis": ("enum", True, ["androgenetic_alopecia", "uncertain", "other"]),
+    "pattern": (
+        "enum",
+        True,
+        [f"norwood-{g}" for g in NORWOOD]
+        + ["ludwig-I", "ludwig-II", "ludwig-III", "frontal-recession", "diffuse-unpatterned"],
+    ),
+    "prior_finasteride": (
+        "enum",
+        True,
+        [
+            "not_tried",
+            "responder",
+            "partial_responder",
+            "non_responder",
+            "intolerant_sexual",
+            "intolerant_mood",
+            "intolerant_other",
+        ],
+    ),
+    "transplant_history": ("enum", True, ["none", "fue", "fut"]),
+    "months_since_transplant": ("integer", False, (0, 600)),
+    "pregnant": ("boolean", False, None),
+    "breastfeeding": ("boolean", False, None),
+    "trying_to_conceive": ("boolean", False, None),
+    "childbearing_potential": ("boolean", False, None),
+    "reliable_contraception": ("boolean", False, None),
+    "conditions": (
+        "set",
+        False,
+        [
+            "heart_failure",
+            "pericardial_disease",
+            "pulmonary_hypertension",
+            "pheochromocytoma",
+            "hypotension",
+            "coronary_artery_disease",
+            "arrhythmia",
+            "treated_hypertension",
+            "renal_impairment",
+            "thrombocytopenia",
+            "platelet_dysfunction",
+            "coagulopathy",
+            "active_malignancy",
+            "scalp_infection",
+            "hyperkalaemia",
+            "adrenal_insufficiency",
+            "hyperandrogenism",
+            "abnormal_semen_analysis",
+            "paradoxical_alopecia_history",
+        ],
+    ),
+    "medications": (
+        "set",
+        False,
+        [
+            "anticoagulant",
+            "antiplatelet",
+            "eplerenone",
+            "potassium_sparing_diuretic",
+            "ace_inhibitor_or_arb",
+            "potassium_supplement",
+        ],
+    ),
+    "preferences": ("set", False, ["avoid_oral", "avoid_injections", "avoid_surgery"]),
+}
+TREATMENTS = {
+    "dutasteride_mesotherapy",
+    "prp",
+    "oral_minoxidil",
+    "topical_minoxidil",
+    "oral_finasteride",
+    "topical_finasteride",
+    "oral_dutasteride",
+    "spironolactone",
+    "lllt",
+    "hair_transplant",
+}
+REFERRALS = {"diagnosis_review", "endocrine_workup", "specialist_review"}
+FIVE_ARIS = ["oral_finasteride", "topical_finasteride", "oral_dutasteride", "dutasteride_mesotherapy"]
+TAG = re.compile(r"\[(V|S|U)\b")
+# Rules that state no clinical fact (patient preferences, a data-quality check) and so cite nothing.
+UNREFERENCED_RULES = {"P-1", "P-2", "P-3", "T-7"}
+
+
+@pytest.fixture(scope="module")
+def ruleset() -> Ruleset:
+    return load_file(RULESET_FILE)
+
+
+@pytest.fixture(scope="module")
+def engine(ruleset: Ruleset) -> Iterator[Engine]:
+    eng = Engine(ruleset)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def encoding(ruleset: Ruleset) -> Encoding:
+    return Encoding(ruleset)
+
+
+def adult(**overrides: Any) -> dict[str, Any]:
+    """A man with confirmed AGA and nothing else recorded; tests change what they are about."""
+    profile: dict[str, Any] = {
+        "sex": "male",
+        "age": 30,
+        "diagnosis": "androgenetic_alopecia",
+        "pattern": "norwood-III",
+        "prior_finasteride": "not_tried",
+        "transplant_history": "none",
+    }
+    profile.update(overrides)
+    return profile
+
+
+def candidates(decision: dict[str, Any]) -> dict[str, str]:
+    return {c["option"]: c["strength"] for c in decision["candidates"]}
+
+
+def excluded(decision: dict[str, Any]) -> dict[str, list[str]]:
+    return {e["option"]: [r["text"] for r in e["reasons"]] for e in decision["excluded"]}
+
+
+# ---- the contract: metadata, vocabulary, options -------------------------------------------------
+
+
+def test_metadata_is_production_1_0_0_with_role_names(ruleset: Ruleset) -> None:
+    assert (ruleset.id, ruleset.version, ruleset.status) == ("androgenetic-alopecia", "1.0.0", "production")
+    assert [s.id for s in ruleset.strengths] == ["recommended", "consider", "specialist_only"]
+    assert all(s.description for s in ruleset.strengths)
+    assert ruleset.reviewers and all("pending" in r.name.lower() for r in ruleset.reviewers)
+    assert ruleset.effective < ruleset.review_due
+
+
+def test_vocabulary_is_exactly_the_issue_table(ruleset: Ruleset) -> None:
+    assert list(ruleset.inputs) == list(VOCABULARY)
+    for fid, (ftype, required, allowed) in VOCABULARY.items():
+        field = ruleset.inputs[fid]
+        assert (field.type, field.required) == (ftype, required), fid
+        assert field.label and field.help, fid
+        if ftype == "integer":
+            assert (field.minimum, field.maximum) == allowed, fid
+        elif allowed is None:
+            assert field.codes == (), fid
+        else:
+            assert list(field.codes) == allowed, fid
+
+
+def test_option_ids_and_kinds_are_exactly_the_issue_list(ruleset: Ruleset) -> None:
+    kinds = {oid: o.kind for oid, o in ruleset.options.items()}
+    assert kinds == {**dict.fromkeys(TREATMENTS, "treatment"), **dict.fromkeys(REFERRALS, "referral")}
+
+
+def test_every_treatment_has_the_catalogue_entries_auditors_need(ruleset: Ruleset) -> None:
+    for oid in TREATMENTS:
+        option = ruleset.options[oid]
+        assert option.summary and option.cost and option.caveats and option.references, oid
+        assert option.evidence_level in {"high", "moderate", "low", "very_low"}, oid
+        assert TAG.search(option.evidence_note), f"{oid}: evidence note without a verification tag"
+
+
+def test_five_ari_options_carry_the_mandatory_h9_caveats(ruleset: Ruleset) -> None:
+    for oid in FIVE_ARIS:
+        text = " ".join(ruleset.options[oid].caveats).lower()
+        for topic in ("sexual", "mood", "psa", "blood donation"):
+            assert topic in text, f"{oid} lacks the H-9 caveat on {topic}"
+
+
+def test_mesotherapy_carries_the_h10_caveats_course_and_unverified_cost(ruleset: Ruleset) -> None:
+    meso = ruleset.options["dutasteride_mesotherapy"]
+    caveats = " ".join(meso.caveats)
+    for words in ("not FDA- or EMA-approved", "compounded", "low quality", "paradoxical", "atrophy"):
+        assert words in caveats
+    assert meso.evidence_level == "low"
+    assert "type 1 and type 2" in meso.summary and "[U" in meso.summary
+    assert "3 months" in meso.course.maintenance and "a year or more" in meso.course.time_to_response
+    assert "per session" in meso.cost and "[U" in meso.cost
+
+
+def test_references_are_used_and_traceable(ruleset: Ruleset) -> None:
+    cited = {r for o in ruleset.options.values() for r in o.references}
+    cited |= {r for rule in ruleset.rules for r in rule.references}
+    assert cited == set(ruleset.references), "every reference is cited and every citation is listed"
+    for ref in ruleset.references.values():
+        assert ref.url or "No URL recorded" in ref.evidence, ref.id
+        assert TAG.search(ref.evidence), f"{ref.id}: evidence note without a verification tag"
+
+
+def test_every_rule_is_titled_explained_and_referenced(ruleset: Ruleset) -> None:
+    for rule in ruleset.rules:
+        assert rule.title and all(a.text for a in rule.then), rule.id
+        assert bool(rule.references) != (rule.id in UNREFERENCED_RULES), rule.id
+
+
+def test_each_hard_exclusion_is_a_rule_and_an_invariant(ruleset: Ruleset) -> None:
+    rule_ids = [r.id for r in ruleset.rules]
+    invariant_ids = [i.id for i in ruleset.invariants]
+    for n in range(1, 12):
+        assert any(re.fullmatch(rf"H-{n}(-.+|U.*)?", rid) for rid in rule_ids), f"no rule for H-{n}"
+        assert any(re.fullmatch(rf"INV-H{n}(-.+)?", iid) for iid in invariant_ids), f"no invariant for H-{n}"
+    assert any(i.kind == "some_candidate_or_referral" for i in ruleset.invariants)
+
+
+# ---- verification: what `flask rulesets check` requires ---------------------------------------------
+
+
+def test_every_invariant_is_proven(ruleset: Ruleset, engine: Engine, encoding: Encoding) -> None:
+    results = prove(ruleset, engine, encoding)
+    assert len(results) == len(ruleset.invariants) >= 40
+    assert [(r.id, r.counterexample) for r in results if r.status != "proven"] == []
+
+
+def test_named_tests_pass_with_full_rule_coverage(ruleset: Ruleset, engine: Engine) -> None:
+    results = run_tests(ruleset, engine)
+    assert len(results) >= 40
+    assert [(t.name, t.failures) for t in results if not t.passed] == []
+    covered = {rid for t in results for rid in t.fired}
+    assert [r.id for r in ruleset.rules if r.id not in covered] == []
+
+
+def test_named_tests_span_the_required_cases(ruleset: Ruleset) -> None:
+    profiles = [t.profile for t in ruleset.tests]
+    assert {p["sex"] for p in profiles} == {"male", "female"}
+    assert {p["prior_finasteride"] for p in profiles} == set(VOCABULARY["prior_finasteride"][2])
+    assert {p["transplant_history"] for p in profiles} == {"none", "fue", "fut"}
+    fired = {rid for t in ruleset.tests for rid in t.expect.fired}
+    assert {f"H-{n}" for n in range(1, 12) if n != 3} <= fired
+
+
+def test_no_dead_rules_unreachable_options_or_gaps(ruleset: Ruleset, encoding: Encoding) -> None:
+    assert [r.id for r in ruleset.rules if encoding.find(encoding.fires[r.id]) is None] == []
+    unreachable = [
+        oid
+        for oid, opt in ruleset.options.items()
+        if encoding.find(encoding.referral(oid) if opt.kind == "referral" else encoding.candidate(oid)) is None
+    ]
+    assert unreachable == []
+    assert encoding.find_many(z3.Not(encoding.some_answer()), 1) == []
+
+
+def test_durable_rules_agrees_with_the_reference_evaluator(
+    ruleset: Ruleset, engine: Engine, encoding: Encoding
+) -> None:
+    rng = random.Random(20261122)
+    sample = [space.random_profile(ruleset, rng) for _ in range(1500)]
+    for rule in ruleset.rules:  # one profile on which each rule fires, found by the solver
+        found = encoding.find(encoding.fires[rule.id])
+        assert isinstance(found, dict)
+        sample.append(engine.check(found))
+    for _ in range(3):  # every boundary of every field in a random base; sets as empty, singletons, full
+        base = space.random_profile(ruleset, rng)
+        for field in ruleset.inputs.values():
+            values = space.representatives(ruleset, field) if field.type != "set" else None
+            if values is None:
+                values = [(), *((c,) for c in field.codes), field.codes, space.UNKNOWN]
+            for value in values:
+                profile = {k: v for k, v in base.items() if k != field.id}
+                if value is not space.UNKNOWN:
+                    profile[field.id] = value
+                sample.append(profile)
+    disagreements = [p for p in sample if engine.fired(p) != reference.fired_rules(ruleset, p)]
+    assert disagreements == []
+
+
+# ---- clinically important decisions, end to end ---------------------------------------------------
+
+
+def test_pregnant_woman_gets_no_5ari_spironolactone_or_oral_minoxidil(engine: Engine) -> None:
+    d = engine.evaluate(
+        adult(
+            sex="female", pattern="ludwig-II", pregnant=True, childbearing_potential=True, reliable_contraception=True
+        )
+    )
+    assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil", "topical_minoxidil"} & set(candidates(d))
+    assert "H-1" in " ".join(excluded(d)["oral_minoxidil"])
+    assert [r["option"] for r in d["referrals"]] == ["specialist_review"]
+
+
+def test_uncertain_diagnosis_is_referred_with_no_options(engine: Engine) -> None:
+    d = engine.evaluate(adult(diagnosis="uncertain", prior_finasteride="responder"))
+    assert d["candidates"] == []
+    assert [r["option"] for r in d["referrals"]] == ["diagnosis_review"]
+    assert set(excluded(d)) == TREATMENTS
+
+
+def test_unrecorded_childbearing_potential_withholds_5ari_and_says_what_to_record(engine: Engine) -> None:
+    d = engine.evaluate(
+        adult(sex="female", age=52, pattern="ludwig-I", pregnant=False, breastfeeding=False, trying_to_conceive=False)
+    )
+    assert not {*FIVE_ARIS, "spironolactone"} & set(candidates(d))
+    assert any("record it" in text for text in excluded(d)["spironolactone"])
+    assert candidates(d)["topical_minoxidil"] == "recommended"
+    assert any(w.get("rule") == "H-2U-P" for w in d["warnings"])
+
+
+def test_woman_with_pregnancy_unrecorded_gets_topical_minoxidil_only_with_caution(engine: Engine) -> None:
+    d = engine.evaluate(
+        adult(sex="female", pattern="ludwig-I", childbearing_potential=True, reliable_contraception=True)
+    )
+    assert candidates(d)["topical_minoxidil"] == "consider"
+    card = next(c for c in d["candidates"] if c["option"] == "topical_minoxidil")
+    assert any("not recorded" in c for c in card["caveats"])
+    assert "oral_minoxidil" in excluded(d)
+
+
+def test_first_line_for_a_man_comes_first_with_evidence_and_h9_caveats(engine: Engine) -> None:
+    d = engine.evaluate(adult(conditions=[], medications=[], preferences=[]))
+    order = [c["option"] for c in d["candidates"]]
+    assert order[:2] == ["topical_minoxidil", "oral_finasteride"]
+    finasteride = d["candidates"][1]
+    assert finasteride["strength"] == "recommended" and finasteride["evidence"]["level"] == "high"
+    assert any("PSA" in c for c in finasteride["caveats"]) and finasteride["evidence"]["references"]
+
+
+def test_unrecorded_conditions_are_named_in_a_warning(engine: Engine) -> None:
+    d = engine.evaluate(adult())
+    assert "oral_minoxidil" in candidates(d)
+    assert any(w["kind"] == "unknown_inputs" and "conditions" in w["fields"] for w in d["warnings"])
+
+
+def test_recent_transplant_protects_native_hair_and_defers_injections(engine: Engine) -> None:
+    d = engine.evaluate(
+        adult(age=45, prior_finasteride="responder", transplant_history="fue", months_since_transplant=3)
+    )
+    assert candidates(d)["oral_finasteride"] == candidates(d)["topical_minoxidil"] == "recommended"
+    assert {"prp", "dutasteride_mesotherapy", "hair_transplant"} <= set(excluded(d))
+
+
+def test_mood_change_on_finasteride_stops_every_5ari(engine: Engine) -> None:
+    d = engine.evaluate(adult(prior_finasteride="intolerant_mood", pattern="norwood-IV", age=40))
+    assert set(FIVE_ARIS) <= set(excluded(d))
+    assert "topical_minoxidil" in candidates(d)
+
+
+def test_invalid_profile_is_rejected_with_the_allowed_values(engine: Engine) -> None:
+    with pytest.raises(InvalidProfile) as info:
+        engine.evaluate(adult(pattern="norwood-8", age=130))
+    problems = {p.field: p for p in info.value.errors}
+    assert set(problems) == {"pattern", "age"}
+    assert "norwood-VII" in problems["pattern"].allowed
+    assert "0 to 120" in problems["age"].message
