@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cds.mapping import FhirMapping, Ingredient
+from .cds.mapping import Code, FhirMapping, Ingredient
 from .ruleset.model import Ruleset
 
 CONDITION_ACTIVE = {"active", "recurrence", "relapse"}
@@ -143,146 +143,148 @@ def ingredients_of(mapping: FhirMapping, pairs: Iterable[tuple[str | None, str |
 
 def extract(mapping: FhirMapping, ruleset: Ruleset, data: FhirData, today: dt.date) -> Extraction:
     """The profile facts the FHIR data supports (raw profile JSON: sets as lists, in the ruleset's order)."""
-    values: dict[str, list[Any]] = {}
-    numbers: dict[str, int] = {}
-    notes: list[str] = []
+    return _Extractor(mapping, ruleset, data, today).run()
 
-    def add(fid: str, value: Any) -> None:
-        bucket = values.setdefault(fid, [])
+
+def _coded(concept: Any, codes: Iterable[Code]) -> bool:
+    pairs = list(codings(concept))
+    return any(c.matches(system, code) for system, code in pairs for c in codes)
+
+
+@dataclass
+class _Extractor:
+    mapping: FhirMapping
+    ruleset: Ruleset
+    data: FhirData
+    today: dt.date
+    values: dict[str, list[Any]] = field(default_factory=dict)  # enum/boolean/set facts found, per field
+    numbers: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def run(self) -> Extraction:
+        self.patient()
+        self.conditions()
+        self.observations()
+        self.procedures()
+        self.medications()
+        return self.result()
+
+    def add(self, fid: str, value: Any) -> None:
+        bucket = self.values.setdefault(fid, [])
         if value not in bucket:
             bucket.append(value)
 
-    _patient(mapping, ruleset, data, today, add, numbers, notes)
-    for cond in data.of("Condition"):
-        clinical = _status_code(cond.get("clinicalStatus"))
-        if (clinical and clinical not in CONDITION_ACTIVE) or _status_code(cond.get("verificationStatus")) in NOT_TRUE:
-            continue
-        for fact in mapping.conditions:
-            if any(c.matches(s, k) for s, k in codings(cond.get("code")) for c in fact.codes):
-                add(fact.field, fact.value)
-    _observations(mapping, data, today, add)
-    _procedures(mapping, ruleset, data, today, add, numbers, notes)
-    index = _Index(data)
-    for rtype in ("MedicationRequest", "MedicationStatement"):
-        for med in data.of(rtype):
-            if med.get("status") not in MEDICATION_CURRENT:
-                continue
-            found = ingredients_of(mapping, index.medication_codings(med))
-            for cls in mapping.medication_classes:
-                if found.keys() & set(cls.ingredients):
-                    add(cls.field, cls.value)
-
-    profile: dict[str, Any] = dict(numbers)
-    incomplete: list[str] = []
-    for fid, types in mapping.sources().items():
-        f = ruleset.inputs[fid]
-        read_in_full = types <= data.complete
-        found_values = values.get(fid, [])
-        if f.type == "set":
-            if found_values or read_in_full:
-                profile[fid] = sorted(found_values, key=f.codes.index)
-        elif len(found_values) == 1:
-            profile[fid] = found_values[0]
-        elif len(found_values) > 1:
-            shown = ", ".join(f.value_label(v) for v in found_values)
-            notes.append(f"{f.label}: the record suggests several values ({shown}); confirm one in the form.")
-        if not read_in_full and (fid not in profile or f.type == "set"):
-            incomplete.append(fid)
-    return Extraction(profile, incomplete, notes)
-
-
-def _patient(
-    mapping: FhirMapping,
-    ruleset: Ruleset,
-    data: FhirData,
-    today: dt.date,
-    add: Any,
-    numbers: dict[str, int],
-    notes: list[str],
-) -> None:
-    patients = data.of("Patient")
-    if not patients:
-        return
-    patient = patients[0]
-    pm = mapping.patient
-    if pm.sex_field:
-        gender = patient.get("gender")
-        if gender in pm.genders:
-            add(pm.sex_field, pm.genders[gender])
-        elif gender is not None:
-            label = ruleset.inputs[pm.sex_field].label
-            notes.append(
-                f"{label}: the record's administrative gender ({gender}) does not decide it; record it in the form."
+    def number(self, fid: str, value: int) -> None:
+        f = self.ruleset.inputs[fid]
+        if f.minimum is not None and f.maximum is not None and not f.minimum <= value <= f.maximum:
+            self.notes.append(
+                f"{f.label}: the record gives {value} {f.unit}, outside {f.minimum}-{f.maximum}; check the record."
             )
-    if pm.age_field:
-        f = ruleset.inputs[pm.age_field]
-        if "birthDate" in patient:
-            age = _exact(parse_date(patient.get("birthDate")), whole_years, today)
+        else:
+            self.numbers[fid] = value
+
+    def patient(self) -> None:
+        patients = self.data.of("Patient")
+        if not patients:
+            return
+        patient, pm = patients[0], self.mapping.patient
+        if pm.sex_field:
+            gender = patient.get("gender")
+            if gender in pm.genders:
+                self.add(pm.sex_field, pm.genders[gender])
+            elif gender is not None:
+                label = self.ruleset.inputs[pm.sex_field].label
+                self.notes.append(
+                    f"{label}: the record's administrative gender ({gender}) does not decide it; record it in the form."
+                )
+        if pm.age_field and "birthDate" in patient:
+            age = _exact(parse_date(patient.get("birthDate")), whole_years, self.today)
             if age is None:
-                notes.append(f"{f.label}: the record's birth date is too imprecise to give it; record it in the form.")
-            else:
-                _number(f, age, numbers, notes)
-
-
-def _number(f: Any, value: int, numbers: dict[str, int], notes: list[str]) -> None:
-    if f.minimum is not None and f.maximum is not None and not f.minimum <= value <= f.maximum:
-        notes.append(
-            f"{f.label}: the record gives {value} {f.unit}, outside {f.minimum}-{f.maximum}; check the record."
-        )
-        return
-    numbers[f.id] = value
-
-
-def _observations(mapping: FhirMapping, data: FhirData, today: dt.date, add: Any) -> None:
-    for fact in mapping.observations:
-        oldest = today - dt.timedelta(days=fact.max_age_days)
-        latest: tuple[dt.date, dict[str, Any]] | None = None
-        for obs in data.of("Observation"):
-            if obs.get("status") not in OBSERVATION_FINAL:
-                continue
-            if not any(c.matches(s, k) for s, k in codings(obs.get("code")) for c in fact.codes):
-                continue
-            when = _when(obs, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued")
-            if when is None or when[1] < oldest or when[0] > today:
-                continue
-            if latest is None or when[1] > latest[0]:
-                latest = (when[1], obs)
-        if latest is None:
-            continue
-        for answer in fact.answers:
-            if any(answer.code.matches(s, k) for s, k in codings(latest[1].get("valueCodeableConcept"))):
-                add(fact.field, answer.value)
-                break
-
-
-def _procedures(
-    mapping: FhirMapping,
-    ruleset: Ruleset,
-    data: FhirData,
-    today: dt.date,
-    add: Any,
-    numbers: dict[str, int],
-    notes: list[str],
-) -> None:
-    for fact in mapping.procedures:
-        dates: list[tuple[dt.date, dt.date] | None] = []
-        for proc in data.of("Procedure"):
-            if proc.get("status") != "completed":
-                continue
-            if any(c.matches(s, k) for s, k in codings(proc.get("code")) for c in fact.codes):
-                if fact.field:
-                    add(fact.field, fact.value)
-                dates.append(_when(proc, "performedDateTime", "performedPeriod"))
-        if fact.months_since and dates:
-            f = ruleset.inputs[fact.months_since]
-            known = [d for d in dates if d is not None]
-            months = _exact(max(known, key=lambda d: d[1]), whole_months, today) if known else None
-            if months is None:
-                notes.append(
-                    f"{f.label}: the record's procedure date is missing or too imprecise; record it in the form."
+                label = self.ruleset.inputs[pm.age_field].label
+                self.notes.append(
+                    f"{label}: the record's birth date is too imprecise to give it; record it in the form."
                 )
             else:
-                _number(f, months, numbers, notes)
+                self.number(pm.age_field, age)
+
+    def conditions(self) -> None:
+        for cond in self.data.of("Condition"):
+            clinical = _status_code(cond.get("clinicalStatus"))
+            if (clinical and clinical not in CONDITION_ACTIVE) or _status_code(
+                cond.get("verificationStatus")
+            ) in NOT_TRUE:
+                continue
+            for fact in self.mapping.conditions:
+                if _coded(cond.get("code"), fact.codes):
+                    self.add(fact.field, fact.value)
+
+    def observations(self) -> None:
+        for fact in self.mapping.observations:
+            oldest = self.today - dt.timedelta(days=fact.max_age_days)
+            latest: tuple[dt.date, dict[str, Any]] | None = None
+            for obs in self.data.of("Observation"):
+                if obs.get("status") not in OBSERVATION_FINAL or not _coded(obs.get("code"), fact.codes):
+                    continue
+                when = _when(obs, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued")
+                if when is None or when[1] < oldest or when[0] > self.today:
+                    continue
+                if latest is None or when[1] > latest[0]:
+                    latest = (when[1], obs)
+            answer = next(
+                (a for a in fact.answers if latest and _coded(latest[1].get("valueCodeableConcept"), [a.code])), None
+            )
+            if answer is not None:
+                self.add(fact.field, answer.value)
+
+    def procedures(self) -> None:
+        for fact in self.mapping.procedures:
+            done = [
+                p
+                for p in self.data.of("Procedure")
+                if p.get("status") == "completed" and _coded(p.get("code"), fact.codes)
+            ]
+            if done and fact.field:
+                self.add(fact.field, fact.value)
+            if done and fact.months_since:
+                dates = [d for d in (_when(p, "performedDateTime", "performedPeriod") for p in done) if d is not None]
+                months = _exact(max(dates, key=lambda d: d[1]), whole_months, self.today) if dates else None
+                if months is None:
+                    label = self.ruleset.inputs[fact.months_since].label
+                    self.notes.append(
+                        f"{label}: the record's procedure date is missing or too imprecise; record it in the form."
+                    )
+                else:
+                    self.number(fact.months_since, months)
+
+    def medications(self) -> None:
+        index = _Index(self.data)
+        for rtype in ("MedicationRequest", "MedicationStatement"):
+            for med in self.data.of(rtype):
+                if med.get("status") not in MEDICATION_CURRENT:
+                    continue
+                found = ingredients_of(self.mapping, index.medication_codings(med))
+                for cls in self.mapping.medication_classes:
+                    if found.keys() & set(cls.ingredients):
+                        self.add(cls.field, cls.value)
+
+    def result(self) -> Extraction:
+        profile: dict[str, Any] = dict(self.numbers)
+        incomplete: list[str] = []
+        for fid, types in self.mapping.sources().items():
+            f = self.ruleset.inputs[fid]
+            read_in_full = types <= self.data.complete
+            found = self.values.get(fid, [])
+            if f.type == "set":
+                if found or read_in_full:
+                    profile[fid] = sorted(found, key=f.codes.index)
+            elif len(found) == 1:
+                profile[fid] = found[0]
+            elif len(found) > 1:
+                shown = ", ".join(f.value_label(v) for v in found)
+                self.notes.append(f"{f.label}: the record suggests several values ({shown}); confirm one in the form.")
+            if not read_in_full and (fid not in profile or f.type == "set"):
+                incomplete.append(fid)
+        return Extraction(profile, incomplete, self.notes)
 
 
 def selected_orders(mapping: FhirMapping, context: dict[str, Any]) -> list[Order]:
