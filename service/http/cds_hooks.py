@@ -81,7 +81,7 @@ def _preflight_authenticate_route() -> Response | None:
         try:
             g.cds_caller = channel.verifier.verify(request.headers.get("Authorization"), base_url() + request.path)
         except AuthFailed as exc:
-            log.info("CDS Hooks call refused (401): %s", exc)
+            log.info("CDS Hooks call refused (401): %r", str(exc))  # repr: token fields are untrusted text
             return Response(status=401, headers={"WWW-Authenticate": "Bearer"})
         except ReplayStoreError as exc:
             log.error("CDS Hooks: %s; answering 503", exc)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from service import create_app
 from service.cds.mapping import load_mapping
 from service.ruleset import Ruleset, RulesetError, load_file
 
@@ -92,3 +93,22 @@ def test_a_duplicate_key_is_an_error(tmp_path: Path, ruleset: Ruleset) -> None:
 def test_medication_codes_must_be_rxnorm(tmp_path: Path, ruleset: Ruleset) -> None:
     text = fixture_text().replace('{system: rxnorm, code: "11289"', '{system: sct, code: "11289"')
     assert any("medication codes are RxNorm" in p for p in problems(tmp_path, ruleset, text))
+
+
+def test_rulesets_check_checks_the_mapping_file(tmp_path: Path) -> None:
+    folder = tmp_path / "rulesets"
+    folder.mkdir()
+    for name in ("cds-fixture.yaml", "cds-fixture.fhir.yaml"):
+        (folder / name).write_text((DATA / name).read_text(encoding="utf-8"), encoding="utf-8")
+    app = create_app({"RULESETS_DIR": str(folder), "INSTANCE_PATH": str(tmp_path / "instance")})
+    runner = app.test_cli_runner()
+    ok = runner.invoke(args=["rulesets", "check"])
+    assert ok.exit_code == 0, ok.output
+    assert "FHIR mapping cds-fixture.fhir.yaml: every code and target checked" in ok.output
+
+    mapping = folder / "cds-fixture.fhir.yaml"
+    mapping.write_text(mapping.read_text(encoding="utf-8").replace("value: hyperkalaemia", "value: hyperkalemia"))
+    bad = runner.invoke(args=["rulesets", "check"])
+    assert bad.exit_code == 1
+    assert "FAIL  FHIR mapping: 1 problem(s)" in bad.output
+    assert f"{mapping}:" in bad.output and "`hyperkalemia` is not a value of `conditions`" in bad.output
