@@ -28,7 +28,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from .cli import rulesets
     from .decisions.cli import decisions
-    from .http import api, audit, docs, errors, health, metrics, openapi, pages
+    from .http import api, audit, cds_hooks, docs, errors, health, metrics, openapi, pages
 
     errors.register(app)
     metrics.init_app(app)
@@ -36,6 +36,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(bp)
     app.cli.add_command(rulesets)
     app.cli.add_command(decisions)
-    # Last, so that a configuration error found above never leaves a database connection behind.
+    # After the rest of the configuration is checked, so that an error there never leaves a connection
+    # behind; before CDS Hooks, whose replay cache lives in the same database.
     app.extensions["decision_log"] = open_log(app.config, app.instance_path, registry)
+    cds_hooks.init_app(app)
     return app

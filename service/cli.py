@@ -10,6 +10,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from .cds.mapping import load_mapping, mapping_path
 from .engine import Engine, InvalidProfile
 from .registry import verified
 from .render import render_markdown
@@ -50,16 +51,36 @@ def check(paths: tuple[str, ...], as_json: bool) -> None:
             continue
         report = verified(ruleset)
         failed |= not report.ok
+        mapping_problems = _mapping_problems(ruleset)
+        failed |= bool(mapping_problems)
         if as_json:
-            reports.append({"file": str(path), **report.as_dict()})
+            reports.append({"file": str(path), **report.as_dict(), "fhir_mapping_problems": mapping_problems})
         else:
             click.echo(f"{path}:")
             click.echo(report_text(report))
+            if mapping_problems:
+                click.echo(f"FAIL  FHIR mapping: {len(mapping_problems)} problem(s)")
+                for problem in mapping_problems:
+                    click.echo(f"  {problem}")
+            elif mapping_path(ruleset.path).exists():
+                click.echo(f"  FHIR mapping {mapping_path(ruleset.path).name}: every code and target checked")
     if as_json:
         click.echo(json.dumps(reports, indent=2, default=str))
     else:
         click.echo(f"\n{len(files)} file(s) checked: {'FAILED' if failed else 'all passed'}")
     sys.exit(1 if failed else 0)
+
+
+def _mapping_problems(ruleset: Ruleset) -> list[str]:
+    """Problems of the ruleset's FHIR mapping file (CDS Hooks), if it has one: it is reviewed like the ruleset."""
+    path = mapping_path(ruleset.path)
+    if not path.exists():
+        return []
+    try:
+        load_mapping(path, ruleset)
+    except RulesetError as exc:
+        return [str(p) for p in exc.problems]
+    return []
 
 
 def _find(ruleset_id: str) -> Ruleset:

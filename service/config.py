@@ -46,6 +46,19 @@ def from_env() -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": _int("MAX_BODY_BYTES", 1_048_576),
         "LOG_LEVEL": _log_level(),
         "BATCH_LIMIT": _int("BATCH_LIMIT", 1000),
+        **cds_hooks_from_env(),
+    }
+
+
+def cds_hooks_from_env() -> dict[str, Any]:
+    """CDS Hooks settings (README "## Configuration"); kept apart so each channel's block merges cleanly."""
+    return {
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "").rstrip("/"),
+        "CDS_HOOKS_AUTH": os.environ.get("CDS_HOOKS_AUTH", "enabled").strip().lower(),
+        "CDS_HOOKS_ISSUERS": os.environ.get("CDS_HOOKS_ISSUERS", ""),
+        "CDS_HOOKS_CORS_ORIGINS": os.environ.get("CDS_HOOKS_CORS_ORIGINS", ""),
+        "CDS_HOOKS_FHIR_TIMEOUT": _int("CDS_HOOKS_FHIR_TIMEOUT_MS", 2000) / 1000.0,
+        "CDS_HOOKS_MAX_BODY_BYTES": _int("CDS_HOOKS_MAX_BODY_BYTES", 8 * 1_048_576),
     }
 
 
