@@ -186,6 +186,13 @@ def test_every_treatment_has_the_catalogue_entries_auditors_need(ruleset: Rulese
         assert TAG.search(option.evidence_note), f"{oid}: evidence note without a verification tag"
 
 
+def test_evidence_notes_do_not_restate_the_level(ruleset: Ruleset) -> None:
+    # Pages print the level word and then the note ("High. <note>"): a note opening with a level reads twice.
+    level_words = ("high", "moderate", "low", "very low", "not applicable")
+    for oid, option in ruleset.options.items():
+        assert not option.evidence_note.lower().startswith(level_words), f"{oid}: {option.evidence_note[:40]}"
+
+
 def test_five_ari_options_carry_the_mandatory_h9_caveats(ruleset: Ruleset) -> None:
     for oid in FIVE_ARIS:
         text = " ".join(ruleset.options[oid].caveats).lower()
