@@ -151,8 +151,8 @@ def excluded(decision: dict[str, Any]) -> dict[str, list[str]]:
 # ---- the contract: metadata, vocabulary, options -------------------------------------------------
 
 
-def test_metadata_is_production_1_0_0_with_role_names(ruleset: Ruleset) -> None:
-    assert (ruleset.id, ruleset.version, ruleset.status) == ("androgenetic-alopecia", "1.0.0", "production")
+def test_metadata_is_production_1_0_1_with_role_names(ruleset: Ruleset) -> None:
+    assert (ruleset.id, ruleset.version, ruleset.status) == ("androgenetic-alopecia", "1.0.1", "production")
     assert [s.id for s in ruleset.strengths] == ["recommended", "consider", "specialist_only"]
     assert all(s.description for s in ruleset.strengths)
     assert ruleset.reviewers and all("pending" in r.name.lower() for r in ruleset.reviewers)
@@ -184,6 +184,13 @@ def test_every_treatment_has_the_catalogue_entries_auditors_need(ruleset: Rulese
         assert option.summary and option.cost and option.caveats and option.references, oid
         assert option.evidence_level in {"high", "moderate", "low", "very_low"}, oid
         assert TAG.search(option.evidence_note), f"{oid}: evidence note without a verification tag"
+
+
+def test_evidence_notes_do_not_restate_the_level(ruleset: Ruleset) -> None:
+    # Pages print the level word and then the note ("High. <note>"): a note opening with a level reads twice.
+    level_words = ("high", "moderate", "low", "very low", "not applicable")
+    for oid, option in ruleset.options.items():
+        assert not option.evidence_note.lower().startswith(level_words), f"{oid}: {option.evidence_note[:40]}"
 
 
 def test_five_ari_options_carry_the_mandatory_h9_caveats(ruleset: Ruleset) -> None:
@@ -276,6 +283,23 @@ def test_pregnant_woman_gets_no_5ari_spironolactone_or_oral_minoxidil(engine: En
     assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil", "topical_minoxidil"} & set(candidates(d))
     assert "H-1" in " ".join(excluded(d)["oral_minoxidil"])
     assert [r["option"] for r in d["referrals"]] == ["specialist_review"]
+
+
+def test_typical_mans_answer_carries_no_pregnancy_or_breastfeeding_warning(engine: Engine) -> None:
+    d = engine.evaluate(adult(age=34, prior_finasteride="non_responder", conditions=[], medications=[], preferences=[]))
+    pending = {w["rule"]: w["fields"] for w in d["warnings"] if w["kind"] == "unknown_inputs"}
+    # Only conception plans remain worth asking a man about: they decide H-10 and the M-9 fertility caveat.
+    assert pending == {"H-10": ["trying_to_conceive"], "M-9": ["trying_to_conceive"]}
+    text = " ".join(w["text"] for w in d["warnings"]).lower()
+    assert "pregnan" not in text and "breastfeeding" not in text
+    assert "oral_dutasteride" in candidates(d) and "specialist_review" not in {r["option"] for r in d["referrals"]}
+
+
+def test_pregnancy_recorded_for_a_man_is_flagged_and_withholds_pregnancy_contraindicated_drugs(engine: Engine) -> None:
+    d = engine.evaluate(adult(pregnant=True, conditions=[], medications=[], preferences=[]))
+    assert any(w.get("rule") == "H-1-M" and "check the sex" in w["text"] for w in d["warnings"])
+    assert not {*FIVE_ARIS, "oral_minoxidil"} & set(candidates(d))
+    assert "topical_minoxidil" in candidates(d)
 
 
 def test_uncertain_diagnosis_is_referred_with_no_options(engine: Engine) -> None:
