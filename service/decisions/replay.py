@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..engine import Engine, InvalidProfile
+from ..engine import Engine, InvalidProfile, TooManyCompletions
 from ..registry import Registry
 from ..ruleset import RulesetError, load_text
 from ..ruleset.model import Ruleset
@@ -36,6 +36,7 @@ def replay(log: DecisionLog, registry: Registry, decision_id: str) -> dict[str, 
                     Decision.ruleset_id,
                     Decision.ruleset_version,
                     Decision.ruleset_sha256,
+                    Decision.decision,
                     *(getattr(Decision, c) for c in COMPARED),
                 ).where(Decision.decision_id == decision_id)
             ).first()
@@ -47,6 +48,8 @@ def replay(log: DecisionLog, registry: Registry, decision_id: str) -> dict[str, 
 
     recorded = {c: json.loads(getattr(row, c)) for c in COMPARED}
     profile = json.loads(row.profile)
+    # A decision made with required facts missing (CDS Hooks) is replayed the same way: over every completion.
+    partial = "partial" in json.loads(row.decision)
     report: dict[str, Any] = {
         "decision_id": decision_id,
         "recorded": {
@@ -58,13 +61,13 @@ def replay(log: DecisionLog, registry: Registry, decision_id: str) -> dict[str, 
     if stored is None:
         report["stored_revision"] = {"available": False, "ruleset": {"sha256": row.ruleset_sha256}, "reason": problem}
     else:
-        report["stored_revision"] = _run(stored, registry, profile, recorded)
+        report["stored_revision"] = _run(stored, registry, profile, recorded, partial)
 
     current = registry.get(row.ruleset_id)
     if current is None:
         report["current_revision"] = {"available": False, "reason": f"ruleset `{row.ruleset_id}` is not loaded now"}
     else:
-        report["current_revision"] = _run(current.ruleset, registry, profile, recorded)
+        report["current_revision"] = _run(current.ruleset, registry, profile, recorded, partial)
     return report
 
 
@@ -85,14 +88,22 @@ def _stored_ruleset(revision: Row[Any]) -> tuple[Ruleset | None, str]:
     return ruleset, ""
 
 
-def _run(ruleset: Ruleset, registry: Registry, profile: Any, recorded: dict[str, list[str]]) -> dict[str, Any]:
+def _run(
+    ruleset: Ruleset, registry: Registry, profile: Any, recorded: dict[str, list[str]], partial: bool = False
+) -> dict[str, Any]:
     """Evaluate on the active engine if this revision is the active one, else on a fresh engine."""
     active = registry.get(ruleset.id)
     shared = active is not None and active.ruleset.sha256 == ruleset.sha256
     engine = active.engine if shared and active else Engine(ruleset)
     try:
-        checked = engine.check(profile)
-        result = outcome(engine.decide(checked))
+        checked = engine.check(profile, partial=partial)
+        result = outcome(engine.decide_partial(checked) if partial else engine.decide(checked))
+    except TooManyCompletions as exc:
+        return {
+            "available": False,
+            "ruleset": {"id": ruleset.id, "version": ruleset.version, "sha256": ruleset.sha256},
+            "reason": f"the recorded partial profile cannot be decided with this revision: {exc}",
+        }
     except InvalidProfile as exc:
         return {
             "available": False,
