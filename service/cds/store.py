@@ -3,7 +3,7 @@
 A replayed JWT must fail even when it reaches another gunicorn worker than the first use, so the replay
 cache lives in the service's database - the decision log's (DATABASE_URL; default SQLite in the instance
 folder) - not in process memory. The table is created by the decision log's Alembic migrations
-(service/decisions/migrations/versions/0002_cds_hooks_seen_jwt.py); this is its query-side description.
+(service/decisions/migrations/versions/0002_cds_hooks_seen_jwt.py) from the model in decisions/models.py.
 """
 
 from __future__ import annotations
@@ -12,18 +12,12 @@ import hashlib
 import threading
 import time
 
-from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, delete, insert
+from sqlalchemy import Engine, delete, insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-metadata = MetaData()
+from ..decisions.models import SeenJwt
 
-seen_jwt = Table(
-    "cds_hooks_seen_jwt",
-    metadata,
-    # sha256 of issuer and jti: fixed length whatever the client sends, and no raw token material at rest.
-    Column("key", String(64), primary_key=True),
-    Column("expires_at", BigInteger, nullable=False),
-)
+seen_jwt = SeenJwt.__table__
 
 
 class ReplayStoreError(RuntimeError):

@@ -166,3 +166,16 @@ class Setting(Base):
 
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class SeenJwt(Base):
+    """CDS Hooks: JWT ids already accepted, so a replayed token fails in every worker (service/cds/store.py).
+
+    Not part of the hash chain: entries expire with their tokens and are purged, so this is the one table
+    that allows DELETE. Only a SHA-256 of issuer and jti is kept, never token material.
+    """
+
+    __tablename__ = "cds_hooks_seen_jwt"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -17,11 +17,12 @@ from flask.typing import ResponseReturnValue
 
 from ..decisions import DecisionLog, queries
 from ..decisions.replay import replay as replay_decision
-from . import auditors
+from . import audit_spec, auditors, openapi
 from .audit_query import BadQuery, ParamProblem, parse
 from .errors import problem
 
 bp = Blueprint("audit", __name__, url_prefix="/v1/evaluations")
+openapi.document(bp)(audit_spec.paths)
 bp.before_request(auditors.require_auditor)
 
 
