@@ -28,11 +28,24 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from .cli import rulesets
     from .decisions.cli import decisions
-    from .http import api, audit, cds_hooks, docs, errors, health, metrics, openapi, pages
+    from .http import (
+        api,
+        audit,
+        auditor_session,
+        cds_hooks,
+        decision_pages,
+        docs,
+        errors,
+        health,
+        metrics,
+        openapi,
+        pages,
+    )
 
     errors.register(app)
+    auditor_session.init_app(app)
     metrics.init_app(app)
-    for bp in (health.bp, api.bp, openapi.bp, docs.bp, pages.bp, audit.bp):
+    for bp in (health.bp, api.bp, openapi.bp, docs.bp, pages.bp, audit.bp, decision_pages.bp):
         app.register_blueprint(bp)
     app.cli.add_command(rulesets)
     app.cli.add_command(decisions)

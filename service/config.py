@@ -43,6 +43,7 @@ def from_env() -> dict[str, Any]:
         "DECISION_HMAC_KEY": os.environ.get("DECISION_HMAC_KEY", ""),
         "DECISION_LOG_SQLITE_SYNC": os.environ.get("DECISION_LOG_SQLITE_SYNC", "NORMAL"),
         "AUDITOR_TOKEN_HASHES": os.environ.get("AUDITOR_TOKEN_HASHES", ""),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
         "MAX_CONTENT_LENGTH": _int("MAX_BODY_BYTES", 1_048_576),
         "LOG_LEVEL": _log_level(),
         "BATCH_LIMIT": _int("BATCH_LIMIT", 1000),

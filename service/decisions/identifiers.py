@@ -10,14 +10,12 @@ written with, see log.py).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import logging
-import os
-import secrets
 from pathlib import Path
 
+from .. import keyfiles
 from .errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -66,30 +64,13 @@ def load_key(configured: str, instance_path: str | Path) -> IdentifierKey:
             )
         return IdentifierKey(configured.encode("utf-8"))
     path = Path(instance_path) / KEY_FILE
-    if not path.exists():
-        _create_key_file(path)
+    key, created = keyfiles.read_or_create(path)
+    if created:
         log.warning(
             "DECISION_HMAC_KEY is not set: generated a key for hashing patient and user ids in %s. Back it up "
             "with the database; set DECISION_HMAC_KEY when several replicas share one database.",
             path,
         )
-    key = path.read_text(encoding="ascii").strip()
     if len(key) < MIN_KEY_CHARS:
         raise ConfigurationError(f"{path} does not hold a key of at least {MIN_KEY_CHARS} characters")
     return IdentifierKey(key.encode("ascii"))
-
-
-def _create_key_file(path: Path) -> None:
-    """Write the key to a private temporary file, then link it into place: several workers may race here."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(secrets.token_hex(32) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        with contextlib.suppress(FileExistsError):  # another worker won the race: its key is the key
-            os.link(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -1,7 +1,8 @@
 """Reading the decision log back: one record, filtered pages with opaque cursors, CSV rows, feedback counts.
 
-Pages run newest first. A cursor is the seq to continue below, bound to a fingerprint of the filters it
-was issued for, so a cursor reused with other filters is refused instead of silently skipping records.
+Pages run newest first. A cursor is the seq to continue below (older records) or, for the auditor pages'
+"newer" link, above; it is bound to a fingerprint of the filters it was issued for, so a cursor reused
+with other filters is refused instead of silently skipping records.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Row, Select, or_, select
@@ -82,14 +83,29 @@ def encode_cursor(filters: Filters, before_seq: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(filters: Filters, cursor: str) -> int:
+def encode_newer_cursor(filters: Filters, after_seq: int) -> str:
+    """A cursor to the records newer than `after_seq` (the pages' "newer" link; the JSON list has none)."""
+    raw = json.dumps({"a": after_seq, "f": filters.fingerprint()}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_position(filters: Filters, cursor: str) -> tuple[str, int]:
+    """("older", seq) to continue below seq, or ("newer", seq) to continue above it."""
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        before, fingerprint = data["b"], data["f"]
+        fingerprint = data["f"]
+        direction, seq = ("older", data["b"]) if "b" in data else ("newer", data["a"])
     except (ValueError, TypeError, KeyError, binascii.Error):
         raise BadCursor("`cursor` is not a cursor this service issued; use `next_cursor` as returned") from None
-    if type(before) is not int or fingerprint != filters.fingerprint():
+    if type(seq) is not int or fingerprint != filters.fingerprint():
         raise BadCursor("`cursor` was issued for other filters; repeat the same filters with it, or drop it")
+    return direction, seq
+
+
+def decode_cursor(filters: Filters, cursor: str) -> int:
+    direction, before = decode_position(filters, cursor)
+    if direction != "older":
+        raise BadCursor("`cursor` is not a cursor this service issued; use `next_cursor` as returned")
     return before
 
 
@@ -178,6 +194,40 @@ def search(log: DecisionLog, filters: Filters, *, limit: int, cursor: str | None
     return Page([summary(r) for r in rows], encode_cursor(filters, rows[-1].seq) if more else None)
 
 
+@dataclass(frozen=True)
+class Window:
+    """A page of the auditor pages: newest first, with cursors to the older and the newer neighbours."""
+
+    items: list[dict[str, Any]]
+    older: str | None
+    newer: str | None
+
+
+def browse(log: DecisionLog, filters: Filters, *, limit: int, cursor: str | None = None) -> Window:
+    """One page of matching records, newest first, paged both ways. Raises BadCursor like `search`."""
+    direction, seq = decode_position(filters, cursor) if cursor else ("older", None)
+    q = _filtered(filters)
+    if direction == "older":
+        if seq is not None:
+            q = q.where(Decision.seq < seq)
+        rows = _rows(log, q.order_by(Decision.seq.desc()).limit(limit))
+    else:
+        rows = _rows(log, q.where(Decision.seq > seq).order_by(Decision.seq.asc()).limit(limit))[::-1]
+    if not rows:
+        return Window([], None, None)
+    older = _exists(log, filters, Decision.seq < rows[-1].seq)
+    newer = _exists(log, filters, Decision.seq > rows[0].seq)
+    return Window(
+        [summary(r) for r in rows],
+        encode_cursor(filters, rows[-1].seq) if older else None,
+        encode_newer_cursor(filters, rows[0].seq) if newer else None,
+    )
+
+
+def _exists(log: DecisionLog, filters: Filters, *where: Any) -> bool:
+    return bool(_rows(log, _filtered(filters).where(*where).limit(1)))
+
+
 def iterate(log: DecisionLog, filters: Filters, batch: int = 500) -> Iterator[Row[Any]]:
     """Every matching record, newest first, read in short transactions (for the CSV export)."""
     before: int | None = None
@@ -255,21 +305,63 @@ def known_channels(log: DecisionLog) -> list[str]:
 
 def feedback_by_rule(log: DecisionLog, ruleset_id: str | None = None) -> list[dict[str, Any]]:
     """Accepted and overridden CDS Hooks feedback per rule behind the cards (for the rule review cycle)."""
-    q = select(Decision.ruleset_id, Card.rules, Feedback.outcome).join(Card, Feedback.card_uuid == Card.uuid)
-    q = q.join(Decision, Decision.seq == Card.seq)
+    return [
+        {k: item[k] for k in ("ruleset", "rule", "accepted", "overridden")}
+        for item in feedback_report(log, ruleset_id)["rules"]
+    ]
+
+
+def feedback_report(log: DecisionLog, ruleset_id: str | None = None) -> dict[str, Any]:
+    """Feedback per rule behind the cards, with the override reasons given, and on cards tied to no rule.
+
+    A card counts for every rule behind its option, so a card from two rules counts for both. Cards that
+    name no option (a summary of exclusions, a request for missing facts) have no rules: their feedback is
+    reported per ruleset under `without_rule`, so that no feedback goes uncounted. Override reasons are
+    counted by coding (system and code); free-text comments are not part of this report.
+    """
+    q = select(Decision.ruleset_id, Card.rules, Feedback.outcome, Feedback.override_reason)
+    q = q.join(Card, Feedback.card_uuid == Card.uuid).join(Decision, Decision.seq == Card.seq)
     if ruleset_id is not None:
         q = q.where(Decision.ruleset_id == ruleset_id)
-    counts: Counter[tuple[str, str, str]] = Counter()
-    for rs, rules, outcome in _rows(log, q):
-        for rule in json.loads(rules):
-            counts[(rs, rule, outcome)] += 1
-    keys = sorted({(rs, rule) for rs, rule, _ in counts})
-    return [
-        {
-            "ruleset": rs,
-            "rule": rule,
-            "accepted": counts[(rs, rule, "accepted")],
-            "overridden": counts[(rs, rule, "overridden")],
+    tallies: dict[tuple[str, str | None], _Tally] = {}
+    for rs, rules, outcome, reason in _rows(log, q):
+        for rule in json.loads(rules) or [None]:
+            tallies.setdefault((rs, rule), _Tally()).add(outcome, reason)
+    ordered = sorted(tallies.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+    return {
+        "rules": [{"ruleset": rs, "rule": rule, **t.as_dict()} for (rs, rule), t in ordered if rule is not None],
+        "without_rule": [{"ruleset": rs, **t.as_dict()} for (rs, rule), t in ordered if rule is None],
+    }
+
+
+@dataclass
+class _Tally:
+    accepted: int = 0
+    overridden: int = 0
+    unexplained: int = 0
+    reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
+    displays: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def add(self, outcome: str, reason_json: str | None) -> None:
+        if outcome == "accepted":
+            self.accepted += 1
+            return
+        self.overridden += 1
+        coding = json.loads(reason_json).get("reason") if reason_json else None
+        if coding is None:
+            self.unexplained += 1
+            return
+        key = (coding["system"], coding["code"])
+        self.reasons[key] += 1
+        self.displays.setdefault(key, coding.get("display", ""))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "overridden": self.overridden,
+            "override_reasons": [
+                {"system": system, "code": code, "display": self.displays[(system, code)], "count": n}
+                for (system, code), n in sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+            ],
+            "overridden_without_reason": self.unexplained,
         }
-        for rs, rule in keys
-    ]

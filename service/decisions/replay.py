@@ -71,6 +71,18 @@ def replay(log: DecisionLog, registry: Registry, decision_id: str) -> dict[str, 
     return report
 
 
+def stored_ruleset(log: DecisionLog, sha256: str) -> tuple[Ruleset | None, str]:
+    """A revision as the log stores it, loaded again (e.g. for the labels of an old decision), or None and why."""
+    try:
+        with log.engine.connect() as conn:
+            revision = conn.execute(select(Revision.__table__).where(Revision.sha256 == sha256)).first()
+    except SQLAlchemyError as exc:
+        raise LogError("the decision log cannot be read") from exc
+    if revision is None:
+        return None, f"the decision log holds no revision {sha256[:12]}"
+    return _stored_ruleset(revision)
+
+
 def _stored_ruleset(revision: Row[Any]) -> tuple[Ruleset | None, str]:
     """The stored revision loaded again, or None and why not."""
     name = f"<revision {revision.sha256[:12]}>"

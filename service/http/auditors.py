@@ -36,24 +36,47 @@ def token_hashes(configured: str) -> frozenset[str]:
     return frozenset(digests)
 
 
-def _challenge(error: str | None) -> Response:
+def challenge(error: str | None) -> Response:
+    """401 with the RFC 6750 challenge; it never says whether a token was close or which part was wrong."""
     detail = "Send an auditor token: `Authorization: Bearer <token>`."
     response = problem(401, "Unauthorized", detail)
-    challenge = f'Bearer realm="{REALM}"'
+    header = f'Bearer realm="{REALM}"'
     if error:
-        challenge += f', error="{error}"'
-    response.headers["WWW-Authenticate"] = challenge
+        header += f', error="{error}"'
+    response.headers["WWW-Authenticate"] = header
     return response
+
+
+def matching_digest(token: str) -> str | None:
+    """The configured digest this token hashes to, or None; every digest is compared, in constant time."""
+    digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    found = None
+    for known in token_hashes(current_app.config["AUDITOR_TOKEN_HASHES"]):
+        if hmac.compare_digest(digest, known):
+            found = known
+    return found
+
+
+def is_configured(digest: str) -> bool:
+    """Whether a digest remembered earlier (a signed-in session) is still configured: revoking a token ends it."""
+    matched = False
+    for known in token_hashes(current_app.config["AUDITOR_TOKEN_HASHES"]):
+        matched |= hmac.compare_digest(digest, known)
+    return matched
+
+
+def bearer_token() -> str | None:
+    """The bearer token of the request; "" for an Authorization header that is not a bearer token."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def require_auditor() -> Response | None:
     """A before_request hook: None lets the request through, else the 401 response."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return _challenge(None)
-    digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
-    matched = False
-    for known in token_hashes(current_app.config["AUDITOR_TOKEN_HASHES"]):
-        matched |= hmac.compare_digest(digest, known)
-    return None if matched else _challenge("invalid_token")
+    token = bearer_token()
+    if not token:
+        return challenge(None)
+    return None if matching_digest(token) is not None else challenge("invalid_token")

@@ -77,14 +77,14 @@ class _NotFound(Exception):
         self.ruleset_id = ruleset_id
 
 
-def _wants_html() -> bool:
+def wants_html() -> bool:
     return any(mime == "text/html" and quality > 0 for mime, quality in request.accept_mimetypes)
 
 
 @bp.errorhandler(_NotFound)
 def _unknown_ruleset(exc: _NotFound) -> ResponseReturnValue:
     actives = _registry().all()
-    if not _wants_html():
+    if not wants_html():
         loaded = ", ".join(a.ruleset.id for a in actives) or "none"
         return problem(404, "Not Found", f"unknown ruleset `{exc.ruleset_id}`; loaded: {loaded}")
     return render_template("not_found.html", ruleset_id=exc.ruleset_id, actives=actives), 404
@@ -93,7 +93,7 @@ def _unknown_ruleset(exc: _NotFound) -> ResponseReturnValue:
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
     status = exc.code or 500
-    if not _wants_html():
+    if not wants_html():
         return problem(status, exc.name, exc.description or "")
     return render_template("error.html", title=exc.name, detail=exc.description), status
 
@@ -103,7 +103,7 @@ def _unexpected(exc: Exception) -> ResponseReturnValue:
     # The stack without the message: messages of engine or storage errors can quote the profile.
     log.error("page failed: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
     detail = "The error was logged. No answer was given; please try again or use another channel."
-    if not _wants_html():
+    if not wants_html():
         return problem(500, "Internal Server Error", detail)
     return render_template("error.html", title="Something went wrong", detail=detail), 500
 
@@ -112,7 +112,7 @@ def _unexpected(exc: Exception) -> ResponseReturnValue:
 
 
 def _form(active: Active, submitted: forms.Submitted, problems: list[FieldProblem], status: int) -> ResponseReturnValue:
-    if problems and not _wants_html():
+    if problems and not wants_html():
         errors = [{"field": p.field, "message": p.message, "allowed": list(p.allowed)} for p in problems]
         detail = f"{len(problems)} problem(s): " + "; ".join(p.message for p in problems[:5])
         return problem(status, "Invalid profile", detail, errors=errors)

@@ -1,0 +1,53 @@
+"""A CDS Hooks decision is partial (no FHIR resource gives `pattern` or `prior_finasteride`): it must replay
+as identical through the auditors' JSON endpoint, over every completion, as it was made."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+
+import pytest
+from flask import Flask
+
+from .conftest import PATIENT_VIEW
+from .helpers import CdsClient, Ehr, bundle, condition, hook_request, patient
+
+TOKEN = "auditor-token-for-partial-replay"
+AUDITOR = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def audited(make_app: Callable[..., Flask]) -> Iterator[Flask]:
+    app = make_app(AUDITOR_TOKEN_HASHES=hashlib.sha256(TOKEN.encode()).hexdigest())
+    yield app
+    app.extensions["decision_log"].close()
+
+
+def test_a_partial_cds_hooks_decision_replays_as_identical(audited: Flask, ehr: Ehr) -> None:
+    cds = CdsClient(audited.test_client(), ehr)
+    prefetch = {
+        "patient": patient(gender="female", birth="1990-03-01"),
+        "conditions": bundle(condition("L64.9"), condition("I50.9")),
+        "medicationRequests": bundle(),
+        "medicationStatements": None,
+        "procedures": bundle(),
+        "pregnancy": None,
+        "lactation": None,
+    }
+    assert cds.post(PATIENT_VIEW, hook_request("patient-view", prefetch=prefetch)).status_code == 200
+    client = audited.test_client()
+    (item,) = client.get("/v1/evaluations?channel=cds-hooks", headers=AUDITOR).get_json()["items"]
+    assert "pattern" not in item["profile"] and "prior_finasteride" not in item["profile"]
+    record = client.get(f"/v1/evaluations/{item['decision_id']}", headers=AUDITOR).get_json()
+    assert record["decision"]["partial"]["missing"] == ["pattern", "prior_finasteride"]
+
+    resp = client.post(f"/v1/evaluations/{item['decision_id']}/replay", headers=AUDITOR)
+
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    report = resp.get_json()
+    for revision in ("stored_revision", "current_revision"):
+        assert report[revision]["available"] is True, report[revision]
+        assert report[revision]["identical"] is True and report[revision]["differences"] == []
+        assert report[revision]["result"]["candidates"] == item["candidates"] == ["topical_minoxidil", "spironolactone"]
+        assert report[revision]["result"]["excluded"] == item["excluded"]
+        assert report[revision]["result"]["fired_rules"] == item["fired_rules"]
