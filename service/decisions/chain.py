@@ -7,7 +7,8 @@ the position is what the links protect, which lets verify tell "reordered" apart
 
 The content is built from stored column values only (strings, integers, None), with datetimes written
 as RFC 3339 UTC with microseconds, so that a verifier reading the row back gets byte-identical input on
-SQLite and PostgreSQL.
+SQLite and PostgreSQL. The full decision text (tens of kilobytes with its evidence) enters as its own
+SHA-256, which protects it just as well and spares encoding it a second time on every append.
 """
 
 from __future__ import annotations
@@ -68,8 +69,13 @@ def _plain(row: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     return {f: timestamp(row[f]) if isinstance(row[f], dt.datetime) else row[f] for f in fields}
 
 
+DIGESTED = ("decision",)
+
+
 def decision_content(row: Mapping[str, Any], cards: list[Mapping[str, Any]]) -> dict[str, Any]:
     content = _plain(row, DECISION_FIELDS)
+    for name in DIGESTED:
+        content[name] = hashlib.sha256(content[name].encode("utf-8")).hexdigest()
     content["cards"] = [_plain(c, CARD_FIELDS) for c in sorted(cards, key=lambda c: c["position"])]
     content["format"] = FORMAT
     return content

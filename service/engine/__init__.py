@@ -52,12 +52,23 @@ class Engine:
     def fired(self, profile: dict[str, Any]) -> list[str]:
         return self.durable.fired(profile)
 
-    def undecided(self, profile: dict[str, Any], fired: list[str]) -> list[tuple[Rule, list[str]]]:
-        """Rules that did not fire but might, once the unknown inputs they use are recorded."""
+    def undecided(
+        self, profile: dict[str, Any], fired: list[str], decision: dict[str, Any] | None = None
+    ) -> list[tuple[Rule, list[str]]]:
+        """Rules that did not fire but might, once the unknown inputs they use are recorded.
+
+        Given the decision, only rules that would change it are kept: a rule that could only exclude an
+        option that is not offered anyway is no reason to ask for more facts.
+        """
         out = []
+        sets = Assembler.outcome_sets(decision) if decision is not None else None
         for rule, cond, fields in self._kleene:
             missing = [f for f in fields if f not in profile]
-            if missing and rule.id not in fired and cond(profile) is None:
+            if not missing or rule.id in fired:
+                continue
+            if sets is not None and not Assembler.could_change(rule, *sets):
+                continue
+            if cond(profile) is None:
                 out.append((rule, missing))
         return out
 
@@ -68,14 +79,15 @@ class Engine:
 
     def decide(self, profile: dict[str, Any], explain: bool = False) -> dict[str, Any]:
         fired = self.durable.fired(profile)
-        decision = self.assembler.assemble(fired, self.undecided(profile, fired))
+        decision = self.assembler.assemble(fired)
+        self.assembler.add_pending(decision, self.undecided(profile, fired, decision))
         if explain:
             decision["explanation"] = self.explain(profile, fired)
         return decision
 
     def decide_partial(self, profile: dict[str, Any], explain: bool = False) -> dict[str, Any]:
         """A decision over every completion of the missing required facts (see partial.py)."""
-        decision = decide_partial(self.ruleset, self.assembler, self.durable.fired, self.undecided, profile)
+        decision = decide_partial(self.ruleset, self.decide, profile)
         if "partial" not in decision:
             return self.decide(profile, explain)
         if explain:

@@ -126,9 +126,22 @@ class Assembler:
             for oid in sorted(excluded, key=self.option_index.__getitem__)
         ]
 
-        for rule, fields in undecided or []:
-            labels = ", ".join(rs.inputs[f].label for f in fields)
-            warnings.append(
+        decision = {
+            "ruleset": {"id": rs.id, "version": rs.version, "sha256": rs.sha256},
+            "candidates": candidates,
+            "excluded": excluded_out,
+            "referrals": referrals,
+            "warnings": warnings,
+            "fired_rules": list(fired),
+        }
+        self.add_pending(decision, undecided or [])
+        return decision
+
+    def add_pending(self, decision: dict[str, Any], undecided: list[tuple[Rule, list[str]]]) -> None:
+        """Warn about each rule that could still change this decision once the facts it names are recorded."""
+        for rule, fields in undecided:
+            labels = ", ".join(self.rs.inputs[f].label for f in fields)
+            decision["warnings"].append(
                 {
                     "kind": "unknown_inputs",
                     "rule": rule.id,
@@ -137,14 +150,24 @@ class Assembler:
                 }
             )
 
-        return {
-            "ruleset": {"id": rs.id, "version": rs.version, "sha256": rs.sha256},
-            "candidates": candidates,
-            "excluded": excluded_out,
-            "referrals": referrals,
-            "warnings": warnings,
-            "fired_rules": list(fired),
-        }
+    @staticmethod
+    def outcome_sets(decision: dict[str, Any]) -> tuple[set[str], set[str]]:
+        """(offered, excluded) option ids of a decision."""
+        offered = {c["option"] for c in decision["candidates"]} | {r["option"] for r in decision["referrals"]}
+        return offered, {e["option"] for e in decision["excluded"]}
+
+    @staticmethod
+    def could_change(rule: Rule, offered: set[str], excluded: set[str]) -> bool:
+        """Would this rule, if it fired, change the decision? (Not if it only excludes what is not offered.)"""
+        for action in rule.then:
+            if action.kind == "warn":
+                return True
+            for option in action.options:
+                if action.kind in ("recommend", "refer") and option not in excluded:
+                    return True
+                if action.kind in ("exclude", "caveat") and option in offered:
+                    return True
+        return False
 
 
 def assemble(

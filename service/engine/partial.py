@@ -15,7 +15,6 @@ from typing import Any
 
 from ..ruleset.model import Ruleset
 from ..ruleset.space import UNKNOWN, representatives
-from .decision import Assembler
 
 MAX_COMPLETIONS = 5000
 
@@ -116,24 +115,10 @@ def aggregate(ruleset: Ruleset, missing: list[str], decisions: list[dict[str, An
 
 
 def decide_partial(
-    ruleset: Ruleset,
-    assembler: Assembler,
-    fired: Callable[..., list[str]],
-    undecided: Callable[..., Any],
-    profile: dict[str, Any],
+    ruleset: Ruleset, decide: Callable[[dict[str, Any]], dict[str, Any]], profile: dict[str, Any]
 ) -> dict[str, Any]:
-    """`fired` and `undecided` are the engine's (profile -> fired rule ids; rules pending unknown inputs)."""
+    """`decide` is the engine's complete decision (durable_rules, assembly, pending facts) for one profile."""
     missing, filled = completions(ruleset, profile)
     if not missing:
-        ids = fired(profile)
-        return assembler.assemble(ids, undecided(profile, ids))
-    cache: dict[tuple[Any, ...], dict[str, Any]] = {}
-    decisions = []
-    for p in filled:
-        ids = fired(p)
-        pending = undecided(p, ids)
-        key = (tuple(ids), tuple((r.id, tuple(f)) for r, f in pending))
-        if key not in cache:
-            cache[key] = assembler.assemble(ids, pending)
-        decisions.append(cache[key])
-    return aggregate(ruleset, missing, decisions)
+        return decide(profile)
+    return aggregate(ruleset, missing, [decide(p) for p in filled])

@@ -56,6 +56,18 @@ def test_an_edited_record_is_named(app: Flask, database_url: str, logged: list[s
     assert f"decisions seq 2 ({logged[1]}): edited" in result.output
 
 
+def test_an_edited_answer_text_is_named(app: Flask, database_url: str, logged: list[str]) -> None:
+    """The full decision enters the hash as its SHA-256: changing one character of it still shows."""
+    raw_sql(
+        database_url,
+        *unguard(database_url, "decisions"),
+        "UPDATE decisions SET decision = replace(decision, 'recommended', 'consider') WHERE seq = 3",
+    )
+    result = verify_cli(app)
+    assert result.exit_code == 1
+    assert f"decisions seq 3 ({logged[2]}): edited" in result.output
+
+
 def test_an_edited_card_is_named_as_an_edit_of_its_decision(app: Flask, database_url: str, logged: list[str]) -> None:
     raw_sql(database_url, *unguard(database_url, "decision_cards"), "UPDATE decision_cards SET summary = 'Oral'")
     result = verify_cli(app)
