@@ -53,11 +53,11 @@ FEEDBACK_FIELDS = (
 )
 
 
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def canonical(value: Any) -> str:
-    """One text for one JSON value: sorted keys, no spaces, UTF-8 as is. Tuples become lists."""
+    """One text for one JSON value: sorted keys, no spaces, non-ASCII as \\u escapes. Tuples become lists."""
     return _CANONICAL.encode(value)
 
 

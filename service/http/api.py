@@ -31,8 +31,9 @@ openapi.document(bp)(api_spec.paths)
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    # Keys keep the engine's order (Flask's jsonify would sort them).
-    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status, mimetype="application/json")
+    # Keys keep the engine's order (Flask's jsonify would sort them). ASCII with \u escapes: the same JSON,
+    # and the encoder's fast path (decisions carry tens of kilobytes of evidence text).
+    return Response(json.dumps(body, separators=(",", ":")), status, mimetype="application/json")
 
 
 def _registry() -> Registry:
