@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +78,23 @@ def error_for(body: dict[str, Any], field: str) -> dict[str, Any]:
     matches = [e for e in body.get("errors", []) if e["field"] == field]
     assert matches, f"no error for {field}: {body}"
     return matches[0]
+
+
+@contextmanager
+def decisions_table_missing(app: Flask) -> Iterator[None]:
+    """Make the real SQLite decision log unwritable the way a broken database is: its table is gone."""
+    path = app.extensions["decision_log"].engine.url.database
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE decisions RENAME TO decisions_gone")
+    try:
+        yield
+    finally:
+        with sqlite3.connect(path) as conn:
+            conn.execute("ALTER TABLE decisions_gone RENAME TO decisions")
+
+
+def recorded(app: Flask, decision_id: str) -> dict[str, Any] | None:
+    """The decision log's record of a decision (the real store, read back)."""
+    from service.decisions import queries
+
+    return queries.get(app.extensions["decision_log"], decision_id)

@@ -14,8 +14,15 @@ from flask.testing import FlaskClient
 
 from service.ruleset import load_file
 
-from .conftest import RULESET_ID, VALID_PROFILE, assert_problem, error_for, write_ruleset
-from .recorders import BrokenRecorder, ListRecorder
+from .conftest import (
+    RULESET_ID,
+    VALID_PROFILE,
+    assert_problem,
+    decisions_table_missing,
+    error_for,
+    recorded,
+    write_ruleset,
+)
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
@@ -176,21 +183,21 @@ def test_no_rulesets_loaded(make_app, tmp_path: Path) -> None:
 
 
 def test_decision_is_recorded_with_channel_api(app: Flask, client: FlaskClient) -> None:
-    log = ListRecorder()
-    app.extensions["decision_log"] = log
     d = client.post("/v1/evaluations", json={"profile": VALID_PROFILE}).get_json()
-    assert [(r["decision"]["decision_id"], r["channel"]) for r in log.records] == [(d["decision_id"], "api")]
-    assert log.records[0]["profile"] == VALID_PROFILE
+    record = recorded(app, d["decision_id"])
+    assert record is not None
+    assert record["channel"] == "api"
+    assert record["profile"] == VALID_PROFILE
+    assert record["decision"] == d
 
 
 def test_unrecorded_decision_is_a_503_and_not_logged_with_data(
     app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app.extensions["decision_log"] = BrokenRecorder()
-    with caplog.at_level(logging.DEBUG):
+    with decisions_table_missing(app), caplog.at_level(logging.DEBUG):
         resp = client.post("/v1/evaluations", json={"profile": {**VALID_PROFILE, "age": 47}})
     body = assert_problem(resp, 503, "decision-not-recorded")
     assert "decision_id" not in body
     assert resp.headers["Retry-After"]
-    assert "OSError" in caplog.text
+    assert "RecordError" in caplog.text
     assert "47" not in caplog.text and "confirmed" not in caplog.text

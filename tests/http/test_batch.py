@@ -8,8 +8,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from .conftest import RULESET_ID, VALID_PROFILE, assert_problem, error_for
-from .recorders import BrokenRecorder, ListRecorder
+from .conftest import RULESET_ID, VALID_PROFILE, assert_problem, decisions_table_missing, error_for, recorded
 
 BATCH = "/v1/evaluations:batch"
 
@@ -100,15 +99,14 @@ def test_unknown_ruleset_fails_the_batch(client: FlaskClient) -> None:
 
 
 def test_each_item_is_recorded_with_channel_batch(app: Flask, client: FlaskClient) -> None:
-    log = ListRecorder()
-    app.extensions["decision_log"] = log
     decisions = batch(client, [VALID_PROFILE, {"age": -5, "diagnosis": "confirmed"}, VALID_PROFILE]).get_json()
     ids = [d["decision_id"] for d in decisions["decisions"] if "decision_id" in d]
-    assert [(r["decision"]["decision_id"], r["channel"]) for r in log.records] == [(i, "batch") for i in ids]
+    assert len(ids) == 2
+    assert [recorded(app, i)["channel"] for i in ids] == ["batch", "batch"]
 
 
 def test_a_recording_failure_fails_the_batch(app: Flask, client: FlaskClient) -> None:
-    app.extensions["decision_log"] = BrokenRecorder(fail_after=1)
-    resp = batch(client, [VALID_PROFILE, VALID_PROFILE])
+    with decisions_table_missing(app):
+        resp = batch(client, [VALID_PROFILE, VALID_PROFILE])
     problem = assert_problem(resp, 503, "decision-not-recorded")
     assert "decisions" not in problem
