@@ -19,6 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     RULESETS_DIR=/app/rulesets \
+    INSTANCE_PATH=/app/instance \
     GUNICORN_BIND=0.0.0.0:8000
 # A non-root user (numeric, so orchestrators can verify it) with a home directory: gunicorn keeps its
 # control socket in $HOME/.gunicorn.
@@ -33,6 +34,10 @@ COPY gunicorn.conf.py ./
 COPY service ./service
 # The bundled rulesets; mount a folder over /app/rulesets (or point RULESETS_DIR at one) to replace them.
 COPY rulesets ./rulesets
+# The instance folder holds the SQLite decision log and the generated keys: writable by the service user
+# and a volume, so the log outlives the container (or set DATABASE_URL for a shared PostgreSQL).
+RUN mkdir -p /app/instance && chown app:app /app/instance && chmod 0700 /app/instance
+VOLUME ["/app/instance"]
 USER 10001:10001
 EXPOSE 8000
 # Slim images have no curl: Python asks /healthz on the port of the first GUNICORN_BIND address.
