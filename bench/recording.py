@@ -21,7 +21,8 @@ from typing import Any
 
 from flask import Flask
 
-from bench.gunicorn_server import ROOT, gunicorn, load
+from bench.clients import load
+from bench.server import ROOT, gunicorn
 from service import create_app
 from service.ruleset import load_file, ruleset_files
 
@@ -39,12 +40,6 @@ def app_without_log() -> Flask:
     return app
 
 
-def _has_api(settings: dict[str, str]) -> bool:
-    app = create_app(settings)
-    app.extensions["decision_log"].close()
-    return any(r.rule == "/v1/evaluations" and "POST" in (r.methods or ()) for r in app.url_map.iter_rules())
-
-
 def _bodies(rulesets: Path) -> list[dict[str, Any]]:
     """Requests cycling through the ruleset's own test profiles: realistic answers, and all valid."""
     [path] = ruleset_files(rulesets)
@@ -55,7 +50,7 @@ def _bodies(rulesets: Path) -> list[dict[str, Any]]:
 
 def _throughput(app: str, env: dict[str, str], folder: Path, name: str) -> float:
     bodies = _bodies(Path(env["RULESETS_DIR"]))
-    with gunicorn(app, env, folder / f"{name}.log", workers=WORKERS) as server:
+    with gunicorn(env["RULESETS_DIR"], workers=WORKERS, env=env, app=app) as server:
         load(server, "/v1/evaluations", bodies[:200], concurrency=CONCURRENCY)  # warm-up
         outcomes, elapsed = load(server, "/v1/evaluations", bodies, concurrency=CONCURRENCY)
     failed = [o.status for o in outcomes if o.status != 200]
@@ -81,10 +76,7 @@ def measure() -> dict[str, Any]:
             "INSTANCE_PATH": str(folder / "instance"),
             "DECISION_HMAC_KEY": os.environ.get("DECISION_HMAC_KEY", "bench-" + "k" * 40),
             "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
-            "LOG_LEVEL": "WARNING",
         }
-        if not _has_api(env):
-            return {"name": "recording", "skipped": "POST /v1/evaluations is not in this app (JSON API not merged)"}
         off, on = [], []
         for _ in range(2):
             off.append(_throughput("bench.recording:app_without_log()", env, folder, "off"))
@@ -108,9 +100,6 @@ def measure() -> dict[str, Any]:
 def run() -> dict[str, Any]:
     """Print the report (python -m bench calls this) and return the figures."""
     result = measure()
-    if "skipped" in result:
-        print(f"recording: skipped - {result['skipped']}")
-        return result
     print(
         f"recording ({result['backend']}, {result['workers']} workers, {result['requests']} requests): "
         f"log off {result['log_off_rps']} req/s, log on {result['log_on_rps']} req/s, "
@@ -122,7 +111,7 @@ def run() -> dict[str, Any]:
 
 def main() -> int:
     result = run()
-    return 0 if result.get("ok", True) else 1
+    return 0 if result["ok"] else 1
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,16 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def worker_pids(self) -> list[int]:
+        """The gunicorn workers: the master's child processes (read from /proc)."""
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with suppress(OSError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == self.proc.pid:
+                    pids.append(int(stat.parent.name))
+        return sorted(pids)
 
     def get(self, path: str) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
@@ -61,6 +71,7 @@ def gunicorn(
     workers: int | None = None,
     env: dict[str, str] | None = None,
     startup_timeout: float = 120.0,
+    app: str = "service:create_app()",
 ) -> Iterator[Server]:
     """gunicorn on 127.0.0.1 and a port the kernel picks; stopped with SIGTERM (graceful) on exit.
 
@@ -89,7 +100,7 @@ def gunicorn(
             "--config",
             str(ROOT / "gunicorn.conf.py"),
             "--no-control-socket",
-            "service:create_app()",
+            app,
         ]
         with log_path.open("wb") as log:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT)

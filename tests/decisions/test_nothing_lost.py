@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.gunicorn_server import gunicorn, load
-from service import create_app
+from bench.clients import load
+from bench.server import gunicorn
 
 from .conftest import HMAC_KEY, PROFILE, raw_sql, verify_database
-from .test_recording_http import has_evaluations_api
 
 REQUESTS = 3000
 WORKERS = 3
@@ -35,14 +34,9 @@ def test_no_answered_request_is_lost_when_a_worker_is_killed(
         "DECISION_HMAC_KEY": HMAC_KEY,
         "INSTANCE_PATH": str(tmp_path / "instance"),
     }
-    probe = create_app(settings)
-    probe.extensions["decision_log"].close()
-    if not has_evaluations_api(probe):
-        pytest.skip("POST /v1/evaluations is not on this branch yet (JSON API, branch `http`); remove after merge")
-
     killed: list[int] = []
     bodies = [{"ruleset": "format-example", "profile": {**PROFILE, "age": n % 100}} for n in range(REQUESTS)]
-    with gunicorn("service:create_app()", settings, tmp_path / "gunicorn.log", workers=WORKERS) as server:
+    with gunicorn(ruleset_dir, workers=WORKERS, env=settings) as server:
 
         def kill_one_worker(done: int) -> None:
             if done == REQUESTS // 3:
