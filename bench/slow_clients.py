@@ -184,9 +184,14 @@ def attack(host: str, port: int, *, count: int = 50, seconds: float = 5.0, timeo
 
 
 def run(
-    seconds: float = 8.0, workers: int = 2, threads: Sequence[int] = (4, 32), rulesets_dir: Path | None = None
+    seconds: float = 8.0,
+    workers: int = 2,
+    threads: Sequence[int] = (4, 32),
+    counts: Sequence[int] = (50, 150),
+    rulesets_dir: Path | None = None,
 ) -> dict[str, str]:
-    """Baseline, then the attack on sync and gthread workers, directly and through nginx."""
+    """For sync and gthread workers: /healthz with no attack (the baseline), then under each count of slow
+    clients straight at gunicorn, then under the first count through nginx (if installed)."""
     import tempfile
 
     from bench.proxy import nginx, nginx_binary
@@ -196,18 +201,33 @@ def run(
     results: dict[str, str] = {}
     setups: list[tuple[str, dict[str, str]]] = [("sync", {})]
     setups += [(f"gthread x{t}", {"GUNICORN_CMD_ARGS": f"--worker-class gthread --threads {t}"}) for t in threads]
+
+    def report(label: str, probes: Probes) -> None:
+        results[label] = probes.summary()
+        print(f"{label}: {results[label]}", flush=True)
+
     with tempfile.TemporaryDirectory(prefix="hairloss-slow-") as tmp:
         for name, env in setups:
             env = {**env, "GUNICORN_TIMEOUT": "30", "INSTANCE_PATH": str(Path(tmp) / name.replace(" ", "-"))}
             with gunicorn(folder, workers=workers, env=env) as server:
-                base = probe(server.host, server.port, seconds=2, timeout=5)
-                direct = attack(server.host, server.port, seconds=seconds, timeout=5)
-                results[f"{name}, {workers} workers, no attack"] = base.summary()
-                results[f"{name}, {workers} workers, 50 slow clients, direct"] = direct.summary()
+                setup = f"{name}, {workers} workers"
+                baseline = probe(server.host, server.port, seconds=2, timeout=5)
+                report(f"{setup}, no attack", baseline)
+                for count in counts:
+                    report(
+                        f"{setup}, {count} slow clients, direct",
+                        attack(server.host, server.port, count=count, seconds=seconds, timeout=5),
+                    )
+                    # Bounded wait for the workers to come back before the next round.
+                    deadline = time.monotonic() + 40
+                    while probe(server.host, server.port, seconds=0.01, timeout=2).answered == 0:
+                        if time.monotonic() > deadline:
+                            break
                 if nginx_binary():
                     with nginx(f"{server.host}:{server.port}") as proxy:
-                        proxied = attack(proxy.host, proxy.port, seconds=seconds, timeout=5)
-                    results[f"{name}, {workers} workers, 50 slow clients, through nginx"] = proxied.summary()
-                for label in list(results)[-3:]:
-                    print(f"{label}: {results[label]}", flush=True)
+                        proxied = attack(proxy.host, proxy.port, count=counts[0], seconds=seconds, timeout=5)
+                    report(f"{setup}, {counts[0]} slow clients, through nginx", proxied)
+                    ratio = proxied.median / baseline.median
+                    results[f"{setup}, ratio"] = f"{ratio:.2f}"
+                    print(f"{setup}: ratio of /healthz medians, through nginx under attack / no attack: {ratio:.2f}")
     return results

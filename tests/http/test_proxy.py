@@ -262,7 +262,13 @@ def test_forwarded_headers_and_buffered_body() -> None:
                 proxy.port,
                 "GET",
                 "/healthz?x=1",
-                headers={"Host": "rules.example", "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+                headers={
+                    "Host": "rules.example",
+                    "X-Forwarded-For": "203.0.113.9",
+                    "X-Forwarded-Proto": "https",
+                    "X-Forwarded-Ssl": "on",
+                    "Forwarded": "proto=https",
+                },
             )
             assert status == 200 and headers["server"] == "nginx"
             status, _ = _chunked(proxy.host, proxy.port, "/v1/evaluations", 100_000)
@@ -283,6 +289,7 @@ def test_forwarded_headers_and_buffered_body() -> None:
     assert fields["x-forwarded-proto"] == "http"
     assert fields["x-forwarded-host"] == "rules.example"
     assert "connection" not in fields  # HTTP/1.1 keep-alive to the upstream
+    assert "x-forwarded-ssl" not in fields and "forwarded" not in fields  # nginx alone states the scheme
     # A chunked upload reaches gunicorn in one piece, with its length known in advance.
     posted = upstream.requests[1]
     head, body = posted.split(b"\r\n\r\n", 1)
