@@ -80,3 +80,40 @@ def test_short_run_against_real_gunicorn(capsys: pytest.CaptureFixture[str], tmp
     assert "p99 of evaluations at half the maximum rate:" in out
     assert numbers["errors"] == 0
     assert numbers["floor_rps"] > 0 and numbers["evaluations_rps"] > 0 and numbers["ratio"] > 0
+
+
+def test_engine_peers_agree_on_a_small_sample() -> None:
+    """ZEN's decision table, the generated-Python floor, the reference and durable_rules fire the same rules."""
+    from bench.engine import generated_ruleset, measure
+    from service.ruleset import load_file
+
+    for rs in (generated_ruleset(), load_file(ROOT / "rulesets" / "androgenetic-alopecia.yaml")):
+        result = measure(rs, profiles=40, repetitions=1)
+        assert not result["skipped"], result["skipped"]  # every condition of both rulesets translates
+        assert result["profiles_checked"] > 40  # the random sample plus the boundary profiles
+        assert {"durable_rules fired", "ZEN fired", "generated-Python floor"} <= set(result["paths"])
+        assert result["zen_speed_ratio"] > 0 and result["floor_ratio"] > 0
+        assert 0 < result["c_calls"]["assert_fact"]["share"] < 1
+
+
+def test_engine_benchmark_fails_loudly_when_evaluators_disagree() -> None:
+    from bench.engine import Disagreement, check_agreement, generated_ruleset
+    from bench.peers import FloorEvaluator
+    from service.engine import reference
+
+    rs = generated_ruleset()
+    floor = FloorEvaluator(rs)
+    profiles = [{"sex": "female", "age": 30, "stage": "mild", "months": 3, "conditions": ("a",)}]
+    assert check_agreement({"reference": lambda p: reference.fired_rules(rs, p), "floor": floor.fired}, profiles) == 1
+    with pytest.raises(Disagreement, match="1 of 1 profiles"):
+        check_agreement({"floor": floor.fired, "wrong": lambda p: floor.fired(p)[1:]}, profiles)
+
+
+def test_floor_is_generated_from_the_parsed_ruleset_only() -> None:
+    """Literals are written with repr() after a type check; anything else is refused, never compiled."""
+    from bench.peers import Untranslatable, _scalar
+
+    assert _scalar("moderate") == "moderate" and _scalar(18) == 18 and _scalar(True) is True
+    for bad in ("a'); import os; ('", 1.5, None, ["x"]):
+        with pytest.raises(Untranslatable):
+            _scalar(bad)
