@@ -20,10 +20,29 @@ from typing import Any
 from service.config import gunicorn_from_env
 
 _settings = gunicorn_from_env()
+WORKER_CLASSES = ("sync", "gthread")
+DEFAULT_THREADS = 4  # gthread only
+
+
+def _worker_class() -> tuple[str, int]:
+    """GUNICORN_WORKER_CLASS (sync|gthread) and GUNICORN_THREADS (gthread only); a bad value stops the server."""
+    kind = os.environ.get("GUNICORN_WORKER_CLASS", "").strip().lower() or "sync"
+    if kind not in WORKER_CLASSES:
+        raise SystemExit(f"configuration error: GUNICORN_WORKER_CLASS must be sync or gthread, not {kind!r}")
+    raw = os.environ.get("GUNICORN_THREADS", "").strip()
+    if not raw:
+        return kind, DEFAULT_THREADS if kind == "gthread" else 1
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise SystemExit(f"configuration error: GUNICORN_THREADS must be a whole number from 1 to 64, not {raw!r}")
+    if kind == "sync" and int(raw) != 1:
+        # gunicorn would silently switch to gthread; the worker class is chosen by its own setting only.
+        raise SystemExit("configuration error: GUNICORN_THREADS applies to GUNICORN_WORKER_CLASS=gthread only")
+    return kind, int(raw)
+
 
 bind = _settings["bind"]
 workers = _settings["workers"]
-worker_class = "sync"
+worker_class, threads = _worker_class()
 preload_app = True
 timeout = _settings["timeout"]
 graceful_timeout = 20

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from bench import wrk
 from bench.__main__ import benchmarks
 from bench.http_api import run
 from bench.loadgen import Target, closed_loop, open_loop
@@ -19,6 +21,8 @@ def test_every_module_with_run_is_a_benchmark() -> None:
     found = benchmarks()
     assert "http_api" in found
     assert "server" not in found and "loadgen" not in found  # helpers define no run()
+    assert {"engine", "workers"} <= set(found)
+    assert not {"wrk", "peers"} & set(found)
 
 
 def test_unknown_benchmark_name() -> None:
@@ -79,6 +83,11 @@ def test_short_run_against_real_gunicorn(capsys: pytest.CaptureFixture[str], tmp
     assert "ratio evaluations/floor:" in out
     assert "p99 of evaluations at half the maximum rate:" in out
     assert numbers["errors"] == 0
+    if wrk.missing():  # wrk is a bench-only Debian package: CI does not install it
+        assert "wrk is not installed" in out
+    else:
+        assert "ratio evaluations/floor (wrk):" in out and "wrk / asyncio client throughput:" in out
+        assert numbers["wrk_errors"] == 0 and numbers["wrk_floor_rps"] > 0 and numbers["wrk_evaluations_rps"] > 0
     assert numbers["floor_rps"] > 0 and numbers["evaluations_rps"] > 0 and numbers["ratio"] > 0
 
 
@@ -117,3 +126,14 @@ def test_floor_is_generated_from_the_parsed_ruleset_only() -> None:
     for bad in ("a'); import os; ('", 1.5, None, ["x"]):
         with pytest.raises(Untranslatable):
             _scalar(bad)
+
+
+def test_wrk_script_carries_the_body_verbatim() -> None:
+    """The POST body sits in a Lua long bracket that the body itself cannot close."""
+    body = {"profile": {"note": "]] ]=] ]==]"}, "ruleset": "x"}
+    lua = wrk.script(Target.json("post", "/v1/evaluations", body))
+    assert 'wrk.method = [[POST]]' in lua
+    assert 'wrk.headers["Content-Type"] = "application/json"' in lua
+    assert "wrk.body = [===[" + json.dumps(body) + "]===]" in lua
+    assert "done = function(summary, latency, requests)" in lua
+    assert "wrk.body" not in wrk.script(Target("get", "GET", "/healthz"))
