@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from bench import wrk
 from bench.__main__ import benchmarks
 from bench.http_api import run
 from bench.loadgen import Target, closed_loop, open_loop
-from bench.server import ROOT
+from bench.server import ROOT, gunicorn
 
 
 def test_every_module_with_run_is_a_benchmark() -> None:
@@ -132,8 +133,68 @@ def test_wrk_script_carries_the_body_verbatim() -> None:
     """The POST body sits in a Lua long bracket that the body itself cannot close."""
     body = {"profile": {"note": "]] ]=] ]==]"}, "ruleset": "x"}
     lua = wrk.script(Target.json("post", "/v1/evaluations", body))
-    assert 'wrk.method = [[POST]]' in lua
+    assert "wrk.method = [[POST]]" in lua
     assert 'wrk.headers["Content-Type"] = "application/json"' in lua
     assert "wrk.body = [===[" + json.dumps(body) + "]===]" in lua
     assert "done = function(summary, latency, requests)" in lua
     assert "wrk.body" not in wrk.script(Target("get", "GET", "/healthz"))
+
+
+def _example_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "rulesets"
+    folder.mkdir(parents=True)
+    text = (ROOT / "rulesets" / "examples" / "minimal.yaml").read_text(encoding="utf-8")
+    (folder / "example.yaml").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.slow
+def test_gunicorn_runs_gthread_workers_when_configured(tmp_path: Path) -> None:
+    env = {"INSTANCE_PATH": str(tmp_path / "instance")}
+    with gunicorn(_example_folder(tmp_path), workers=1, worker_class="gthread", threads=2, env=env) as server:
+        assert server.worker_class == "gthread"
+        assert server.get("/healthz")[0] == 200
+    with gunicorn(_example_folder(tmp_path / "b"), workers=1, env=env) as server:
+        assert server.worker_class == "sync"  # the default
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"GUNICORN_WORKER_CLASS": "gevent"}, "GUNICORN_WORKER_CLASS must be sync or gthread, not 'gevent'"),
+        ({"GUNICORN_THREADS": "4"}, "GUNICORN_THREADS applies to GUNICORN_WORKER_CLASS=gthread only"),
+        ({"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_THREADS": "0"}, "GUNICORN_THREADS must be a whole number"),
+    ],
+)
+def test_gunicorn_refuses_a_bad_worker_setting(settings: dict[str, str], message: str) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
+            "--check-config",
+            "service:create_app()",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **settings, "GUNICORN_BIND": "127.0.0.1:0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_workers_benchmark_short_run(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.workers import run as run_workers
+
+    results = run_workers(rounds=1, seconds=0.5, workers=1)
+    out = capsys.readouterr().out
+    assert "gthread / sync:" in out and "mix: CDS Hooks calls" in out
+    for evaluations, cds in (results[k] for k in ("sync/mix", "gthread/mix")):
+        assert evaluations.ok > 0 and cds.ok > 0
+        assert not evaluations.errors and not cds.errors
+        assert all(200 <= s < 300 for s in (*evaluations.statuses, *cds.statuses))
