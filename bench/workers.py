@@ -108,9 +108,11 @@ async def _mix(server: Server, evaluation: Target, cds: Target, connections: int
     )
 
 
-def run(*, rounds: int = 2, seconds: float = 4.0, workers: int | None = None) -> dict[str, Any]:
+def run(
+    *, rounds: int = 2, seconds: float = 4.0, workers: int | None = None, rulesets_dir: Path | None = None
+) -> dict[str, Any]:
     """Measure both worker kinds on both loads; print the report; return the merged results by kind."""
-    folder = Path(os.environ.get("RULESETS_DIR", ROOT / "rulesets"))
+    folder = rulesets_dir or Path(os.environ.get("RULESETS_DIR", ROOT / "rulesets"))
     chosen = _bundled_default(folder)
     if chosen is None or not (folder / f"{chosen[0]}.fhir.yaml").exists():
         print("workers: skipped, needs one production ruleset with its FHIR mapping in", folder)
