@@ -8,8 +8,12 @@ gthread, sync, ...) so the machine's noise hits both alike. Two loads:
 - evaluations only: POST /v1/evaluations in a closed loop - CPU, plus the decision log's write wait;
 - the mix: the same evaluations, plus CDS Hooks patient-view calls on a fixed schedule (open loop) whose
   FHIR data is not prefetched, so the service reads it from the EHR's FHIR server - here a loopback
-  FHIR stand-in (tests/cds/helpers.py) that answers each read after BENCH_FHIR_DELAY_MS (default 300 ms,
-  under the service's 2 s CDS_HOOKS_FHIR_TIMEOUT). A sync worker waits out that delay doing nothing else.
+  FHIR stand-in (tests/cds/helpers.py) that answers each read after BENCH_FHIR_DELAY_MS (default 500 ms,
+  under the service's 2 s CDS_HOOKS_FHIR_TIMEOUT); BENCH_CDS_RATE calls per second (default 1). The
+  bundled mapping reads 7 keys, 4 at a time, so a call waits about twice the delay; a sync worker waits
+  it out doing nothing else. The call is also CPU work: FHIR gives no pattern or treatment history, so
+  the service decides over every completion of the missing facts (a partial decision);
+- CDS Hooks calls only, at the same rate: what one call costs, wait and CPU, without competition.
 
 CDS_HOOKS_AUTH=disabled on both servers: the JWT check is CPU work identical for both worker kinds, and a
 fixed request body cannot carry a fresh token per call; the FHIR wait is what tells the two apart.
@@ -32,13 +36,14 @@ from typing import Any
 from service.config import ROOT
 from tests.cds.helpers import FhirStandIn, condition, patient
 
+from . import wrk
 from .http_api import _bundled_default
 from .loadgen import Result, Target, closed_loop, open_loop
 from .server import Server, gunicorn
 
-FHIR_DELAY = int(os.environ.get("BENCH_FHIR_DELAY_MS", "300")) / 1000.0
+FHIR_DELAY = int(os.environ.get("BENCH_FHIR_DELAY_MS", "500")) / 1000.0
 THREADS = int(os.environ.get("BENCH_GTHREAD_THREADS", "4"))
-CDS_RATE = float(os.environ.get("BENCH_CDS_RATE", "4"))  # CDS Hooks calls per second in the mix
+CDS_RATE = float(os.environ.get("BENCH_CDS_RATE", "1"))  # CDS Hooks calls per second in the mix
 TOKEN = "bench-fhir-access-token"
 
 
@@ -109,7 +114,12 @@ async def _mix(server: Server, evaluation: Target, cds: Target, connections: int
 
 
 def run(
-    *, rounds: int = 2, seconds: float = 4.0, workers: int | None = None, rulesets_dir: Path | None = None
+    *,
+    rounds: int = 2,
+    seconds: float = 6.0,
+    workers: int | None = None,
+    rulesets_dir: Path | None = None,
+    use_wrk: bool = True,
 ) -> dict[str, Any]:
     """Measure both worker kinds on both loads; print the report; return the merged results by kind."""
     folder = rulesets_dir or Path(os.environ.get("RULESETS_DIR", ROOT / "rulesets"))
@@ -124,7 +134,8 @@ def run(
     fhir = SlowFhir(FHIR_DELAY, [patient("p1", "male", "1990-03-01"), condition("L64.9")])
     cds = cds_target(ruleset_id, fhir)
     kinds = ("sync", "gthread")
-    totals = {(k, load): [Result(evaluation), Result(cds)] for k in kinds for load in ("alone", "mix")}
+    wrk_runs: dict[str, list[wrk.WrkResult]] = {k: [] for k in kinds}
+    totals = {(k, load): [Result(evaluation), Result(cds)] for k in kinds for load in ("alone", "cds", "mix")}
     try:
         with (
             tempfile.TemporaryDirectory(prefix="hairloss-workers-") as tmp,
@@ -144,16 +155,40 @@ def run(
                     server = s[kind]
                     alone = asyncio.run(closed_loop(server.host, server.port, evaluation, connections, seconds))
                     totals[(kind, "alone")][0].merge(alone)
+                    totals[(kind, "cds")][1].merge(
+                        asyncio.run(open_loop(server.host, server.port, cds, CDS_RATE, seconds))
+                    )
                     for total, part in zip(
                         totals[(kind, "mix")],
                         asyncio.run(_mix(server, evaluation, cds, connections, seconds)),
                         strict=True,
                     ):
                         total.merge(part)
-            reads = (len(fhir.requests) - reads) / max(1, sum(totals[(k, "mix")][1].ok for k in kinds))
+            calls = sum(
+                totals[(k, load)][1].ok + len(totals[(k, load)][1].errors) for k in kinds for load in ("cds", "mix")
+            )
+            reads = (len(fhir.requests) - reads) / max(1, calls)
+            if use_wrk and not wrk.missing():
+                for i in range(rounds):
+                    for kind in kinds if i % 2 == 0 else tuple(reversed(kinds)):
+                        wrk_runs[kind].append(wrk.drive(s[kind].url, evaluation, seconds, connections=connections))
     finally:
         fhir.close()
     _report(totals, n_workers, connections, rounds, seconds, reads)
+    if not use_wrk:
+        print("  wrk: not requested")
+    elif wrk.missing():
+        print(f"  wrk: {wrk.missing()}")
+    else:
+        w = {k: wrk.merge(v) for k, v in wrk_runs.items()}
+        print(f"  evaluations only, driven by wrk ({connections} connections, keep-alive; C client, less client CPU):")
+        for kind in kinds:
+            r = w[kind]
+            print(
+                f"    {kind:<8} {r.requests:>7} requests {r.throughput:8.1f} req/s  p50 {r.p50 * 1000:7.1f} ms"
+                f"  p99 {r.p99 * 1000:7.1f} ms  errors {r.errors}"
+            )
+        print(f"    gthread / sync throughput (wrk): {_ratio(w['gthread'].throughput, w['sync'].throughput)}")
     return {f"{kind}/{load}": results for (kind, load), results in totals.items()}
 
 
@@ -194,9 +229,11 @@ def _report(
         print(f"  {kind}")
         print(HEADER)
         print(_row("evaluations only", totals[(kind, "alone")][0]))
+        print(_row("CDS Hooks calls only", totals[(kind, "cds")][1]))
         print(_row("mix: evaluations", totals[(kind, "mix")][0]))
         print(_row("mix: CDS Hooks calls", totals[(kind, "mix")][1]))
     s_alone, g_alone = totals[("sync", "alone")][0], totals[("gthread", "alone")][0]
+    s_only, g_only = totals[("sync", "cds")][1], totals[("gthread", "cds")][1]
     s_eval, s_cds = totals[("sync", "mix")]
     g_eval, g_cds = totals[("gthread", "mix")]
     print("  gthread / sync:")
@@ -204,6 +241,7 @@ def _report(
         f"    evaluations only: throughput {_ratio(g_alone.throughput, s_alone.throughput)},"
         f" p99 {_ratio(g_alone.percentile(99), s_alone.percentile(99))}"
     )
+    print(f"    CDS Hooks calls only: p50 {_ratio(g_only.percentile(50), s_only.percentile(50))}")
     print(
         f"    mix: evaluations throughput {_ratio(g_eval.throughput, s_eval.throughput)},"
         f" p99 {_ratio(g_eval.percentile(99), s_eval.percentile(99))};"
