@@ -5,19 +5,20 @@ in the master before it forks, and every worker starts serving at once. Environm
 service.config.gunicorn_from_env and listed in README.md ("Configuration"); the worker class is read here:
 GUNICORN_WORKER_CLASS=sync (default) or gthread, and GUNICORN_THREADS per gthread worker (default 4).
 
-Why sync by default - `python -m bench workers` (sync vs gthread, 2 processes each, same run, alternating
-rounds), on the 2-core development machine while other jobs kept it loaded (load average 11-14), so every
-figure moves a lot between runs; the ratios of three runs (gthread / sync):
-- evaluations alone (CPU and the decision log's write wait), asyncio client: throughput 1.68, 2.27, 1.34;
-  but driven by wrk (C client, keep-alive) only 1.14 - most of that gain is the asyncio client's cost of
-  reconnecting to sync workers, which close every connection, on the same 2 cores. p99 1.22, 0.85, 1.91.
-- the mix (the same evaluations plus CDS Hooks patient-view calls whose 7 FHIR reads each wait 300-500 ms
-  on the EHR's server): evaluations throughput 8.71, 3.63, 2.50 and their p99 0.29, 0.29, 0.93 - a sync
-  worker waiting on FHIR serves nobody - but the CDS Hooks calls' own p99 0.56, 0.66, 1.50.
+Why sync by default - `python -m bench workers`: sync vs gthread (4 threads), 2 processes each, same run,
+alternating rounds; the mix adds CDS Hooks patient-view calls (1/s, no prefetch) whose 7 FHIR reads each
+wait 500 ms on a loopback EHR stand-in. gthread / sync in three runs on the 2-core development machine,
+which other jobs kept saturated (load average 10-14), so figures moved by up to 2x between runs:
+- evaluations alone (CPU and the decision log's write wait): throughput 1.53, 1.34, 1.87 with the asyncio
+  client, 1.14 and 2.27 with wrk; but p99 1.39, 1.91, 1.20 - worse tails;
+- the mix: evaluations throughput 3.08, 2.50, 4.06 and p99 0.63, 0.93, 0.35 (a sync worker waiting on
+  FHIR serves nobody), but the CDS Hooks calls' own p99 1.28, 1.50, 1.15 and p50 alone 0.96-1.03.
 durable_rules holds the GIL in every call (shared/reference/durable-rules.md 2.4: per-sid sessions are
-safe in threads, with no CPU parallelism), so threads only overlap waiting. The figures favour gthread
-only where the service waits on EHR FHIR servers, and its tails are not better; so sync stays the default
-and a deployment whose CDS Hooks traffic often goes without prefetch can set GUNICORN_WORKER_CLASS=gthread.
+safe in threads, with no CPU parallelism), so threads overlap only waiting and connection handling
+(gthread keeps connections alive; sync closes each one). More throughput, worse tails, on a noisy
+machine: not the clear case that changing the default needs. Sync stays; a deployment whose CDS Hooks
+traffic often comes without prefetch can set GUNICORN_WORKER_CLASS=gthread (tests/http/test_gunicorn.py
+and tests/decisions/test_nothing_lost.py pass with it). Re-measure on a quiet machine before switching.
 
 Metrics: each worker keeps its own counters, so prometheus_client runs in multiprocess mode. This file
 runs before the app is imported and points PROMETHEUS_MULTIPROC_DIR at a fresh directory (or at the one
