@@ -104,11 +104,13 @@ def _row(label: str, r: Result) -> str:
     return f"    {label:<26}{r.ok:>9}{r.throughput:>9.1f}{_ms(r.percentile(50))}{_ms(r.percentile(99))}{_errors(r):>8}"
 
 
-async def _mix(server: Server, evaluation: Target, cds: Target, connections: int, seconds: float) -> list[Result]:
+async def _mix(
+    server: Server, evaluation: Target, cds: Target, connections: int, seconds: float, rate: float
+) -> list[Result]:
     return list(
         await asyncio.gather(
             closed_loop(server.host, server.port, evaluation, connections, seconds),
-            open_loop(server.host, server.port, cds, CDS_RATE, seconds),
+            open_loop(server.host, server.port, cds, rate, seconds),
         )
     )
 
@@ -120,6 +122,7 @@ def run(
     workers: int | None = None,
     rulesets_dir: Path | None = None,
     use_wrk: bool = True,
+    cds_rate: float = CDS_RATE,
 ) -> dict[str, Any]:
     """Measure both worker kinds on both loads; print the report; return the merged results by kind."""
     folder = rulesets_dir or Path(os.environ.get("RULESETS_DIR", ROOT / "rulesets"))
@@ -156,11 +159,11 @@ def run(
                     alone = asyncio.run(closed_loop(server.host, server.port, evaluation, connections, seconds))
                     totals[(kind, "alone")][0].merge(alone)
                     totals[(kind, "cds")][1].merge(
-                        asyncio.run(open_loop(server.host, server.port, cds, CDS_RATE, seconds))
+                        asyncio.run(open_loop(server.host, server.port, cds, cds_rate, seconds))
                     )
                     for total, part in zip(
                         totals[(kind, "mix")],
-                        asyncio.run(_mix(server, evaluation, cds, connections, seconds)),
+                        asyncio.run(_mix(server, evaluation, cds, connections, seconds, cds_rate)),
                         strict=True,
                     ):
                         total.merge(part)
@@ -174,7 +177,7 @@ def run(
                         wrk_runs[kind].append(wrk.drive(s[kind].url, evaluation, seconds, connections=connections))
     finally:
         fhir.close()
-    _report(totals, n_workers, connections, rounds, seconds, reads)
+    _report(totals, n_workers, connections, rounds, seconds, reads, cds_rate)
     if not use_wrk:
         print("  wrk: not requested")
     elif wrk.missing():
@@ -216,13 +219,14 @@ def _report(
     rounds: int,
     seconds: float,
     reads: float,
+    cds_rate: float,
 ) -> None:
     print(
         f"workers: {n_workers} process(es) each; sync vs gthread ({THREADS} threads); {rounds} alternating rounds"
         f" of {seconds} s per load; evaluations: closed loop, {connections} connections"
     )
     print(
-        f"  the mix adds CDS Hooks patient-view calls at {CDS_RATE:g}/s (open loop), {reads:.1f} FHIR reads each,"
+        f"  the mix adds CDS Hooks patient-view calls at {cds_rate:g}/s (open loop), {reads:.1f} FHIR reads each,"
         f" every read answered after {FHIR_DELAY * 1000:.0f} ms"
     )
     for kind in ("sync", "gthread"):

@@ -192,7 +192,7 @@ def test_workers_benchmark_short_run(capsys: pytest.CaptureFixture[str]) -> None
     from bench.workers import run as run_workers
 
     # The CDS Hooks test fixture (a small production ruleset with its FHIR mapping) starts faster than the bundled one.
-    results = run_workers(rounds=1, seconds=0.5, workers=1, rulesets_dir=ROOT / "tests" / "cds" / "data")
+    results = run_workers(rounds=1, seconds=0.5, workers=1, rulesets_dir=ROOT / "tests" / "cds" / "data", cds_rate=4)
     out = capsys.readouterr().out
     assert "gthread / sync:" in out and "mix: CDS Hooks calls" in out
     for evaluations, cds in (results[k] for k in ("sync/mix", "gthread/mix")):
