@@ -247,6 +247,7 @@ def measure(rs: Ruleset, profiles: int = PROFILES, repetitions: int = REPETITION
             part: {"median_us": _percentile(calls[part], 0.5), "share": sum(calls[part]) / total}
             for part in ("assert_fact", "drain", "delete_state")
         }
+        result["python_share"] = 1 - sum(v["share"] for v in result["c_calls"].values())
         assert_us = result["c_calls"]["assert_fact"]["median_us"]
         result["assert_fact_share_of_decide"] = assert_us / med["durable_rules path"]
     return result
@@ -291,7 +292,8 @@ def report(rs: Ruleset, r: dict[str, Any], bundled: bool) -> None:
             f"    raw assert_fact: median {c['assert_fact']['median_us']:.1f} µs ="
             f" {c['assert_fact']['share']:.0%} of durable_rules fired,"
             f" {r['assert_fact_share_of_decide']:.0%} of the durable_rules path;"
-            f" action drain {c['drain']['share']:.0%}, delete_state {c['delete_state']['share']:.0%}"
+            f" action drain {c['drain']['share']:.0%}, delete_state {c['delete_state']['share']:.0%},"
+            f" Python around them (fact, JSON, action names) {r['python_share']:.0%}"
         )
     else:
         print("    raw assert_fact share: not measured (service.engine.durable no longer calls its C module `dre`)")
