@@ -20,6 +20,15 @@ machine: not the clear case that changing the default needs. Sync stays; a deplo
 traffic often comes without prefetch can set GUNICORN_WORKER_CLASS=gthread (tests/http/test_gunicorn.py
 and tests/decisions/test_nothing_lost.py pass with it). Re-measure on a quiet machine before switching.
 
+Slow clients are no reason to pick either: a sync worker is held by one connection from its first byte to
+its last, so a few more slow connections (headers, body or reading) than workers stop the service until
+GUNICORN_TIMEOUT kills them. gthread only moves that line to workers x threads: `python -m bench
+slow_clients` (2 workers, /healthz probes allowed 5 s) - 50 slow connections stalled sync and gthread 2x4
+completely, gthread 2x32 survived 50 but stalled at 150. Behind the shipped nginx (deploy/nginx/), which
+buffers whole requests and answers, /healthz stayed at a 4-9 ms median (no attack: 4-5 ms) with either
+worker class. Keep gunicorn on loopback behind nginx (deploy/compose.yaml); choose the worker class for
+throughput, not for slow clients.
+
 Metrics: each worker keeps its own counters, so prometheus_client runs in multiprocess mode. This file
 runs before the app is imported and points PROMETHEUS_MULTIPROC_DIR at a fresh directory (or at the one
 given, emptied at start); dead workers are marked so, and a directory created here is removed at exit.
