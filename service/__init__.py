@@ -28,19 +28,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from .cli import rulesets
     from .decisions.cli import decisions
-    from .http import (
-        api,
-        audit,
-        auditor_session,
-        cds_hooks,
-        decision_pages,
-        docs,
-        errors,
-        health,
-        metrics,
-        openapi,
-        pages,
-    )
+    from .http import errors, openapi
+    from .http.api import routes as api
+    from .http.audit import api as audit
+    from .http.audit import pages as decision_pages
+    from .http.audit import session as auditor_session
+    from .http.cds_hooks import routes as cds_hooks
+    from .http.ops import docs, health, metrics
+    from .http.pages import routes as pages
 
     errors.register(app)
     auditor_session.init_app(app)

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from service import create_app
 from service.cds import prefetch
 from service.cds.cards import CardMaker
+from service.cds.extract import extract, selected_orders
 from service.cds.mapping import FhirMapping, load_mapping
 from service.engine import Engine
-from service.fhir import extract, selected_orders
 from service.ruleset import Ruleset, load_file
 
 from .conftest import DATA, ORDER_SELECT, PATIENT_VIEW, write_issuers

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from service.cds import prefetch
+from service.cds.extract import FhirData, extract, selected_orders, whole_months, whole_years
 from service.cds.mapping import FhirMapping, load_mapping
 from service.cds.outcome import OutcomeError
-from service.fhir import FhirData, extract, selected_orders, whole_months, whole_years
 from service.ruleset import Ruleset, load_file
 
 from .conftest import DATA

@@ -28,7 +28,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from .openapi import SpecContext, document
+from ..openapi import SpecContext, document
 
 # `*_created` series exist only in single-process mode; drop them so both modes expose the same series.
 disable_created_metrics()

@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from ..ruleset.model import InputField, Ruleset
+from ...ruleset.model import InputField, Ruleset
 from .schemas import ENVELOPES, did_you_mean, profile_instance
 
 

@@ -14,21 +14,22 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, json, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from ..cds import prefetch, validate
-from ..cds.auth import AuthFailed
-from ..cds.cards import CardMaker
-from ..cds.outcome import Issue, OutcomeError, outcome_response
-from ..cds.services import Service
-from ..cds.setup import EXTENSION, Channel, channel_from_config
-from ..cds.store import ReplayStoreError
-from ..decide import NoDefaultRuleset, UnknownRuleset, commit, prepare
-from ..decisions import InvalidFeedback, LogError
-from ..engine import TooManyCompletions
-from ..fhir import extract, selected_orders
-from . import metrics, openapi
-from .body import read_json
-from .errors import ApiProblem
-from .links import base_url, form_url, ruleset_url
+from ...cds import prefetch, validate
+from ...cds.auth import AuthFailed
+from ...cds.cards import CardMaker
+from ...cds.extract import extract, selected_orders
+from ...cds.outcome import Issue, OutcomeError, outcome_response
+from ...cds.services import Service
+from ...cds.setup import EXTENSION, Channel, channel_from_config
+from ...cds.store import ReplayStoreError
+from ...decide import NoDefaultRuleset, UnknownRuleset, commit, prepare
+from ...decisions import InvalidFeedback, LogError
+from ...engine import TooManyCompletions
+from .. import openapi
+from ..body import read_json
+from ..errors import ApiProblem
+from ..ops import metrics
+from ..pages.links import base_url, form_url, ruleset_url
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds_hooks", __name__)

@@ -15,11 +15,13 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
-from ..decisions import DecisionLog, queries
-from ..decisions.replay import replay as replay_decision
-from . import audit_spec, auditors, openapi
-from .audit_query import BadQuery, ParamProblem, parse
-from .errors import problem
+from ...decisions import DecisionLog, queries
+from ...decisions.replay import replay as replay_decision
+from .. import openapi
+from ..errors import problem
+from . import auditors
+from . import spec as audit_spec
+from .query import BadQuery, ParamProblem, parse
 
 bp = Blueprint("audit", __name__, url_prefix="/v1/evaluations")
 openapi.document(bp)(audit_spec.paths)

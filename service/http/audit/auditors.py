@@ -15,8 +15,8 @@ import re
 
 from flask import Response, current_app, request
 
-from ..decisions import ConfigurationError
-from .errors import problem
+from ...decisions import ConfigurationError
+from ..errors import problem
 
 REALM = "decision-log"
 DIGEST = re.compile(r"^[0-9a-f]{64}$")

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from flask import current_app, request
 
-from ..ruleset.model import Ruleset
+from ...ruleset.model import Ruleset
 from .forms import query_string
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 from flask import Flask, request, session
 from flask.sessions import SecureCookieSessionInterface
 
-from .. import keyfiles
-from ..decisions import ConfigurationError
+from ... import keyfiles
+from ...decisions import ConfigurationError
 from . import auditors
 
 log = logging.getLogger(__name__)

@@ -15,12 +15,14 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from ..decide import InvalidProfile, NoDefaultRuleset, Recorder, UnknownRuleset, make_decision, pick_ruleset
-from ..registry import Active, Registry
-from ..ruleset.errors import suggest
-from . import api_spec, metrics, openapi
-from .body import read_json
-from .errors import ApiProblem, problem_body, problem_type, validation_problem
+from ...decide import InvalidProfile, NoDefaultRuleset, Recorder, UnknownRuleset, make_decision, pick_ruleset
+from ...registry import Active, Registry
+from ...ruleset.errors import suggest
+from .. import openapi
+from ..body import read_json
+from ..errors import ApiProblem, problem_body, problem_type, validation_problem
+from ..ops import metrics
+from . import spec as api_spec
 from .ruleset_json import ruleset_json
 from .schemas import BatchEnvelope, EvaluationEnvelope
 from .validation import envelope_errors, field_error, profile_errors

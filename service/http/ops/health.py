@@ -8,9 +8,9 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from ..decisions import LogError
-from .docschemas import HealthSchema, ReadinessSchema
-from .openapi import SpecContext, document
+from ...decisions import LogError
+from ..docschemas import HealthSchema, ReadinessSchema
+from ..openapi import SpecContext, document
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)

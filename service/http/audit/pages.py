@@ -20,15 +20,17 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from ..decisions import DecisionLog, LogError, queries
-from ..decisions.replay import replay as replay_decision
-from ..decisions.replay import stored_ruleset
-from ..registry import Registry
-from ..ruleset.model import Ruleset
-from . import auditor_session, auditors, decision_views
-from .audit_query import BadQuery, ParamProblem, parse
-from .errors import problem
-from .pages import SECURITY_HEADERS, wants_html
+from ...decisions import DecisionLog, LogError, queries
+from ...decisions.replay import replay as replay_decision
+from ...decisions.replay import stored_ruleset
+from ...registry import Registry
+from ...ruleset.model import Ruleset
+from ..errors import problem
+from ..pages.routes import SECURITY_HEADERS, wants_html
+from . import auditors
+from . import session as auditor_session
+from . import views as decision_views
+from .query import BadQuery, ParamProblem, parse
 
 log = logging.getLogger(__name__)
 bp = Blueprint("decision_pages", __name__, url_prefix="/decisions")

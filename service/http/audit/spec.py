@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .audit_query import PARAMETERS
-from .openapi import SpecContext
+from ..openapi import SpecContext
+from .query import PARAMETERS
 
 AUTH = [{"auditorToken": []}]
 PARAMETER_TEXT = {

@@ -25,12 +25,12 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from ..decide import InvalidProfile, make_decision
-from ..registry import Active, Registry
-from ..render import tests_by_rule
-from ..ruleset.profile import FieldProblem
+from ...decide import InvalidProfile, make_decision
+from ...registry import Active, Registry
+from ...render import tests_by_rule
+from ...ruleset.profile import FieldProblem
+from ..errors import problem
 from . import forms, presenting
-from .errors import problem
 
 log = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..ruleset.model import Ruleset
-from . import docschemas
-from .openapi import SpecContext
+from ...ruleset.model import Ruleset
+from .. import docschemas
+from ..openapi import SpecContext
 from .schemas import batch_request_schema, component_name, evaluation_request_schema, profile_schema
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from ..decisions import DecisionLog, queries
-from ..decisions.feedback import parse_timestamp
+from ...decisions import DecisionLog, queries
+from ...decisions.feedback import parse_timestamp
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
