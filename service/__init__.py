@@ -13,6 +13,7 @@ from flask import Flask
 
 from . import config
 from .decisions import open_log
+from .http import app_context
 from .registry import Registry
 
 
@@ -24,7 +25,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     registry = Registry.from_folder(app.config["RULESETS_DIR"])
-    app.extensions["registry"] = registry
+    app.extensions[app_context.REGISTRY] = registry
 
     from .cli import rulesets
     from .decisions.cli import decisions
@@ -46,6 +47,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(decisions)
     # After the rest of the configuration is checked, so that an error there never leaves a connection
     # behind; before CDS Hooks, whose replay cache lives in the same database.
-    app.extensions["decision_log"] = open_log(app.config, app.instance_path, registry)
+    app.extensions[app_context.DECISION_LOG] = open_log(app.config, app.instance_path, registry)
     cds_hooks.init_app(app)
     return app

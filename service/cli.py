@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 
 from .cds.mapping import load_mapping, mapping_path
 from .engine import Engine, InvalidProfile
+from .http import app_context
 from .registry import verified
 from .render import render_markdown
 from .ruleset import Ruleset, RulesetError, load_file, ruleset_files
@@ -84,7 +85,7 @@ def _mapping_problems(ruleset: Ruleset) -> list[str]:
 
 
 def _find(ruleset_id: str) -> Ruleset:
-    registry = current_app.extensions["registry"]
+    registry = app_context.registry()
     active = registry.get(ruleset_id)
     if active is not None:
         return active.ruleset

@@ -16,7 +16,6 @@ from .services import Catalog
 from .store import ReplayCache
 
 log = logging.getLogger(__name__)
-EXTENSION = "cds_hooks"
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 This module only translates. Every decision goes through `service.decide.make_decision` (channel "api" or
 "batch") so it is validated by the engine, stamped and recorded like any other; the marshmallow schemas
-(service/http/schemas.py) check the request first to answer every problem at once with field-level messages.
+(service/http/api/schemas.py) check the request first to answer every problem at once with field-level messages.
 A decision is returned only after the decision log (when configured) has stored it: if storing fails the
 answer is 503, never an unrecorded 200.
 """
@@ -16,9 +16,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 
 from ...decide import InvalidProfile, NoDefaultRuleset, Recorder, UnknownRuleset, make_decision, pick_ruleset
-from ...registry import Active, Registry
+from ...registry import Active
 from ...ruleset.errors import suggest
-from .. import openapi
+from .. import app_context, openapi
 from ..body import read_json
 from ..errors import ApiProblem, problem_body, problem_type, validation_problem
 from ..ops import metrics
@@ -38,10 +38,6 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), status, mimetype="application/json")
 
 
-def _registry() -> Registry:
-    return current_app.extensions["registry"]
-
-
 def _unknown_ruleset(ruleset_id: str, known: list[str], in_body: bool) -> ApiProblem:
     hint = suggest(ruleset_id, known) if known else ""
     message = f"there is no active ruleset `{ruleset_id}`{hint}; loaded: {', '.join(known) or 'none'}"
@@ -52,9 +48,9 @@ def _unknown_ruleset(ruleset_id: str, known: list[str], in_body: bool) -> ApiPro
 
 
 def _active(ruleset_id: str) -> Active:
-    active = _registry().get(ruleset_id)
+    active = app_context.registry().get(ruleset_id)
     if active is None:
-        raise _unknown_ruleset(ruleset_id, [a.ruleset.id for a in _registry().all()], in_body=False)
+        raise _unknown_ruleset(ruleset_id, [a.ruleset.id for a in app_context.registry().all()], in_body=False)
     return active
 
 
@@ -63,7 +59,7 @@ def _pick(envelope: dict[str, Any], errors: list[dict[str, Any]]) -> Active | No
     if any(e["field"] == "ruleset" for e in errors):
         return None
     try:
-        return pick_ruleset(_registry(), envelope.get("ruleset"))
+        return pick_ruleset(app_context.registry(), envelope.get("ruleset"))
     except UnknownRuleset as exc:
         raise _unknown_ruleset(exc.ruleset_id, exc.known, in_body=True) from None
     except NoDefaultRuleset as exc:
@@ -96,10 +92,10 @@ class _Guarded:
 
 
 def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -> dict[str, Any]:
-    recorder = current_app.extensions.get("decision_log")
+    recorder = app_context.recorder()
     try:
         decision = make_decision(
-            _registry(),
+            app_context.registry(),
             ruleset_id,
             profile,
             channel=channel,
@@ -130,7 +126,7 @@ def _engine_rejected(exc: InvalidProfile, prefix: list[str | int]) -> list[dict[
 
 @bp.get("/v1/rulesets")
 def list_rulesets() -> Response:
-    return json_response({"rulesets": [a.ruleset.summary for a in _registry().all()]})
+    return json_response({"rulesets": [a.ruleset.summary for a in app_context.registry().all()]})
 
 
 @bp.get("/v1/rulesets/<ruleset_id>")

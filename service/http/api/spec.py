@@ -1,4 +1,4 @@
-"""OpenAPI paths of the JSON API (service/http/api.py), with one profile schema per loaded ruleset."""
+"""OpenAPI paths of the JSON API (service/http/api/routes.py), with one profile schema per loaded ruleset."""
 
 from __future__ import annotations
 

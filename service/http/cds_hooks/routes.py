@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, json, request
+from flask import Blueprint, Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ...cds import prefetch, validate
@@ -20,12 +20,12 @@ from ...cds.cards import CardMaker
 from ...cds.extract import extract, selected_orders
 from ...cds.outcome import Issue, OutcomeError, outcome_response
 from ...cds.services import Service
-from ...cds.setup import EXTENSION, Channel, channel_from_config
+from ...cds.setup import channel_from_config
 from ...cds.store import ReplayStoreError
 from ...decide import NoDefaultRuleset, UnknownRuleset, commit, prepare
 from ...decisions import InvalidFeedback, LogError
 from ...engine import TooManyCompletions
-from .. import openapi
+from .. import app_context, openapi
 from ..body import read_json
 from ..errors import ApiProblem
 from ..ops import metrics
@@ -38,16 +38,12 @@ CORS_HEADERS = "Authorization, Content-Type"
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = channel_from_config(app)
+    app.extensions[app_context.CDS_CHANNEL] = channel_from_config(app)
     app.register_blueprint(bp)
 
 
-def _channel() -> Channel:
-    return current_app.extensions[EXTENSION]
-
-
 def _services() -> dict[str, Service]:
-    return _channel().catalog.services(current_app.extensions["registry"])
+    return app_context.cds_channel().catalog.services(app_context.registry())
 
 
 # ---- authentication, CORS, errors ---------------------------------------------------------------
@@ -69,7 +65,7 @@ def _preflight_authenticate_route() -> Response | None:
     """
     if not _ours():
         return None
-    channel = _channel()
+    channel = app_context.cds_channel()
     if request.method == "OPTIONS":
         resp = Response(status=204)
         if channel.allows_origin(request.headers.get("Origin")):
@@ -103,7 +99,7 @@ def _preflight_authenticate_route() -> Response | None:
 def _cors(resp: Response) -> Response:
     if not _ours():
         return resp
-    allowed = _channel().allows_origin(request.headers.get("Origin"))
+    allowed = app_context.cds_channel().allows_origin(request.headers.get("Origin"))
     if allowed:
         resp.headers["Access-Control-Allow-Origin"] = allowed
     resp.vary.add("Origin")
@@ -159,7 +155,7 @@ def call(service_id: str) -> Response:
     service = _service(service_id)
     body = validate.hook_request(read_json(), service.hook)
     rs, context = service.ruleset, body["context"]
-    data, _keys = prefetch.gather(service.mapping, body, _channel().fhir_timeout)
+    data, _keys = prefetch.gather(service.mapping, body, app_context.cds_channel().fhir_timeout)
     extraction = extract(service.mapping, rs, data, dt.datetime.now(dt.UTC).date())
     maker = CardMaker(rs, extraction, form_url(rs, extraction.profile), ruleset_url(rs.id), f"{base_url()}/rulesets")
     missing = service.missing_numbers(extraction.profile)
@@ -167,7 +163,7 @@ def call(service_id: str) -> Response:
         cards = maker.cannot_decide(missing)
         _log_call(service, body, cards, decided=False)
         return _cds_json({"cards": cards})
-    registry = current_app.extensions["registry"]
+    registry = app_context.registry()
     try:
         prepared = prepare(registry, rs.id, extraction.profile, partial=True)
     except TooManyCompletions:
@@ -186,7 +182,7 @@ def call(service_id: str) -> Response:
     try:
         commit(
             prepared,
-            current_app.extensions.get("decision_log"),
+            app_context.recorder(),
             channel="cds-hooks",
             identifiers=identifiers,
             cards=maker.for_the_log(cards),
@@ -203,7 +199,7 @@ def call(service_id: str) -> Response:
 def feedback(service_id: str) -> Response:
     _service(service_id)
     items = validate.feedback(read_json())
-    recorder = current_app.extensions.get("decision_log")
+    recorder = app_context.recorder()
     if recorder is None:
         raise OutcomeError(503, [Issue("feedback cannot be stored: no decision log is configured", code="transient")])
     try:

@@ -19,33 +19,25 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from ...decide import InvalidProfile, make_decision
-from ...registry import Active, Registry
+from ...registry import Active
 from ...render import tests_by_rule
 from ...ruleset.profile import FieldProblem
+from .. import app_context
 from ..errors import problem
+from ..html import add_security_headers, wants_html
 from . import forms, presenting
 
 log = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__)
 
-# Everything is served by the service itself; answers carry patient facts, so nothing is cached or
-# sent on to the sites of the references.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
-        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
+bp.after_request(add_security_headers)
 
 
 @bp.record_once
@@ -53,19 +45,8 @@ def _setup(state: BlueprintSetupState) -> None:
     presenting.register(state.app)
 
 
-@bp.after_request
-def _headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
-
-
-def _registry() -> Registry:
-    return current_app.extensions["registry"]
-
-
 def _active(ruleset_id: str) -> Active:
-    active = _registry().get(ruleset_id)
+    active = app_context.registry().get(ruleset_id)
     if active is None:
         raise _NotFound(ruleset_id)
     return active
@@ -77,13 +58,9 @@ class _NotFound(Exception):
         self.ruleset_id = ruleset_id
 
 
-def wants_html() -> bool:
-    return any(mime == "text/html" and quality > 0 for mime, quality in request.accept_mimetypes)
-
-
 @bp.errorhandler(_NotFound)
 def _unknown_ruleset(exc: _NotFound) -> ResponseReturnValue:
-    actives = _registry().all()
+    actives = app_context.registry().all()
     if not wants_html():
         loaded = ", ".join(a.ruleset.id for a in actives) or "none"
         return problem(404, "Not Found", f"unknown ruleset `{exc.ruleset_id}`; loaded: {loaded}")
@@ -136,16 +113,16 @@ def _answer(active: Active, params: MultiDict[str, str]) -> ResponseReturnValue:
         return _form(active, submitted, forms.check_values(active.ruleset, submitted, require=True), 422)
     try:
         decision = make_decision(
-            _registry(),
+            app_context.registry(),
             active.ruleset.id,
             submitted.profile,
             channel="web",
             explain=True,
-            recorder=current_app.extensions.get("decision_log"),
+            recorder=app_context.recorder(),
         )
     except InvalidProfile as exc:
         return _form(active, submitted, exc.errors, 422)
-    ruleset = _registry().revisions.get(decision["ruleset"]["sha256"], active.ruleset)
+    ruleset = app_context.registry().revisions.get(decision["ruleset"]["sha256"], active.ruleset)
     profile = decision["explanation"]["profile"]
     query = forms.query_string(ruleset, profile)
     return render_template(
@@ -163,9 +140,9 @@ def _answer(active: Active, params: MultiDict[str, str]) -> ResponseReturnValue:
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    active = _registry().default()
+    active = app_context.registry().default()
     if active is None:
-        return render_template("choose.html", actives=_registry().all())
+        return render_template("choose.html", actives=app_context.registry().all())
     return try_form(active.ruleset.id)
 
 
@@ -194,7 +171,7 @@ def answer(ruleset_id: str) -> ResponseReturnValue:
 
 @bp.get("/rulesets")
 def rulesets() -> ResponseReturnValue:
-    registry = _registry()
+    registry = app_context.registry()
     folder = str(registry.folder)
     failures = [
         {
