@@ -1,6 +1,7 @@
 """Treatment decision-support rules service for hair loss.
 
-`create_app()` wires configuration, the ruleset registry, the decision log and the blueprints - nothing else.
+`create_app()` wires the settings (service/config.py), the ruleset registry, the decision log and the
+blueprints - nothing else.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from .registry import Registry
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    settings = {**config.from_env(), **(overrides or {})}
-    instance_path = os.path.abspath(settings["INSTANCE_PATH"]) if settings["INSTANCE_PATH"] else None
+    settings, flask_config = config.load(overrides)  # a bad value stops here, naming the variable
+    instance_path = os.path.abspath(settings.instance_path) if settings.instance_path else None
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
-    app.config.update(settings)
-    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.config.update(flask_config)
+    app.extensions[app_context.SETTINGS] = settings
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    registry = Registry.from_folder(app.config["RULESETS_DIR"])
+    registry = Registry.from_folder(settings.rulesets_dir)
     app.extensions[app_context.REGISTRY] = registry
 
     from .cli import rulesets

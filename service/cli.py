@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from .cds.mapping import load_mapping, mapping_path
@@ -26,7 +25,7 @@ rulesets = AppGroup("rulesets", help="Check, evaluate and render ruleset files."
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 def check(paths: tuple[str, ...], as_json: bool) -> None:
     """Load, cross-check, prove invariants and run tests; exit 1 on any failure."""
-    targets = [Path(p) for p in paths] or [Path(current_app.config["RULESETS_DIR"])]
+    targets = [Path(p) for p in paths] or [Path(app_context.settings().rulesets_dir)]
     files: list[Path] = []
     for target in targets:
         if not target.exists():
@@ -89,7 +88,7 @@ def _find(ruleset_id: str) -> Ruleset:
     active = registry.get(ruleset_id)
     if active is not None:
         return active.ruleset
-    for path in ruleset_files(current_app.config["RULESETS_DIR"]):
+    for path in ruleset_files(app_context.settings().rulesets_dir):
         try:
             ruleset = load_file(path)
         except RulesetError:

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .engine import InvalidProfile, TooManyCompletions
+from .errors import DecisionNotRecorded, ServiceError
 from .registry import Active, Registry
 
 __all__ = [
+    "DecisionNotRecorded",
     "InvalidProfile",
     "NoDefaultRuleset",
     "Prepared",
@@ -30,20 +32,36 @@ __all__ = [
 ]
 
 
-class UnknownRuleset(LookupError):
+class UnknownRuleset(ServiceError, LookupError):
+    status = 404
+    slug = "unknown-ruleset"
+    title = "Unknown ruleset"
+
     def __init__(self, ruleset_id: str, known: list[str]) -> None:
         super().__init__(f"unknown ruleset `{ruleset_id}`; loaded: {', '.join(known) or 'none'}")
         self.ruleset_id = ruleset_id
         self.known = known
 
+    @property
+    def detail(self) -> str:
+        return str(self)  # names rulesets only
 
-class NoDefaultRuleset(LookupError):
+
+class NoDefaultRuleset(ServiceError, LookupError):
+    status = 422
+    slug = "validation-error"
+    title = "Invalid request"
+
     def __init__(self, known: list[str]) -> None:
         super().__init__(
             "name the ruleset: the default is used only when exactly one production ruleset is loaded "
             f"(loaded: {', '.join(known) or 'none'})"
         )
         self.known = known
+
+    @property
+    def detail(self) -> str:
+        return str(self)  # names rulesets only
 
 
 class Recorder(Protocol):
@@ -119,18 +137,23 @@ def commit(
 ) -> dict[str, Any]:
     """Record the decision (with the channel's artefacts, e.g. CDS Hooks cards) and hand it out.
 
-    If the recorder fails its exception propagates: an unrecorded answer is never returned.
+    If the recorder fails, DecisionNotRecorded is raised instead (every channel answers it as its 503): an
+    unrecorded answer is never returned. It carries only the type of the failure, since a database's
+    message can quote the statement's parameters (patient data).
     """
     latency_ms = (time.perf_counter() - prepared.started) * 1000.0
     if recorder is not None:
-        recorder.record(
-            prepared.decision,
-            channel=channel,
-            profile=prepared.profile,
-            latency_ms=latency_ms,
-            identifiers=identifiers,
-            cards=cards,
-        )
+        try:
+            recorder.record(
+                prepared.decision,
+                channel=channel,
+                profile=prepared.profile,
+                latency_ms=latency_ms,
+                identifiers=identifiers,
+                cards=cards,
+            )
+        except Exception as exc:
+            raise DecisionNotRecorded(type(exc).__name__) from exc
     return prepared.decision
 
 

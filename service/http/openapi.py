@@ -162,7 +162,7 @@ def cached_document(app: Flask) -> bytes:
     key = (
         tuple((a.ruleset.id, a.ruleset.sha256) for a in registry.all()),
         default.ruleset.id if default else None,
-        app.config.get("BATCH_LIMIT"),
+        app_context.settings(app).batch_limit,
     )
     cached = app.extensions.get(CACHE)
     if cached is None or cached[0] != key:

@@ -13,14 +13,15 @@ import json
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
-from ...decide import InvalidProfile, NoDefaultRuleset, Recorder, UnknownRuleset, make_decision, pick_ruleset
+from ...decide import InvalidProfile, NoDefaultRuleset, UnknownRuleset, make_decision, pick_ruleset
+from ...errors import problem_type
 from ...registry import Active
 from ...ruleset.errors import suggest
 from .. import app_context, openapi
 from ..body import read_json
-from ..errors import ApiProblem, problem_body, problem_type, validation_problem
+from ..errors import ApiProblem, problem_body, validation_problem
 from ..ops import metrics
 from . import spec as api_spec
 from .ruleset_json import ruleset_json
@@ -71,47 +72,16 @@ def _pick(envelope: dict[str, Any], errors: list[dict[str, Any]]) -> Active | No
         return None
 
 
-class RecordingFailed(Exception):
-    """The decision log could not store a decision (so the decision must not be returned)."""
-
-
-class _Guarded:
-    """Wraps the decision log so that its failures are told apart from the engine's."""
-
-    def __init__(self, inner: Recorder) -> None:
-        self.inner = inner
-
-    def record(self, decision: dict[str, Any], **kwargs: Any) -> None:
-        try:
-            self.inner.record(decision, **kwargs)
-        except Exception as exc:
-            raise RecordingFailed(type(exc).__name__) from exc
-
-    def record_feedback(self, service_id: str, items: list[dict[str, Any]]) -> None:
-        self.inner.record_feedback(service_id, items)
-
-
 def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -> dict[str, Any]:
-    recorder = app_context.recorder()
-    try:
-        decision = make_decision(
-            app_context.registry(),
-            ruleset_id,
-            profile,
-            channel=channel,
-            explain=explain,
-            recorder=_Guarded(recorder) if recorder is not None else None,
-        )
-    except RecordingFailed as exc:
-        # Only the exception type: database errors can quote the statement's parameters (patient data).
-        log.error("decision not recorded (%s); answered 503", exc)
-        raise ApiProblem(
-            503,
-            "decision-not-recorded",
-            "Decision not recorded",
-            "The decision log is unavailable, so no decision is returned; retry later.",
-            headers={"Retry-After": "5"},
-        ) from None
+    # A failed recording raises DecisionNotRecorded (503), which errors.py renders like any other error.
+    decision = make_decision(
+        app_context.registry(),
+        ruleset_id,
+        profile,
+        channel=channel,
+        explain=explain,
+        recorder=app_context.recorder(),
+    )
     metrics.observe_decision(decision, channel)
     return decision
 
@@ -173,7 +143,7 @@ def evaluate() -> Response:
 def evaluate_batch() -> Response:
     data = read_json()
     envelope, errors = envelope_errors(BatchEnvelope, data)
-    limit = current_app.config["BATCH_LIMIT"]
+    limit = app_context.settings().batch_limit
     profiles = envelope.get("profiles")
     if isinstance(profiles, list) and not 1 <= len(profiles) <= limit:
         message = f"`profiles` must hold from 1 to {limit} profiles, not {len(profiles)} (BATCH_LIMIT)"

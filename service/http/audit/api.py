@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, jsonify, request, url_for
-from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
 from ...decisions import DecisionLog, queries
@@ -26,16 +25,6 @@ from .query import BadQuery, ParamProblem, parse
 bp = Blueprint("audit", __name__, url_prefix="/v1/evaluations")
 openapi.document(bp)(audit_spec.paths)
 bp.before_request(auditors.require_auditor)
-
-
-@bp.record_once
-def _check_configuration(state: BlueprintSetupState) -> None:
-    auditors.token_hashes(state.app.config["AUDITOR_TOKEN_HASHES"])  # a malformed digest stops start-up
-
-
-@bp.errorhandler(BadQuery)
-def bad_query(exc: BadQuery) -> Response:
-    return problem(400, "Bad Request", str(exc), errors=[p.as_dict() for p in exc.problems])
 
 
 def _decision_id(value: str) -> str:

@@ -23,10 +23,10 @@ from werkzeug.exceptions import HTTPException
 from ...decisions import LogError, queries
 from ...decisions.replay import replay as replay_decision
 from ...decisions.replay import stored_ruleset
+from ...errors import ServiceError
 from ...ruleset.model import Ruleset
 from .. import app_context
-from ..errors import problem
-from ..html import add_security_headers, wants_html
+from ..html import add_security_headers, error_page, render_error, wants_html
 from . import auditors
 from . import session as auditor_session
 from . import views as decision_views
@@ -40,10 +40,17 @@ FILTERS = ("ruleset", "option", "role", "channel", "since", "until")
 OPEN = {"decision_pages.sign_in", "decision_pages.sign_in_submit"}
 
 
-class _NoDecision(Exception):
+class _NoDecision(ServiceError):
+    status = 404
+    title = "No such decision"
+
     def __init__(self, decision_id: str) -> None:
         super().__init__(decision_id)
         self.decision_id = decision_id
+
+    @property
+    def detail(self) -> str:
+        return f"The decision log holds no decision `{self.decision_id}`."
 
 
 # ---- access ----------------------------------------------------------------------------------------
@@ -90,25 +97,22 @@ def _template_globals() -> dict[str, Any]:
 # ---- errors ----------------------------------------------------------------------------------------
 
 
+def _back() -> dict[str, str]:
+    return {"url": url_for(".search"), "text": "Back to the decision log"}
+
+
 def _error(status: int, title: str, detail: str) -> ResponseReturnValue:
-    if not wants_html():
-        return problem(status, title, detail)
-    back = {"url": url_for(".search"), "text": "Back to the decision log"}
-    return render_template("error.html", title=title, detail=detail, back=back), status
+    return error_page(status, title, detail, back=_back())
 
 
-@bp.errorhandler(_NoDecision)
-def _unknown(exc: _NoDecision) -> ResponseReturnValue:
-    return _error(404, "No such decision", f"The decision log holds no decision `{exc.decision_id}`.")
-
-
-@bp.errorhandler(LogError)
-def _log_unavailable(exc: LogError) -> ResponseReturnValue:
-    log.error("decision pages: %s", exc)
-    detail = "The decision log could not be read. Try again later; if it persists, check the database (/readyz)."
-    response = current_app.make_response(_error(503, "Decision log unavailable", detail))
-    response.headers["Retry-After"] = "5"
-    return response
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> ResponseReturnValue:
+    if isinstance(exc, LogError):
+        log.error("decision pages: %s", exc)
+        # These pages only read the log: say so rather than the answer paths' "no answer is given".
+        detail = "The decision log could not be read. Try again later; if it persists, check the database (/readyz)."
+        return error_page(exc.status, exc.title, detail, back=_back(), headers=exc.headers)
+    return render_error(exc, back=_back())
 
 
 @bp.errorhandler(HTTPException)

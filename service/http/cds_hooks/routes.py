@@ -18,16 +18,16 @@ from ...cds import prefetch, validate
 from ...cds.auth import AuthFailed
 from ...cds.cards import CardMaker
 from ...cds.extract import extract, selected_orders
-from ...cds.outcome import Issue, OutcomeError, outcome_response
+from ...cds.outcome import Issue, OutcomeError, outcome_for, outcome_response
 from ...cds.services import Service
-from ...cds.setup import channel_from_config
+from ...cds.setup import channel_from_settings
 from ...cds.store import ReplayStoreError
 from ...decide import NoDefaultRuleset, UnknownRuleset, commit, prepare
-from ...decisions import InvalidFeedback, LogError
+from ...decisions import LogError
 from ...engine import TooManyCompletions
+from ...errors import ServiceError
 from .. import app_context, openapi
 from ..body import read_json
-from ..errors import ApiProblem
 from ..ops import metrics
 from ..pages.links import base_url, form_url, ruleset_url
 
@@ -38,7 +38,8 @@ CORS_HEADERS = "Authorization, Content-Type"
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[app_context.CDS_CHANNEL] = channel_from_config(app)
+    database = app_context.decision_log(app).engine
+    app.extensions[app_context.CDS_CHANNEL] = channel_from_settings(app_context.settings(app), database)
     app.register_blueprint(bp)
 
 
@@ -82,7 +83,7 @@ def _preflight_authenticate_route() -> Response | None:
             return Response(status=401, headers={"WWW-Authenticate": "Bearer"})
         except ReplayStoreError as exc:
             log.error("CDS Hooks: %s; answering 503", exc)
-            return outcome_response(503, [Issue("the service cannot check tokens right now; retry", code="transient")])
+            return outcome_for(exc)
     error = request.routing_exception
     if isinstance(error, MethodNotAllowed):
         allowed = sorted(m for m in error.valid_methods or () if m not in ("HEAD", "OPTIONS"))
@@ -106,16 +107,11 @@ def _cors(resp: Response) -> Response:
     return resp
 
 
-@bp.errorhandler(OutcomeError)
-def _outcome(exc: OutcomeError) -> Response:
-    return outcome_response(exc.status, exc.issues)
-
-
-@bp.errorhandler(ApiProblem)
-def _body_problem(exc: ApiProblem) -> Response:
-    resp = outcome_response(exc.status, [Issue(exc.body.get("detail") or exc.body["title"], code="structure")])
-    resp.headers.update(exc.headers)
-    return resp
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> Response:
+    if exc.status >= 500:
+        log.error("CDS Hooks: %s (%s); answering %d", exc.title, exc, exc.status)
+    return outcome_for(exc)
 
 
 @bp.errorhandler(HTTPException)
@@ -179,17 +175,14 @@ def call(service_id: str) -> Response:
     else:
         cards = maker.order_select(prepared.decision, selected_orders(service.mapping, context))
     identifiers = {"patientId": context["patientId"], "userId": context["userId"], "hookInstance": body["hookInstance"]}
-    try:
-        commit(
-            prepared,
-            app_context.recorder(),
-            channel="cds-hooks",
-            identifiers=identifiers,
-            cards=maker.for_the_log(cards),
-        )
-    except LogError:
-        log.exception("CDS Hooks: the decision could not be recorded, so it is not returned")
-        raise OutcomeError(503, [Issue("the decision could not be recorded; retry", code="transient")]) from None
+    # A failed recording raises DecisionNotRecorded: the 503 OperationOutcome of _service_error, no cards.
+    commit(
+        prepared,
+        app_context.recorder(),
+        channel="cds-hooks",
+        identifiers=identifiers,
+        cards=maker.for_the_log(cards),
+    )
     metrics.observe_decision(prepared.decision, "cds-hooks")
     _log_call(service, body, cards, decided=True)
     return _cds_json({"cards": cards})
@@ -204,8 +197,6 @@ def feedback(service_id: str) -> Response:
         raise OutcomeError(503, [Issue("feedback cannot be stored: no decision log is configured", code="transient")])
     try:
         result = recorder.record_feedback(service_id, items)
-    except InvalidFeedback as exc:
-        raise OutcomeError(400, [Issue(e.message, expression=e.field) for e in exc.errors]) from None
     except LogError:
         log.exception("CDS Hooks: feedback could not be stored")
         raise OutcomeError(503, [Issue("the feedback could not be stored; retry", code="transient")]) from None

@@ -26,12 +26,13 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from ...decide import InvalidProfile, make_decision
+from ...errors import ServiceError
 from ...registry import Active
 from ...render import tests_by_rule
 from ...ruleset.profile import FieldProblem
 from .. import app_context
 from ..errors import problem
-from ..html import add_security_headers, wants_html
+from ..html import add_security_headers, error_page, wants_html
 from . import forms, presenting
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,10 @@ def _active(ruleset_id: str) -> Active:
     return active
 
 
-class _NotFound(Exception):
+class _NotFound(ServiceError):
+    status = 404
+    title = "Not Found"
+
     def __init__(self, ruleset_id: str) -> None:
         super().__init__(ruleset_id)
         self.ruleset_id = ruleset_id
@@ -69,14 +73,13 @@ def _unknown_ruleset(exc: _NotFound) -> ResponseReturnValue:
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
-    status = exc.code or 500
-    if not wants_html():
-        return problem(status, exc.name, exc.description or "")
-    return render_template("error.html", title=exc.name, detail=exc.description), status
+    return error_page(exc.code or 500, exc.name, exc.description or "")
 
 
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception) -> ResponseReturnValue:
+    # Also a decision that could not be recorded (DecisionNotRecorded): the page says no answer was given,
+    # with the status these pages have always answered it with.
     # The stack without the message: messages of engine or storage errors can quote the profile.
     log.error("page failed: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
     detail = "The error was logged. No answer was given; please try again or use another channel."
