@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from service.engine import Engine, reference
-from service.engine.decision import assemble
+from service.engine.assemble import assemble
 from service.ruleset import Ruleset, load_file, load_text, space
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ service/http/cds_hooks/ translates HTTP to these modules; extract.py turns FHIR 
 - `mapping`   the declarative FHIR mapping file that sits next to a ruleset, loaded strictly
 - `prefetch`  prefetch data per key, with the FHIR-server fallback (`fhirclient`)
 - `setup`     the channel's configuration: trusted issuers, CORS origins, limits
-- `validate`  validation of the hook request and feedback bodies
+- `hook_bodies` validation of the hook request and feedback bodies
 - `urls`      which outbound URLs may receive a token (https, or http on loopback)
 - `services`  the discovery document, derived from the active rulesets and their mappings
 - `extract`   FHIR resources -> profile facts and selected orders, as the ruleset's mapping file says

@@ -13,7 +13,7 @@ from ..ruleset.model import Compare, Rule, Ruleset, condition_leaves
 from ..ruleset.profile import FieldProblem, ProfileCheck, validate_profile
 from ..ruleset.words import describe, describe_action
 from . import reference
-from .decision import Assembler
+from .assemble import Assembler
 from .durable import DurableRuleset
 from .partial import TooManyCompletions, decide_partial
 

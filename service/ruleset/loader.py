@@ -186,18 +186,6 @@ def _build(r: TreeReader, data: Any, file: str, text: str, sha: str) -> Ruleset 
     return _replace(ruleset, tests=tests)
 
 
-def load_dir(folder: str | FsPath) -> tuple[list[Ruleset], list[RulesetError]]:
-    """Load every ruleset file in a folder; return the good ones and the errors of the bad ones."""
-    good: list[Ruleset] = []
-    bad: list[RulesetError] = []
-    for path in ruleset_files(folder):
-        try:
-            good.append(load_file(path))
-        except RulesetError as exc:
-            bad.append(exc)
-    return good, bad
-
-
 def ruleset_files(folder: str | FsPath) -> list[FsPath]:
     """Ruleset files in a folder: *.yaml except test files and FHIR mapping files."""
     folder = FsPath(folder)

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.decide import commit, make_decision, prepare
+from service.answering import commit, make_decision, prepare
 from service.decisions import ConfigurationError
 from service.decisions.identifiers import IdentifierKey
 

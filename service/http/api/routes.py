@@ -1,6 +1,6 @@
 """The JSON API: rulesets and evaluations under /v1.
 
-This module only translates. Every decision goes through `service.decide.make_decision` (channel "api" or
+This module only translates. Every decision goes through `service.answering.make_decision` (channel "api" or
 "batch") so it is validated by the engine, stamped and recorded like any other; the marshmallow schemas
 (service/http/api/schemas.py) check the request first to answer every problem at once with field-level messages.
 A decision is returned only after the decision log (when configured) has stored it: if storing fails the
@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from ...decide import InvalidProfile, NoDefaultRuleset, UnknownRuleset, make_decision, pick_ruleset
+from ...answering import InvalidProfile, NoDefaultRuleset, UnknownRuleset, make_decision, pick_ruleset
 from ...errors import problem_type
 from ...registry import Active
 from ...ruleset.errors import suggest

@@ -1,7 +1,7 @@
 """CDS Hooks 2.0.1 endpoints: discovery, service calls and feedback (service/cds does the work).
 
 This module only translates HTTP. Every call is authenticated first (bare 401 on failure, whatever the
-path); every other error is an OperationOutcome. A call's decision goes through `service.decide` like any
+path); every other error is an OperationOutcome. A call's decision goes through `service.answering` like any
 other channel's and is recorded, with its cards, before the cards are returned.
 """
 
@@ -14,7 +14,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from ...cds import prefetch, validate
+from ...answering import NoDefaultRuleset, UnknownRuleset, commit, prepare
+from ...cds import hook_bodies, prefetch
 from ...cds.auth import AuthFailed
 from ...cds.cards import CardMaker
 from ...cds.extract import extract, selected_orders
@@ -22,7 +23,6 @@ from ...cds.outcome import Issue, OutcomeError, outcome_for, outcome_response
 from ...cds.services import Service
 from ...cds.setup import channel_from_settings
 from ...cds.store import ReplayStoreError
-from ...decide import NoDefaultRuleset, UnknownRuleset, commit, prepare
 from ...decisions import LogError
 from ...engine import TooManyCompletions
 from ...errors import ServiceError
@@ -149,7 +149,7 @@ def discovery() -> Response:
 @bp.post("/cds-services/<service_id>")
 def call(service_id: str) -> Response:
     service = _service(service_id)
-    body = validate.hook_request(read_json(), service.hook)
+    body = hook_bodies.hook_request(read_json(), service.hook)
     rs, context = service.ruleset, body["context"]
     data, _keys = prefetch.gather(service.mapping, body, app_context.cds_channel().fhir_timeout)
     extraction = extract(service.mapping, rs, data, dt.datetime.now(dt.UTC).date())
@@ -191,7 +191,7 @@ def call(service_id: str) -> Response:
 @bp.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
     _service(service_id)
-    items = validate.feedback(read_json())
+    items = hook_bodies.feedback(read_json())
     recorder = app_context.recorder()
     if recorder is None:
         raise OutcomeError(503, [Issue("feedback cannot be stored: no decision log is configured", code="transient")])

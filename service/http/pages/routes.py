@@ -25,7 +25,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from ...decide import InvalidProfile, make_decision
+from ...answering import InvalidProfile, make_decision
 from ...errors import ServiceError
 from ...registry import Active
 from ...render import tests_by_rule
