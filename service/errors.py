@@ -7,7 +7,7 @@ The channels do not decide any of that again; each has one renderer that only ch
 
 - problem+json for the JSON API and everything else (service/http/errors.py),
 - an OperationOutcome for CDS Hooks (service/cds/outcome.py),
-- an HTML page for people (service/http/html.py).
+- an HTML page for people (service/http/html/common.py).
 
 Plain Python, so the engine and the ruleset layer can raise these without knowing HTTP.
 """

@@ -26,7 +26,7 @@ from ...decisions.replay import stored_ruleset
 from ...errors import ServiceError
 from ...ruleset.model import Ruleset
 from .. import app_context
-from ..html import add_security_headers, error_page, render_error, wants_html
+from ..html.common import add_security_headers, error_page, render_error, wants_html
 from . import auditors
 from . import session as auditor_session
 from . import views as decision_views

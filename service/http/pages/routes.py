@@ -32,8 +32,9 @@ from ...render import tests_by_rule
 from ...ruleset.profile import FieldProblem
 from .. import app_context
 from ..errors import problem
-from ..html import add_security_headers, error_page, wants_html
-from . import forms, presenting
+from ..html import presenting
+from ..html.common import add_security_headers, error_page, wants_html
+from . import forms
 
 log = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__)

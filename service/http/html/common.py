@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from flask import Response, make_response, render_template, request
 
-from ..errors import ServiceError
-from .errors import problem, problem_response
+from ...errors import ServiceError
+from ..errors import problem, problem_response
 
 # Everything is served by the service itself; answers carry patient facts, so nothing is cached or
 # sent on to the sites of the references.
