@@ -13,8 +13,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .decisions.errors import LogError, RecordError
 from .engine import InvalidProfile, TooManyCompletions
-from .errors import DecisionNotRecorded, ServiceError
+from .errors import ServiceError
 from .registry import Active, Registry
 
 __all__ = [
@@ -64,8 +65,28 @@ class NoDefaultRuleset(ServiceError, LookupError):
         return str(self)  # names rulesets only
 
 
+class DecisionNotRecorded(RecordError):
+    """The decision log could not store an answer, so the answer is not given: the one route to this 503.
+
+    A RecordError with the message of its cause, so callers of `make_decision` still see what failed; the
+    service's own log names only the cause's type, since a database's message can quote patient data.
+    """
+
+    slug = "decision-not-recorded"
+    title = "Decision not recorded"
+    public_detail = "The decision log is unavailable, so no decision is returned; retry later."
+
+    def __init__(self, cause: LogError) -> None:
+        super().__init__(str(cause))
+        self.cause_type = type(cause).__name__
+
+    @property
+    def log_text(self) -> str:
+        return self.cause_type
+
+
 class Recorder(Protocol):
-    """The decision log (service/decisions). Both methods must raise if they cannot store durably."""
+    """The decision log (service/decisions). Both methods raise LogError if they cannot store durably."""
 
     def record(
         self,
@@ -137,9 +158,9 @@ def commit(
 ) -> dict[str, Any]:
     """Record the decision (with the channel's artefacts, e.g. CDS Hooks cards) and hand it out.
 
-    If the recorder fails, DecisionNotRecorded is raised instead (every channel answers it as its 503): an
-    unrecorded answer is never returned. It carries only the type of the failure, since a database's
-    message can quote the statement's parameters (patient data).
+    If the recorder cannot store it (LogError), DecisionNotRecorded is raised instead, which every channel
+    answers as its 503: an unrecorded answer is never returned. Other errors (a programming error such as
+    an unknown identifier kind) propagate as they are.
     """
     latency_ms = (time.perf_counter() - prepared.started) * 1000.0
     if recorder is not None:
@@ -152,8 +173,8 @@ def commit(
                 identifiers=identifiers,
                 cards=cards,
             )
-        except Exception as exc:
-            raise DecisionNotRecorded(type(exc).__name__) from exc
+        except LogError as exc:
+            raise DecisionNotRecorded(exc) from exc
     return prepared.decision
 
 

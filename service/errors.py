@@ -57,20 +57,14 @@ class ServiceError(Exception):
         return {}
 
     @property
+    def log_text(self) -> str:
+        """What the service's own log says about it; a subclass whose message may quote data says less."""
+        return str(self)
+
+    @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
 
 class ConfigurationError(ValueError):
     """A setting cannot be used; the message names it and says how to fix it. It stops the start."""
-
-
-class DecisionNotRecorded(ServiceError):
-    """The decision log could not store an answer, so the answer is not given (the one route to this 503)."""
-
-    status = 503
-    slug = "decision-not-recorded"
-    title = "Decision not recorded"
-    public_detail = "The decision log is unavailable, so no decision is returned; retry later."
-    retry_after = 5
-    outcome_code = "transient"

@@ -134,7 +134,7 @@ def register(app: Flask) -> None:
         if exc.status >= 500:
             # The message names no patient data: the log's errors say so (decisions.log), and a recording
             # failure carries only the type of its cause.
-            log.error("%s: %s", exc.title.lower(), exc)
+            log.error("%s: %s", exc.title.lower(), exc.log_text)
         return problem_response(exc)
 
     @app.errorhandler(HTTPException)

@@ -110,7 +110,7 @@ def _cors(resp: Response) -> Response:
 @bp.errorhandler(ServiceError)
 def _service_error(exc: ServiceError) -> Response:
     if exc.status >= 500:
-        log.error("CDS Hooks: %s (%s); answering %d", exc.title, exc, exc.status)
+        log.error("CDS Hooks: %s (%s); answering %d", exc.title, exc.log_text, exc.status)
     return outcome_for(exc)
 
 
