@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from service.engine import Engine, reference
-from service.engine.decision import assemble
+from service.engine.assemble import assemble
 from service.ruleset import Ruleset, load_file, load_text, space
 
 from .peers import FloorEvaluator, Untranslatable, ZenEvaluator, describe_table

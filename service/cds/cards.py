@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..fhir import Extraction, Order
-from ..render import LEVEL_WORDS
 from ..ruleset.model import Ruleset, condition_leaves
+from ..ruleset.words import LEVEL_WORDS
+from .extract import Extraction, Order
 
 SUMMARY_MAX = 139
 

@@ -18,8 +18,8 @@ from urllib.parse import parse_qsl
 from ..ruleset import yamlsrc
 from ..ruleset.errors import Problem, RulesetError, suggest
 from ..ruleset.model import InputField, Person, Ruleset
-from ..ruleset.reader import SEMVER, Path, _Reader
-from ..ruleset.sections import _people
+from ..ruleset.reader import SEMVER, Path, TreeReader
+from ..ruleset.sections import read_people
 
 MAPPING_SUFFIX = ".fhir.yaml"
 
@@ -224,7 +224,7 @@ def load_mapping(path: str | FsPath, ruleset: Ruleset) -> FhirMapping:
         raise RulesetError(
             str(path), [Problem(str(path), exc.line, None, f"YAML syntax error: {exc.message}")]
         ) from None
-    r = _Reader(str(path), src)
+    r = TreeReader(str(path), src)
     for line, message in src.problems:
         r.error((), message, line=line)
     mapping = _Loader(r, ruleset).build(src.data, str(path), hashlib.sha256(raw).hexdigest())
@@ -234,7 +234,7 @@ def load_mapping(path: str | FsPath, ruleset: Ruleset) -> FhirMapping:
 
 
 class _Loader:
-    def __init__(self, r: _Reader, ruleset: Ruleset) -> None:
+    def __init__(self, r: TreeReader, ruleset: Ruleset) -> None:
         self.r = r
         self.rs = ruleset
         self.systems: dict[str, str] = {}
@@ -257,8 +257,8 @@ class _Loader:
             version=str(version),
             path=file,
             sha256=sha,
-            authors=_people(r, data.get("authors"), ("authors",), "authors", need_date=False),
-            reviewers=_people(r, data.get("reviewers"), ("reviewers",), "reviewers", need_date=True),
+            authors=read_people(r, data.get("authors"), ("authors",), "authors", need_date=False),
+            reviewers=read_people(r, data.get("reviewers"), ("reviewers",), "reviewers", need_date=True),
             prefetch=self._prefetch(data.get("prefetch")),
             patient=self._patient(data.get("patient")),
             conditions=self._facts(data.get("conditions"), ("conditions",), "a condition"),

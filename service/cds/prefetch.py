@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..fhir import FhirData
+from .extract import FhirData
 from .fhirclient import FhirClient, Unavailable, bundle_resources, next_link
 from .mapping import TOKEN, FhirMapping, Template
 from .outcome import Issue, OutcomeError, is_operation_outcome

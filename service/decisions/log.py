@@ -1,4 +1,4 @@
-"""The decision log: the real `Recorder` of service/decide.py, appending to a hash chain before answering.
+"""The decision log: the real `Recorder` of service/answering.py, appending to a hash chain before answering.
 
 One append is one transaction: store the ruleset revision if the log lacks it, lock the chain head,
 insert the decision with its CDS Hooks cards, move the head, commit. The lock is

@@ -57,13 +57,6 @@ def order_context(*codes: str) -> dict[str, Any]:
     }
 
 
-def by_indicator(cards: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for card in cards:
-        out.setdefault(card["indicator"], []).append(card)
-    return out
-
-
 def count(app: Flask, model: Any, *where: Any) -> int:
     with app.extensions["decision_log"].engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(model).where(*where)).scalar_one()

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.decide import commit, make_decision, prepare
+from service.answering import commit, make_decision, prepare
 from service.decisions import ConfigurationError
 from service.decisions.identifiers import IdentifierKey
 
@@ -184,7 +184,7 @@ def test_a_cursor_only_works_with_the_filters_it_was_issued_for(app: Flask, clie
 def test_bad_query_parameters_are_400_naming_parameter_and_allowed_values(
     app: Flask, client: FlaskClient, query: str, parameter: str, allowed: list[str] | str | None
 ) -> None:
-    from service.http.audit_query import PARAMETERS
+    from service.http.audit.query import PARAMETERS
 
     decide(app, PROFILE)
     response = client.get(f"/v1/evaluations?{query}", headers=AUDITOR)

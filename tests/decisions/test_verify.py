@@ -6,7 +6,7 @@ import pytest
 from click.testing import Result
 from flask import Flask
 
-from service.decide import commit, make_decision, prepare
+from service.answering import commit, make_decision, prepare
 
 from .conftest import PROFILE, raw_sql, unguard
 

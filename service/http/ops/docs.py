@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, send_from_directory
 
-from .openapi import SpecContext, document
+from ..openapi import SpecContext, document
 
 bp = Blueprint("docs", __name__)
 

@@ -23,8 +23,9 @@ from pathlib import Path
 from flask import Flask, request, session
 from flask.sessions import SecureCookieSessionInterface
 
-from .. import keyfiles
-from ..decisions import ConfigurationError
+from ... import keyfiles
+from ...decisions import ConfigurationError
+from .. import app_context
 from . import auditors
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class AuditorSessionInterface(SecureCookieSessionInterface):
     """Flask's signed cookie, Secure per request and limited to the decision pages' path."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
-        behind_https = str(app.config.get("PUBLIC_BASE_URL", "")).startswith("https://")
+        behind_https = app_context.settings(app).public_base_url.startswith("https://")
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure or behind_https
 
     def get_cookie_path(self, app: Flask) -> str:
@@ -71,7 +72,7 @@ class AuditorSessionInterface(SecureCookieSessionInterface):
 
 
 def init_app(app: Flask) -> None:
-    app.secret_key = secret_key(app.config.get("SECRET_KEY", ""), app.instance_path)
+    app.secret_key = secret_key(app_context.settings(app).secret_key, app.instance_path)
     app.config.update(
         SESSION_COOKIE_NAME=COOKIE_NAME,
         SESSION_COOKIE_HTTPONLY=True,

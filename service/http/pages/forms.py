@@ -25,9 +25,9 @@ from urllib.parse import urlencode
 
 from werkzeug.datastructures import MultiDict
 
-from ..ruleset.errors import suggest
-from ..ruleset.model import InputField, Ruleset
-from ..ruleset.profile import FieldProblem, describe_allowed, validate_profile
+from ...ruleset.errors import suggest
+from ...ruleset.model import InputField, Ruleset
+from ...ruleset.profile import FieldProblem, describe_allowed, validate_profile
 
 WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 MAX_DIGITS = 18  # far beyond any range, far below the digits int() refuses to convert

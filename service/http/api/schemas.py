@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from ..ruleset.errors import suggest
-from ..ruleset.model import InputField, Ruleset
-from ..ruleset.profile import describe_allowed
+from ...ruleset.errors import suggest
+from ...ruleset.model import InputField, Ruleset
+from ...ruleset.profile import describe_allowed
 
 
 def _lit(text: str) -> str:

@@ -11,9 +11,9 @@ from typing import Any
 
 from flask import url_for
 
-from ..registry import Active
-from ..ruleset.model import Ruleset
-from . import presenting
+from ...registry import Active
+from ...ruleset.model import Ruleset
+from ..html import presenting
 
 
 @dataclass(frozen=True)

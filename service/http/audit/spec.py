@@ -1,11 +1,11 @@
-"""OpenAPI paths of the auditors' decision-log endpoints (service/http/audit.py)."""
+"""OpenAPI paths of the auditors' decision-log endpoints (service/http/audit/api.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .audit_query import PARAMETERS
-from .openapi import SpecContext
+from ..openapi import SpecContext
+from .query import PARAMETERS
 
 AUTH = [{"auditorToken": []}]
 PARAMETER_TEXT = {

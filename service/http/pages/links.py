@@ -10,14 +10,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from flask import current_app, request
+from flask import request
 
-from ..ruleset.model import Ruleset
+from ...ruleset.model import Ruleset
+from .. import app_context
 from .forms import query_string
 
 
 def base_url() -> str:
-    return current_app.config.get("PUBLIC_BASE_URL") or request.url_root.rstrip("/")
+    return app_context.settings().public_base_url or request.url_root.rstrip("/")
 
 
 def ruleset_url(ruleset_id: str) -> str:

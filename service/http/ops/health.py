@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from ..decisions import LogError
-from .docschemas import HealthSchema, ReadinessSchema
-from .openapi import SpecContext, document
+from ...decisions import LogError
+from .. import app_context
+from ..docschemas import HealthSchema, ReadinessSchema
+from ..openapi import SpecContext, document
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ def healthz() -> ResponseReturnValue:
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    registry = current_app.extensions["registry"]
+    registry = app_context.registry()
     loaded = [a.ruleset.summary for a in registry.all()]
     database = _database()
     ready = bool(loaded) and database["reachable"]
@@ -66,7 +67,7 @@ def _paths(ctx: SpecContext) -> None:
 
 def _database() -> dict[str, Any]:
     """Whether the decision log answers: without it no decision may be given."""
-    decision_log = current_app.extensions.get("decision_log")
+    decision_log = app_context.recorder()
     if decision_log is None:
         return {"reachable": False, "problem": "the decision log is not configured"}
     try:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry import Active
-from ..ruleset.model import Action, All, Any_, Compare, Condition, InputField, Invariant, Not, Presence, Ruleset
-from ..ruleset.words import describe, describe_action
+from ...registry import Active
+from ...ruleset.model import Action, All, Any_, Compare, Condition, InputField, Invariant, Not, Presence, Ruleset
+from ...ruleset.words import describe, describe_action
 
 
 def condition_json(cond: Condition) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cds.mapping import Code, FhirMapping, Ingredient
-from .ruleset.model import Ruleset
+from ..ruleset.model import Ruleset
+from .mapping import Code, FhirMapping, Ingredient
 
 CONDITION_ACTIVE = {"active", "recurrence", "relapse"}
 NOT_TRUE = {"refuted", "entered-in-error"}

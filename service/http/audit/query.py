@@ -14,8 +14,9 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from ..decisions import DecisionLog, queries
-from ..decisions.feedback import parse_timestamp
+from ...decisions import DecisionLog, queries
+from ...decisions.feedback import parse_timestamp
+from ...errors import ServiceError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -52,10 +53,23 @@ class ParamProblem:
         return out
 
 
-class BadQuery(ValueError):
+class BadQuery(ServiceError, ValueError):
+    """Query parameters the audit list cannot use; `problems` name each parameter and what it accepts."""
+
+    status = 400
+    title = "Bad Request"
+
     def __init__(self, problems: list[ParamProblem]) -> None:
         super().__init__("; ".join(p.message for p in problems))
         self.problems = problems
+
+    @property
+    def detail(self) -> str:
+        return str(self)
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return {"errors": [p.as_dict() for p in self.problems]}
 
 
 @dataclass(frozen=True)
