@@ -48,6 +48,17 @@ def from_env() -> dict[str, Any]:
         "LOG_LEVEL": _log_level(),
         "BATCH_LIMIT": _int("BATCH_LIMIT", 1000),
         **cds_hooks_from_env(),
+        **decision_log_from_env(),
+    }
+
+
+def decision_log_from_env() -> dict[str, Any]:
+    """How long the decision log waits for its database, and the disk room it needs (README "Configuration")."""
+    return {
+        "DECISION_LOG_TIMEOUT_MS": _int("DECISION_LOG_TIMEOUT_MS", 2000),
+        "DECISION_LOG_CONNECT_TIMEOUT_MS": _int("DECISION_LOG_CONNECT_TIMEOUT_MS", 2000),
+        "DECISION_LOG_QUERY_TIMEOUT_MS": _int("DECISION_LOG_QUERY_TIMEOUT_MS", 20000),
+        "DECISION_LOG_MIN_FREE_MB": _int("DECISION_LOG_MIN_FREE_MB", 64, minimum=0),
     }
 
 

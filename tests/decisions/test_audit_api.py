@@ -229,7 +229,7 @@ def test_the_audit_blueprint_works_on_its_own_path(app: Flask) -> None:
 def test_readyz_reports_the_database(app: Flask, client: FlaskClient, database_url: str) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json["database"] == {"backend": database_url.split(":")[0], "reachable": True}
+    assert ready.json["database"] == {"backend": database_url.split(":")[0], "reachable": True, "can_record": True}
     raw_sql(database_url, "ALTER TABLE chain_heads RENAME TO chain_heads_gone")
     try:
         down = client.get("/readyz")
