@@ -25,7 +25,7 @@ from ..ruleset.model import Ruleset
 from ..ruleset.profile import FieldProblem
 from . import feedback as fb
 from .appends import Appends
-from .chain import canonical, decision_content, feedback_content, link_hash
+from .chain import canonical, decision_content, feedback_content, link_hash, revision_hash
 from .database import WRITE, Timeouts, connect
 from .errors import ConfigurationError, InvalidFeedback, LogError, RecordError
 from .identifiers import IdentifierKey
@@ -344,15 +344,21 @@ class DecisionLog:
 
 
 def _revision_row(ruleset: Ruleset) -> dict[str, Any]:
-    return {
+    row = {
         "sha256": ruleset.sha256,
         "ruleset_id": ruleset.id,
         "version": ruleset.version,
         "source_text": ruleset.source_text,
         "tests_text": _tests_text(ruleset),
-        "options": canonical(list(ruleset.options)),
+        "options": revision_options(ruleset.options),
         "stored_at": _now(),
     }
+    return {**row, "content_hash": revision_hash(row)}
+
+
+def revision_options(options: Iterable[str]) -> str:
+    """The `options` column: the option ids of the ruleset, in file order, as canonical JSON."""
+    return canonical(list(options))
 
 
 def _tests_text(ruleset: Ruleset) -> str | None:
