@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from click.testing import Result
 from flask import Flask
@@ -221,3 +223,38 @@ def test_an_edit_of_any_stored_column_is_caught(
     result = verify_cli(app)
     assert result.exit_code == 1, f"{table}.{column} edited, yet: {result.output}"
     assert "FAIL" in result.output
+
+
+def test_a_log_written_before_revision_hashes_still_verifies_after_the_upgrade(
+    make_app: Callable[..., Flask], database_url: str
+) -> None:
+    """Migration 0003 gives the revisions of an existing log their content_hash: the log verifies after it."""
+    first = make_app()
+    ids = _decisions_with_feedback(first)
+    first.extensions["decision_log"].close()
+    # The log as the service before migration 0003 left it.
+    raw_sql(
+        database_url,
+        "ALTER TABLE ruleset_revisions DROP COLUMN content_hash",
+        "UPDATE alembic_version SET version_num = '0002'",
+    )
+    upgraded = make_app()
+    [[stored]] = raw_sql(database_url, "SELECT content_hash FROM ruleset_revisions")
+    assert len(stored[0]) == 64
+    result = verify_cli(upgraded)
+    assert result.exit_code == 0, result.output
+    assert "decisions chain: 3 record(s)" in result.output and "ruleset revisions: 1" in result.output
+    # ...and the revision is covered from then on.
+    raw_sql(database_url, *unguard(database_url, "ruleset_revisions"), "UPDATE ruleset_revisions SET tests_text = 'x'")
+    assert verify_cli(upgraded).exit_code == 1
+    assert len(ids) == 3
+
+
+def _decisions_with_feedback(app: Flask) -> list[str]:
+    registry, log = app.extensions["registry"], app.extensions["decision_log"]
+    ids = [make_decision(registry, None, PROFILE, channel="api", recorder=log)["decision_id"]]
+    card = {"uuid": "card-1", "option": "topical", "indicator": "info", "summary": "Topical"}
+    ids.append(commit(prepare(registry, None, PROFILE), log, channel="cds-hooks", cards=[card])["decision_id"])
+    log.record_feedback("svc", [{"card": "card-1", "outcome": "accepted", "outcomeTimestamp": "2026-01-01T00:00:00Z"}])
+    ids.append(make_decision(registry, None, PROFILE, channel="api", recorder=log)["decision_id"])
+    return ids
