@@ -13,7 +13,9 @@ exclusive SQLite lock - turns into a RecordError (503 with Retry-After) within s
 a worker until gunicorn kills it. SQLite has one knob, the busy timeout (how long to wait for a lock).
 PostgreSQL gets `connect_timeout`, `lock_timeout` and `statement_timeout`: appends and the readiness
 probe keep the short statement_timeout, reads get a longer one per transaction. `-c` settings in the
-URL's own `options` come after ours, so they win (except statement_timeout of reads).
+URL's own `options` come after ours, so they win (except statement_timeout of reads); `tcp_user_timeout`
+bounds the wait on a server that is gone. Not bounded: a server process that is alive but frozen
+(its kernel still acknowledges), which would need a client-side cancel.
 
 `hide_parameters` keeps bound values - profiles, hashed identifiers - out of exception messages, which
 end up in logs.
@@ -111,6 +113,10 @@ def _pg_args(url: Any, timeouts: Timeouts) -> dict[str, Any]:
     args: dict[str, Any] = {"options": f"{own} {given}" if given else own}
     if "connect_timeout" not in url.query:
         args["connect_timeout"] = max(2, math.ceil(timeouts.connect_ms / 1000))  # libpq: whole seconds, 2 at least
+    if "tcp_user_timeout" not in url.query:
+        # A server that vanished (host down, network cut) never ACKs: without this, a request on a pooled
+        # connection (or its pre-ping) waits for TCP's retransmissions, minutes. A slow query is ACKed at once.
+        args["tcp_user_timeout"] = timeouts.operation_ms
     return args
 
 
