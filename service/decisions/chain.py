@@ -44,7 +44,7 @@ DECISION_FIELDS = (
     "hook_instance_hash",
 )
 CARD_FIELDS = ("uuid", "position", "option", "indicator", "summary", "rules")
-REVISION_FORMAT = 1  # the content of ruleset_revisions.content_hash (migration 0003); same rule as FORMAT
+REVISION_FORMAT = 1  # the content of ruleset_revisions.content_hash (migration 0004); same rule as FORMAT
 REVISION_FIELDS = ("sha256", "ruleset_id", "version", "tests_text", "options", "stored_at")
 FEEDBACK_FIELDS = (
     "card_uuid",

@@ -228,26 +228,45 @@ def test_an_edit_of_any_stored_column_is_caught(
 def test_a_log_written_before_revision_hashes_still_verifies_after_the_upgrade(
     make_app: Callable[..., Flask], database_url: str
 ) -> None:
-    """Migration 0003 gives the revisions of an existing log their content_hash: the log verifies after it."""
+    """Migration 0004 gives the revisions of an existing log their content_hash: the log verifies after it.
+
+    The log is written by the service, then put back into the state before 0004 (column gone, schema
+    version the one 0004 revises) and 0004 alone is run on it; later migrations, if any, stay applied.
+    """
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from service.decisions.database import WRITE, connect
+    from service.decisions.migrate import alembic_config
+
     first = make_app()
     ids = _decisions_with_feedback(first)
     first.extensions["decision_log"].close()
-    # The log as the service before migration 0003 left it.
-    raw_sql(
-        database_url,
-        "ALTER TABLE ruleset_revisions DROP COLUMN content_hash",
-        "UPDATE alembic_version SET version_num = '0002'",
-    )
-    upgraded = make_app()
+    [[(head,)]] = raw_sql(database_url, "SELECT version_num FROM alembic_version")
+    engine = connect(database_url)
+    try:
+        with engine.execution_options(**WRITE).begin() as conn:
+            before = ScriptDirectory.from_config(alembic_config(conn)).get_revision("0004").down_revision
+        raw_sql(
+            database_url,
+            "ALTER TABLE ruleset_revisions DROP COLUMN content_hash",
+            f"UPDATE alembic_version SET version_num = '{before}'",
+        )
+        with engine.execution_options(**WRITE).begin() as conn:
+            command.upgrade(alembic_config(conn), "0004")
+    finally:
+        engine.dispose()
+    raw_sql(database_url, f"UPDATE alembic_version SET version_num = '{head}'")
     [[stored]] = raw_sql(database_url, "SELECT content_hash FROM ruleset_revisions")
     assert len(stored[0]) == 64
+    upgraded = make_app()
     result = verify_cli(upgraded)
     assert result.exit_code == 0, result.output
     assert "decisions chain: 3 record(s)" in result.output and "ruleset revisions: 1" in result.output
+    assert len(ids) == 3
     # ...and the revision is covered from then on.
     raw_sql(database_url, *unguard(database_url, "ruleset_revisions"), "UPDATE ruleset_revisions SET tests_text = 'x'")
     assert verify_cli(upgraded).exit_code == 1
-    assert len(ids) == 3
 
 
 def _decisions_with_feedback(app: Flask) -> list[str]:

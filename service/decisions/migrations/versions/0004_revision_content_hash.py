@@ -1,6 +1,6 @@
 """Ruleset revisions: a hash over every column, so `decisions verify` covers tests_text, options and the rest.
 
-Revision ID: 0003
+Revision ID: 0004
 Revises: 0002
 Create Date: 2026-12-01
 
@@ -22,7 +22,7 @@ from alembic import op
 from service.decisions.chain import revision_hash
 from service.decisions.models import UTCDateTime
 
-revision = "0003"
+revision = "0004"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
@@ -65,4 +65,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("the decision log is append-only: restore a backup to go back before 0003")
+    raise NotImplementedError("the decision log is append-only: restore a backup to go back before 0004")
