@@ -59,6 +59,17 @@ def from_env() -> dict[str, Any]:
         "LOG_LEVEL": _log_level(),
         "BATCH_LIMIT": _int("BATCH_LIMIT", 1000),
         **cds_hooks_from_env(),
+        **decision_log_from_env(),
+    }
+
+
+def decision_log_from_env() -> dict[str, Any]:
+    """How long the decision log waits for its database, and the disk room it needs (README "Configuration")."""
+    return {
+        "DECISION_LOG_TIMEOUT_MS": _int("DECISION_LOG_TIMEOUT_MS", 2000),
+        "DECISION_LOG_CONNECT_TIMEOUT_MS": _int("DECISION_LOG_CONNECT_TIMEOUT_MS", 2000),
+        "DECISION_LOG_QUERY_TIMEOUT_MS": _int("DECISION_LOG_QUERY_TIMEOUT_MS", 20000),
+        "DECISION_LOG_MIN_FREE_MB": _int("DECISION_LOG_MIN_FREE_MB", 64, minimum=0),
     }
 
 
@@ -102,6 +113,10 @@ class Settings:
     database_url: str
     decision_hmac_key: str
     decision_log_sqlite_sync: str
+    decision_log_timeout_ms: int
+    decision_log_connect_timeout_ms: int
+    decision_log_query_timeout_ms: int
+    decision_log_min_free_mb: int
     auditor_token_hashes: frozenset[str]
     secret_key: str
     max_body_bytes: int
@@ -132,6 +147,10 @@ class Settings:
             database_url=str(config["DATABASE_URL"] or ""),
             decision_hmac_key=str(config["DECISION_HMAC_KEY"] or ""),
             decision_log_sqlite_sync=str(config["DECISION_LOG_SQLITE_SYNC"]),
+            decision_log_timeout_ms=int(config["DECISION_LOG_TIMEOUT_MS"]),
+            decision_log_connect_timeout_ms=int(config["DECISION_LOG_CONNECT_TIMEOUT_MS"]),
+            decision_log_query_timeout_ms=int(config["DECISION_LOG_QUERY_TIMEOUT_MS"]),
+            decision_log_min_free_mb=int(config["DECISION_LOG_MIN_FREE_MB"]),
             auditor_token_hashes=token_hashes(str(config["AUDITOR_TOKEN_HASHES"] or "")),
             secret_key=str(config["SECRET_KEY"] or ""),
             max_body_bytes=int(config["MAX_CONTENT_LENGTH"]),

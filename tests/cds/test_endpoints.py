@@ -206,6 +206,13 @@ def test_feedback_body_errors(cds: CdsClient) -> None:
     assert {"feedback[0].outcome", "feedback[0].outcomeTimestamp"} <= expressions
 
 
+@pytest.mark.parametrize("timestamp", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00"])
+def test_feedback_with_an_instant_outside_the_utc_range_is_400(cds: CdsClient, timestamp: str) -> None:
+    """An offset that carries the instant past year 9999 or before year 1 in UTC was a 500 (issue 16, item 7)."""
+    item = {"card": "c", "outcome": "overridden", "outcomeTimestamp": timestamp}
+    assert_outcome(cds.post(PATIENT_VIEW + "/feedback", {"feedback": [item]}), 400, "feedback[0].outcomeTimestamp")
+
+
 # ---- CORS ----------------------------------------------------------------------------------------
 
 

@@ -37,7 +37,8 @@ PARAMETERS = (
 )
 CHANNEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+LIMIT = re.compile(r"^[0-9]{1,4}$")  # ASCII digits only: str.isdigit() also takes "²", which int() refuses
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,13 @@ def parse(args: MultiDict[str, str], log: DecisionLog, wants_csv: bool) -> Query
         if name in one:
             instant = _instant(one[name])
             if instant is None:
-                say(ParamProblem(name, f"`{name}` must be a date (2026-01-31) or an RFC 3339 date-time with offset"))
+                say(
+                    ParamProblem(
+                        name,
+                        f"`{name}` must be a date (2026-01-31) or an RFC 3339 date-time with offset, "
+                        "within the years 0001-9999 in UTC",
+                    )
+                )
             else:
                 values[name] = instant
     if "since" in values and "until" in values and values["since"] >= values["until"]:
@@ -152,7 +159,7 @@ def parse(args: MultiDict[str, str], log: DecisionLog, wants_csv: bool) -> Query
     limit = DEFAULT_LIMIT
     if "limit" in one:
         raw = one["limit"]
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        if not LIMIT.match(raw) or not 1 <= int(raw) <= MAX_LIMIT:
             say(ParamProblem("limit", f"`limit` must be a whole number from 1 to {MAX_LIMIT}"))
         else:
             limit = int(raw)
