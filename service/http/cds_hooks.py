@@ -28,12 +28,14 @@ from ..fhir import extract, selected_orders
 from . import metrics, openapi
 from .body import read_json
 from .errors import ApiProblem
-from .links import base_url, form_url, ruleset_url
+from .links import base_url, form_url, ruleset_url, topic_system
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds_hooks", __name__)
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type"
+# CDS Hooks bodies are JSON; FHIR clients send them as application/fhir+json too.
+CDS_JSON_TYPES = ("application/json", "application/fhir+json")
 
 
 def init_app(app: Flask) -> None:
@@ -148,19 +150,19 @@ def _service(service_id: str) -> Service:
 # ---- endpoints -------------------------------------------------------------------------------------
 
 
-@bp.get("/cds-services")
+@bp.get("/cds-services", strict_slashes=False)
 def discovery() -> Response:
     return _cds_json({"services": [s.discovery() for s in _services().values()]})
 
 
-@bp.post("/cds-services/<service_id>")
+@bp.post("/cds-services/<service_id>", strict_slashes=False)
 def call(service_id: str) -> Response:
     service = _service(service_id)
-    body = validate.hook_request(read_json(), service.hook)
+    body = validate.hook_request(read_json(CDS_JSON_TYPES), service.hook)
     rs, context = service.ruleset, body["context"]
     data, _keys = prefetch.gather(service.mapping, body, _channel().fhir_timeout)
     extraction = extract(service.mapping, rs, data, dt.datetime.now(dt.UTC).date())
-    maker = CardMaker(rs, extraction, form_url(rs, extraction.profile), ruleset_url(rs.id), f"{base_url()}/rulesets")
+    maker = CardMaker(rs, extraction, form_url(rs, extraction.profile), ruleset_url(rs.id), topic_system())
     missing = service.missing_numbers(extraction.profile)
     if missing:
         cards = maker.cannot_decide(missing)
@@ -180,7 +182,7 @@ def call(service_id: str) -> Response:
     if service.hook == "patient-view":
         cards = maker.patient_view(prepared.decision)
     else:
-        cards = maker.order_select(prepared.decision, selected_orders(service.mapping, context))
+        cards = maker.order_select(prepared.decision, selected_orders(service.mapping, context, data))
     identifiers = {"patientId": context["patientId"], "userId": context["userId"], "hookInstance": body["hookInstance"]}
     try:
         commit(
@@ -198,10 +200,10 @@ def call(service_id: str) -> Response:
     return _cds_json({"cards": cards})
 
 
-@bp.post("/cds-services/<service_id>/feedback")
+@bp.post("/cds-services/<service_id>/feedback", strict_slashes=False)
 def feedback(service_id: str) -> Response:
     _service(service_id)
-    items = validate.feedback(read_json())
+    items = validate.feedback(read_json(CDS_JSON_TYPES))
     recorder = current_app.extensions.get("decision_log")
     if recorder is None:
         raise OutcomeError(503, [Issue("feedback cannot be stored: no decision log is configured", code="transient")])

@@ -15,9 +15,19 @@ from flask import current_app, request
 from ..ruleset.model import Ruleset
 from .forms import query_string
 
+# The Coding system of `source.topic` on CDS cards when PUBLIC_BASE_URL is not set: a stable name, so the
+# topic of a ruleset is the same whichever host name a request came in by.
+TOPIC_SYSTEM = "urn:rules-service:ruleset"
+
 
 def base_url() -> str:
     return current_app.config.get("PUBLIC_BASE_URL") or request.url_root.rstrip("/")
+
+
+def topic_system() -> str:
+    """The system of a ruleset's topic Coding (its code is the ruleset id): from configuration, never the request."""
+    public = current_app.config.get("PUBLIC_BASE_URL")
+    return f"{public}/rulesets" if public else TOPIC_SYSTEM
 
 
 def ruleset_url(ruleset_id: str) -> str:

@@ -147,19 +147,6 @@ def test_body_too_large(make_app: Callable[..., Flask], ehr: Ehr) -> None:
             ),
             "fhirAuthorization.token_type",
         ),
-        (
-            lambda r: r.update(
-                fhirServer="http://ehr.example.org/fhir",
-                fhirAuthorization={
-                    "access_token": "t",
-                    "token_type": "Bearer",
-                    "expires_in": 30,
-                    "scope": "patient/*.read",
-                    "subject": "s",
-                },
-            ),
-            "fhirServer",
-        ),
     ],
 )
 def test_invalid_requests_name_the_field(
