@@ -367,6 +367,13 @@ class _Extractor:
                 if answer is not None:
                     label = self.ruleset.inputs[fact.field].label
                     self.notes.append(f"{label}: read from the text of an Observation (matched by text); check it.")
+            if answer is not None and answer.statuses and latest[1].get("status") not in answer.statuses:
+                label = self.ruleset.inputs[fact.field].label
+                self.notes.append(
+                    f"{label}: the latest Observation is {latest[1].get('status')}, which is not used for "
+                    f"“{answer.code.display}”; record it in the form."
+                )
+                answer = None
             if answer is not None:
                 self.add(fact.field, answer.value)
 

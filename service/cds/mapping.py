@@ -107,6 +107,7 @@ class Answer:
     code: Code
     value: Any
     texts: tuple[str, ...] = ()  # whole phrases meaning this answer in valueString or a text-only value
+    statuses: tuple[str, ...] = ()  # if given, the Observation statuses this answer is taken from
 
 
 @dataclass(frozen=True)
@@ -583,10 +584,11 @@ class _Loader:
                 node_answers = []
             for j, a in enumerate(node_answers):
                 ap = (*p, "answers", j)
-                code = self._code(a, ap, "an answer", extra={"value": True, "texts": False})
+                code = self._code(a, ap, "an answer", extra={"value": True, "texts": False, "statuses": False})
                 if code is not None and f is not None:
                     texts = tuple(normal_text(t) for t in self.r.text_list(a, "texts", ap, "an answer"))
-                    answers.append(Answer(code, self._value(f, a, ap), texts))
+                    only = self._statuses(a, "statuses", ap, OBSERVATION_STATUSES)
+                    answers.append(Answer(code, self._value(f, a, ap), texts, only))
             statuses = self._statuses(item, "statuses", p, OBSERVATION_STATUSES) or DEFAULT_OBSERVATION_STATUSES
             if f is not None and type(age) is int:
                 out.append(ObservationFact(f.id, codes, tuple(answers), age, self.r.src.line(p), statuses))
