@@ -83,8 +83,9 @@ class Code:
             return False
         if code == self.code:
             return True
-        if self.subcodes:
-            return code.replace(".", "").upper().startswith(self.code.replace(".", "").upper())
+        if self.system == ICD10CM:  # EHRs send ICD-10-CM with or without the dot, in either case: I50.9, i509
+            mine, theirs = self.code.replace(".", "").upper(), code.strip().replace(".", "").upper()
+            return theirs.startswith(mine) if self.subcodes else theirs == mine
         return False
 
 

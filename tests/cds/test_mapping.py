@@ -138,6 +138,9 @@ def test_an_alias_matches_like_the_url(tmp_path: Path, ruleset: Ruleset) -> None
     heart = next(f for f in mapping.conditions if f.value == "heart_failure")
     assert heart.codes[0].matches("urn:oid:2.16.840.1.113883.6.90", "I50.9")
     assert not heart.codes[0].matches("urn:oid:2.16.840.1.113883.6.96", "I50.9")
+    hyperkalaemia = next(f for f in mapping.conditions if f.value == "hyperkalaemia").codes[0]
+    assert hyperkalaemia.matches("http://hl7.org/fhir/sid/icd-10-cm", "E875")  # without the dot
+    assert not hyperkalaemia.matches("http://hl7.org/fhir/sid/icd-10-cm", "E87.6")
 
 
 @pytest.mark.parametrize(
