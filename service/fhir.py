@@ -303,8 +303,14 @@ class _Extractor:
             else:
                 self.number(pm.age_field, age)
 
+    def unread(self, fields: Iterable[str]) -> None:
+        """One more active item that could not be classified: these set fields are not known in full."""
+        for fid in fields:
+            self.unclassified[fid] = self.unclassified.get(fid, 0) + 1
+
     def conditions(self) -> None:
         status = self.mapping.condition_status
+        set_fields = {f.field for f in self.mapping.conditions if self.ruleset.inputs[f.field].type == "set"}
         for cond in self.data.of("Condition"):
             clinical = _status_code(cond.get("clinicalStatus"))
             verification = _status_code(cond.get("verificationStatus"))
@@ -318,6 +324,8 @@ class _Extractor:
             by_text = (
                 [] if coded else [f for f in self.mapping.conditions if _phrased(_concept_texts(concept), f.texts)]
             )
+            if not coded and not by_text:
+                self.unread(set_fields)  # it may be one of the set's values the mapping has no code for
             for fact in coded or by_text:
                 label = self.ruleset.inputs[fact.field].label
                 if fact.max_age_days is not None:
@@ -414,9 +422,9 @@ class _Extractor:
                         self.notes.append(
                             f"{rtype}/{med.get('id')}: {names} matched by name (no known code); check the record."
                         )
+                if not found:
+                    self.unread(fields)  # it may be in a class the mapping has no code for
                 if not found and read.unresolved:
-                    for fid in fields:
-                        self.unclassified[fid] = self.unclassified.get(fid, 0) + 1
                     self.notes.append(
                         f"{rtype}/{med.get('id')}: its medicationReference could not be followed, so the "
                         "medication is not known; check the record."
@@ -442,6 +450,12 @@ class _Extractor:
                 self.notes.append(f"{f.label}: the record suggests several values ({shown}); confirm one in the form.")
             if not read_in_full and (fid not in profile or f.type == "set"):
                 incomplete.append(fid)
+            if f.type == "set" and self.unclassified.get(fid):
+                n = self.unclassified[fid]
+                self.notes.append(
+                    f"{f.label}: {n} active item{'s' if n != 1 else ''} in the record could not be classified "
+                    f"(no code or name the mapping knows), so the list is not known in full; check the record."
+                )
         return Extraction(profile, incomplete, self.notes)
 
 

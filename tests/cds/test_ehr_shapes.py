@@ -458,3 +458,29 @@ def test_source_topic_does_not_depend_on_the_request_host(real: CdsClient, real_
     assert len(topics) == 1
     topic = json.loads(topics.pop())
     assert topic["code"] == RULESET and "localhost" not in topic["system"] and "cds.internal" not in topic["system"]
+
+
+# ---- an item that cannot be classified is not silence (issue 13 item 2, without found values) -----------
+
+
+def test_an_unclassified_medication_leaves_the_medications_unknown_and_is_counted(real: CdsClient) -> None:
+    prefetch = record(shape("aga"), meds=(shape("unmapped_medication"),))
+    cards = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=prefetch)))
+    facts = next(c for c in cards if c["summary"].startswith(("Record", "Check facts")))
+    assert "Relevant medications: 1 active item in the record could not be classified" in facts["detail"]
+    # PRP depends on anticoagulants and antiplatelets: with the medications unknown it is said to depend on them.
+    prp = next(line for line in facts["detail"].splitlines() if line.startswith("- **Platelet-rich plasma"))
+    assert "relevant medications" in prp and "Anticoagulant or antiplatelet therapy" in prp
+    known = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=record(shape("aga")))))
+    known_facts = next(c for c in known if c["summary"].startswith(("Record", "Check facts")))
+    assert "relevant medications" not in next(
+        line for line in known_facts["detail"].splitlines() if line.startswith("- **Platelet-rich plasma")
+    )
+
+
+def test_an_unclassified_condition_makes_an_oral_minoxidil_order_a_warning_not_silence(real: CdsClient) -> None:
+    quiet = cards_of(order_select(real, record(shape("aga")), draft("197987")))
+    unclassified = cards_of(order_select(real, record(shape("aga"), shape("unmapped_condition")), draft("197987")))
+    assert [c["indicator"] for c in unclassified] == ["warning"]
+    assert "conditions" in unclassified[0]["summary"].lower()
+    assert len(unclassified) >= len(quiet)
