@@ -29,12 +29,14 @@ from ...errors import ServiceError
 from .. import app_context, openapi
 from ..body import read_json
 from ..ops import metrics
-from ..pages.links import base_url, form_url, ruleset_url
+from ..pages.links import base_url, form_url, ruleset_url, topic_system
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds_hooks", __name__)
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type"
+# CDS Hooks bodies are JSON; FHIR clients send them as application/fhir+json too.
+CDS_JSON_TYPES = ("application/json", "application/fhir+json")
 
 
 def init_app(app: Flask) -> None:
@@ -141,19 +143,19 @@ def _service(service_id: str) -> Service:
 # ---- endpoints -------------------------------------------------------------------------------------
 
 
-@bp.get("/cds-services")
+@bp.get("/cds-services", strict_slashes=False)
 def discovery() -> Response:
     return _cds_json({"services": [s.discovery() for s in _services().values()]})
 
 
-@bp.post("/cds-services/<service_id>")
+@bp.post("/cds-services/<service_id>", strict_slashes=False)
 def call(service_id: str) -> Response:
     service = _service(service_id)
-    body = hook_bodies.hook_request(read_json(), service.hook)
+    body = hook_bodies.hook_request(read_json(CDS_JSON_TYPES), service.hook)
     rs, context = service.ruleset, body["context"]
     data, _keys = prefetch.gather(service.mapping, body, app_context.cds_channel().fhir_timeout)
     extraction = extract(service.mapping, rs, data, dt.datetime.now(dt.UTC).date())
-    maker = CardMaker(rs, extraction, form_url(rs, extraction.profile), ruleset_url(rs.id), f"{base_url()}/rulesets")
+    maker = CardMaker(rs, extraction, form_url(rs, extraction.profile), ruleset_url(rs.id), topic_system())
     missing = service.missing_numbers(extraction.profile)
     if missing:
         cards = maker.cannot_decide(missing)
@@ -173,7 +175,7 @@ def call(service_id: str) -> Response:
     if service.hook == "patient-view":
         cards = maker.patient_view(prepared.decision)
     else:
-        cards = maker.order_select(prepared.decision, selected_orders(service.mapping, context))
+        cards = maker.order_select(prepared.decision, selected_orders(service.mapping, context, data))
     identifiers = {"patientId": context["patientId"], "userId": context["userId"], "hookInstance": body["hookInstance"]}
     # A failed recording raises DecisionNotRecorded: the 503 OperationOutcome of _service_error, no cards.
     commit(
@@ -188,10 +190,10 @@ def call(service_id: str) -> Response:
     return _cds_json({"cards": cards})
 
 
-@bp.post("/cds-services/<service_id>/feedback")
+@bp.post("/cds-services/<service_id>/feedback", strict_slashes=False)
 def feedback(service_id: str) -> Response:
     _service(service_id)
-    items = hook_bodies.feedback(read_json())
+    items = hook_bodies.feedback(read_json(CDS_JSON_TYPES))
     recorder = app_context.recorder()
     if recorder is None:
         raise OutcomeError(503, [Issue("feedback cannot be stored: no decision log is configured", code="transient")])
