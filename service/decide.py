@@ -7,6 +7,7 @@ of HTTP; the channels translate its exceptions into their own error formats.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 import uuid
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .engine import InvalidProfile, TooManyCompletions
+from .engine.answer import Decision
 from .registry import Active, Registry
 
 __all__ = [
@@ -51,7 +53,7 @@ class Recorder(Protocol):
 
     def record(
         self,
-        decision: dict[str, Any],
+        decision: Decision,
         *,
         channel: str,
         profile: dict[str, Any],
@@ -84,7 +86,7 @@ def now_rfc3339() -> str:
 class Prepared:
     """An evaluated, stamped decision that is not yet recorded - and so must not be returned yet."""
 
-    decision: dict[str, Any]
+    decision: Decision
     profile: dict[str, Any]
     started: float
 
@@ -105,7 +107,7 @@ def prepare(
         body = active.engine.decide_partial(profile, explain=explain)
     else:
         body = active.engine.decide(profile, explain=explain)
-    decision = {"decision_id": str(uuid.uuid4()), "evaluated_at": now_rfc3339(), **body}
+    decision = dataclasses.replace(body, decision_id=str(uuid.uuid4()), evaluated_at=now_rfc3339())
     return Prepared(decision, profile, started)
 
 
@@ -116,7 +118,7 @@ def commit(
     channel: str,
     identifiers: dict[str, str] | None = None,
     cards: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> Decision:
     """Record the decision (with the channel's artefacts, e.g. CDS Hooks cards) and hand it out.
 
     If the recorder fails its exception propagates: an unrecorded answer is never returned.
@@ -143,7 +145,7 @@ def make_decision(
     explain: bool = False,
     recorder: Recorder | None = None,
     identifiers: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Validate, evaluate and record one profile; the returned dict is the full decision."""
+) -> Decision:
+    """Validate, evaluate and record one profile; the stamped decision (serialise it with `to_json`)."""
     prepared = prepare(registry, ruleset_id, raw_profile, explain=explain)
     return commit(prepared, recorder, channel=channel, identifiers=identifiers)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from service.engine import Engine, InvalidProfile
+from service.engine.answer import to_json
 from service.ruleset import Ruleset, load_file
 from service.verify import Report, verify
 
@@ -138,6 +139,11 @@ def adult(**overrides: Any) -> dict[str, Any]:
     }
     profile.update(overrides)
     return profile
+
+
+def evaluate(engine: Engine, profile: dict[str, Any]) -> dict[str, Any]:
+    """The decision as the JSON API sends it."""
+    return to_json(engine.evaluate(profile))
 
 
 def candidates(decision: dict[str, Any]) -> dict[str, str]:
@@ -275,10 +281,11 @@ def test_durable_rules_agrees_with_the_reference_evaluator(report: Report) -> No
 
 
 def test_pregnant_woman_gets_no_5ari_spironolactone_or_oral_minoxidil(engine: Engine) -> None:
-    d = engine.evaluate(
+    d = evaluate(
+        engine,
         adult(
             sex="female", pattern="ludwig-II", pregnant=True, childbearing_potential=True, reliable_contraception=True
-        )
+        ),
     )
     assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil", "topical_minoxidil"} & set(candidates(d))
     assert "H-1" in " ".join(excluded(d)["oral_minoxidil"])
@@ -286,7 +293,9 @@ def test_pregnant_woman_gets_no_5ari_spironolactone_or_oral_minoxidil(engine: En
 
 
 def test_typical_mans_answer_carries_no_pregnancy_or_breastfeeding_warning(engine: Engine) -> None:
-    d = engine.evaluate(adult(age=34, prior_finasteride="non_responder", conditions=[], medications=[], preferences=[]))
+    d = evaluate(
+        engine, adult(age=34, prior_finasteride="non_responder", conditions=[], medications=[], preferences=[])
+    )
     pending = {w["rule"]: w["fields"] for w in d["warnings"] if w["kind"] == "unknown_inputs"}
     # Only conception plans remain worth asking a man about: they decide H-10 and the M-9 fertility caveat.
     assert pending == {"H-10": ["trying_to_conceive"], "M-9": ["trying_to_conceive"]}
@@ -296,22 +305,23 @@ def test_typical_mans_answer_carries_no_pregnancy_or_breastfeeding_warning(engin
 
 
 def test_pregnancy_recorded_for_a_man_is_flagged_and_withholds_pregnancy_contraindicated_drugs(engine: Engine) -> None:
-    d = engine.evaluate(adult(pregnant=True, conditions=[], medications=[], preferences=[]))
+    d = evaluate(engine, adult(pregnant=True, conditions=[], medications=[], preferences=[]))
     assert any(w.get("rule") == "H-1-M" and "check the sex" in w["text"] for w in d["warnings"])
     assert not {*FIVE_ARIS, "oral_minoxidil"} & set(candidates(d))
     assert "topical_minoxidil" in candidates(d)
 
 
 def test_uncertain_diagnosis_is_referred_with_no_options(engine: Engine) -> None:
-    d = engine.evaluate(adult(diagnosis="uncertain", prior_finasteride="responder"))
+    d = evaluate(engine, adult(diagnosis="uncertain", prior_finasteride="responder"))
     assert d["candidates"] == []
     assert [r["option"] for r in d["referrals"]] == ["diagnosis_review"]
     assert set(excluded(d)) == TREATMENTS
 
 
 def test_unrecorded_childbearing_potential_withholds_5ari_and_says_what_to_record(engine: Engine) -> None:
-    d = engine.evaluate(
-        adult(sex="female", age=52, pattern="ludwig-I", pregnant=False, breastfeeding=False, trying_to_conceive=False)
+    d = evaluate(
+        engine,
+        adult(sex="female", age=52, pattern="ludwig-I", pregnant=False, breastfeeding=False, trying_to_conceive=False),
     )
     assert not {*FIVE_ARIS, "spironolactone"} & set(candidates(d))
     assert any("record it" in text for text in excluded(d)["spironolactone"])
@@ -320,8 +330,8 @@ def test_unrecorded_childbearing_potential_withholds_5ari_and_says_what_to_recor
 
 
 def test_woman_with_pregnancy_unrecorded_gets_topical_minoxidil_only_with_caution(engine: Engine) -> None:
-    d = engine.evaluate(
-        adult(sex="female", pattern="ludwig-I", childbearing_potential=True, reliable_contraception=True)
+    d = evaluate(
+        engine, adult(sex="female", pattern="ludwig-I", childbearing_potential=True, reliable_contraception=True)
     )
     assert candidates(d)["topical_minoxidil"] == "consider"
     card = next(c for c in d["candidates"] if c["option"] == "topical_minoxidil")
@@ -330,7 +340,7 @@ def test_woman_with_pregnancy_unrecorded_gets_topical_minoxidil_only_with_cautio
 
 
 def test_first_line_for_a_man_comes_first_with_evidence_and_h9_caveats(engine: Engine) -> None:
-    d = engine.evaluate(adult(conditions=[], medications=[], preferences=[]))
+    d = evaluate(engine, adult(conditions=[], medications=[], preferences=[]))
     order = [c["option"] for c in d["candidates"]]
     assert order[:2] == ["topical_minoxidil", "oral_finasteride"]
     finasteride = d["candidates"][1]
@@ -339,21 +349,21 @@ def test_first_line_for_a_man_comes_first_with_evidence_and_h9_caveats(engine: E
 
 
 def test_unrecorded_conditions_are_named_in_a_warning(engine: Engine) -> None:
-    d = engine.evaluate(adult())
+    d = evaluate(engine, adult())
     assert "oral_minoxidil" in candidates(d)
     assert any(w["kind"] == "unknown_inputs" and "conditions" in w["fields"] for w in d["warnings"])
 
 
 def test_recent_transplant_protects_native_hair_and_defers_injections(engine: Engine) -> None:
-    d = engine.evaluate(
-        adult(age=45, prior_finasteride="responder", transplant_history="fue", months_since_transplant=3)
+    d = evaluate(
+        engine, adult(age=45, prior_finasteride="responder", transplant_history="fue", months_since_transplant=3)
     )
     assert candidates(d)["oral_finasteride"] == candidates(d)["topical_minoxidil"] == "recommended"
     assert {"prp", "dutasteride_mesotherapy", "hair_transplant"} <= set(excluded(d))
 
 
 def test_mood_change_on_finasteride_stops_every_5ari(engine: Engine) -> None:
-    d = engine.evaluate(adult(prior_finasteride="intolerant_mood", pattern="norwood-IV", age=40))
+    d = evaluate(engine, adult(prior_finasteride="intolerant_mood", pattern="norwood-IV", age=40))
     assert set(FIVE_ARIS) <= set(excluded(d))
     assert "topical_minoxidil" in candidates(d)
 

@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ..ruleset.model import Compare, Rule, Ruleset, condition_leaves
 from ..ruleset.profile import ProfileCheck, validate_profile
 from ..ruleset.words import describe, describe_action
 from . import reference
+from .answer import Decision, Explanation, RuleExplanation, RuleStatus
 from .decision import Assembler
 from .durable import DurableRuleset
 from .partial import TooManyCompletions, decide_partial
@@ -53,7 +55,7 @@ class Engine:
         return self.durable.fired(profile)
 
     def undecided(
-        self, profile: dict[str, Any], fired: list[str], decision: dict[str, Any] | None = None
+        self, profile: dict[str, Any], fired: list[str], decision: Decision | None = None
     ) -> list[tuple[Rule, list[str]]]:
         """Rules that did not fire but might, once the unknown inputs they use are recorded.
 
@@ -72,50 +74,53 @@ class Engine:
                 out.append((rule, missing))
         return out
 
-    def evaluate(self, raw_profile: Any, explain: bool = False) -> dict[str, Any]:
+    def evaluate(self, raw_profile: Any, explain: bool = False) -> Decision:
         """Validate, evaluate on durable_rules and assemble the decision (without id or timestamp)."""
         profile = self.check(raw_profile)
         return self.decide(profile, explain)
 
-    def decide(self, profile: dict[str, Any], explain: bool = False) -> dict[str, Any]:
+    def decide(self, profile: dict[str, Any], explain: bool = False) -> Decision:
         fired = self.durable.fired(profile)
         decision = self.assembler.assemble(fired)
-        self.assembler.add_pending(decision, self.undecided(profile, fired, decision))
+        decision = self.assembler.add_pending(decision, self.undecided(profile, fired, decision))
         if explain:
-            decision["explanation"] = self.explain(profile, fired)
+            decision = dataclasses.replace(decision, explanation=self.explain(profile, fired))
         return decision
 
-    def decide_partial(self, profile: dict[str, Any], explain: bool = False) -> dict[str, Any]:
+    def decide_partial(self, profile: dict[str, Any], explain: bool = False) -> Decision:
         """A decision over every completion of the missing required facts (see partial.py)."""
         decision = decide_partial(self.ruleset, self.decide, profile)
-        if "partial" not in decision:
+        if decision.partial is None:
             return self.decide(profile, explain)
         if explain:
-            decision["explanation"] = self.explain(profile, decision["fired_rules"])
+            decision = dataclasses.replace(decision, explanation=self.explain(profile, list(decision.fired_rules)))
         return decision
 
-    def explain(self, profile: dict[str, Any], fired: list[str]) -> dict[str, Any]:
+    def explain(self, profile: dict[str, Any], fired: list[str]) -> Explanation:
         rs = self.ruleset
         fired_set = set(fired)
         rules = []
         for rule in rs.rules:
             tree = reference.explain_condition(rs, rule.when, profile)
-            status = "fired" if rule.id in fired_set else ("undecided" if tree["result"] == "unknown" else "not_fired")
+            if rule.id in fired_set:
+                status = RuleStatus.FIRED
+            else:
+                status = RuleStatus.UNDECIDED if tree["result"] == "unknown" else RuleStatus.NOT_FIRED
             rules.append(
-                {
-                    "rule": rule.id,
-                    "title": rule.title,
-                    "status": status,
-                    "condition": tree,
-                    "when": describe(rs, rule.when),
-                    "then": [describe_action(rs, a) for a in rule.then],
-                }
+                RuleExplanation(
+                    rule=rule.id,
+                    title=rule.title,
+                    status=status,
+                    condition=tree,
+                    when=describe(rs, rule.when),
+                    then=tuple(describe_action(rs, a) for a in rule.then),
+                )
             )
-        return {
-            "profile": {k: list(v) if isinstance(v, tuple) else v for k, v in profile.items()},
-            "unknown_inputs": [f for f in rs.inputs if f not in profile],
-            "rules": rules,
-        }
+        return Explanation(
+            profile={k: list(v) if isinstance(v, tuple) else v for k, v in profile.items()},
+            unknown_inputs=tuple(f for f in rs.inputs if f not in profile),
+            rules=tuple(rules),
+        )
 
     def close(self) -> None:
         self.durable.close()

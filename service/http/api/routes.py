@@ -16,6 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 
 from ...decide import InvalidProfile, NoDefaultRuleset, Recorder, UnknownRuleset, make_decision, pick_ruleset
+from ...engine.answer import Decision, to_json
 from ...registry import Active, Registry
 from ...ruleset.errors import suggest
 from .. import openapi
@@ -85,7 +86,7 @@ class _Guarded:
     def __init__(self, inner: Recorder) -> None:
         self.inner = inner
 
-    def record(self, decision: dict[str, Any], **kwargs: Any) -> None:
+    def record(self, decision: Decision, **kwargs: Any) -> None:
         try:
             self.inner.record(decision, **kwargs)
         except Exception as exc:
@@ -96,6 +97,7 @@ class _Guarded:
 
 
 def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -> dict[str, Any]:
+    """The decision, recorded and counted, as JSON."""
     recorder = current_app.extensions.get("decision_log")
     try:
         decision = make_decision(
@@ -117,7 +119,7 @@ def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -
             headers={"Retry-After": "5"},
         ) from None
     metrics.observe_decision(decision, channel)
-    return decision
+    return to_json(decision)
 
 
 def _engine_rejected(exc: InvalidProfile, prefix: list[str | int]) -> list[dict[str, Any]]:
