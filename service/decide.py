@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from .engine import InvalidProfile, TooManyCompletions
 from .engine.answer import Decision
 from .registry import Active, Registry
+from .ruleset.validator import ProfileCheck
 
 __all__ = [
     "InvalidProfile",
@@ -94,7 +95,7 @@ class Prepared:
 def prepare(
     registry: Registry, ruleset_id: str | None, raw_profile: Any, *, explain: bool = False, partial: bool = False
 ) -> Prepared:
-    """Pick the ruleset, validate the profile and evaluate.
+    """Pick the ruleset, validate the profile (unless it comes validated, as a ProfileCheck) and evaluate.
 
     With `partial`, missing required facts are allowed: the decision then holds for every way they could
     be filled in (engine/partial.py) and carries a `partial` section. Raises UnknownRuleset,
@@ -102,7 +103,16 @@ def prepare(
     """
     started = time.perf_counter()
     active = pick_ruleset(registry, ruleset_id)
-    profile = active.engine.check(raw_profile, partial=partial)
+    if (
+        isinstance(raw_profile, ProfileCheck)
+        and raw_profile.ok
+        and raw_profile.ruleset_sha256 == active.ruleset.sha256
+        and raw_profile.partial == partial
+    ):
+        profile = raw_profile.profile  # the channel validated it with this revision's validator: not again
+    else:
+        data = raw_profile.data if isinstance(raw_profile, ProfileCheck) else raw_profile
+        profile = active.engine.check(data, partial=partial)
     if partial:
         body = active.engine.decide_partial(profile, explain=explain)
     else:

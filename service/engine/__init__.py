@@ -9,7 +9,7 @@ import dataclasses
 from typing import Any
 
 from ..ruleset.model import Compare, Rule, Ruleset, condition_leaves
-from ..ruleset.profile import ProfileCheck, validate_profile
+from ..ruleset.validator import ProfileCheck, profile_validator
 from ..ruleset.words import describe, describe_action
 from . import reference
 from .answer import Decision, Explanation, RuleExplanation, RuleStatus
@@ -21,9 +21,13 @@ __all__ = ["Engine", "InvalidProfile", "TooManyCompletions"]
 
 
 class InvalidProfile(ValueError):
+    """A profile the ruleset's validator refused: `errors` one problem per field, `problems` all of them."""
+
     def __init__(self, check: ProfileCheck) -> None:
         super().__init__("; ".join(e.message for e in check.errors))
         self.errors = check.errors
+        self.problems = check.problems
+        self.ruleset_id = check.ruleset_id
 
 
 class Engine:
@@ -33,6 +37,7 @@ class Engine:
         self.ruleset = ruleset
         self.durable = DurableRuleset(ruleset)
         self.assembler = Assembler(ruleset)
+        self.validator = profile_validator(ruleset)
         optional = {f.id for f in ruleset.inputs.values() if not f.required}
         # Per rule: its closure, and the optional fields its comparisons read (in reading order).
         self._kleene = []
@@ -45,8 +50,11 @@ class Engine:
                 self._kleene.append((rule, reference.compile_condition(ruleset, rule.when), tuple(fields)))
 
     def check(self, profile: Any, partial: bool = False) -> dict[str, Any]:
-        """Validate and type a raw profile; raises InvalidProfile with per-field problems."""
-        result = validate_profile(self.ruleset, profile, partial=partial)
+        """Validate and type a raw profile (the ruleset's validator); raises InvalidProfile with its problems.
+
+        The decision methods take only what this returns: the engine never validates a second time.
+        """
+        result = self.validator.check(profile, partial=partial)
         if not result.ok:
             raise InvalidProfile(result)
         return result.profile
@@ -62,8 +70,12 @@ class Engine:
         Given the decision, only rules that would change it are kept: a rule that could only exclude an
         option that is not offered anyway is no reason to ask for more facts.
         """
+        return self._undecided(profile, fired, Assembler.outcome_sets(decision) if decision is not None else None)
+
+    def _undecided(
+        self, profile: dict[str, Any], fired: list[str], sets: tuple[set[str], set[str]] | None
+    ) -> list[tuple[Rule, list[str]]]:
         out = []
-        sets = Assembler.outcome_sets(decision) if decision is not None else None
         for rule, cond, fields in self._kleene:
             missing = [f for f in fields if f not in profile]
             if not missing or rule.id in fired:
@@ -81,8 +93,9 @@ class Engine:
 
     def decide(self, profile: dict[str, Any], explain: bool = False) -> Decision:
         fired = self.durable.fired(profile)
-        decision = self.assembler.assemble(fired)
-        decision = self.assembler.add_pending(decision, self.undecided(profile, fired, decision))
+        decision = self.assembler.assemble(
+            fired, pending=lambda offered, excluded: self._undecided(profile, fired, (offered, excluded))
+        )
         if explain:
             decision = dataclasses.replace(decision, explanation=self.explain(profile, fired))
         return decision

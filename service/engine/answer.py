@@ -14,7 +14,9 @@ is left out (e.g. an option without a regimen, a warning that names no rule).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -198,34 +200,66 @@ class Decision:
 
 
 # ---- JSON -------------------------------------------------------------------------------------------
+# One encoder per class, compiled from the type hints on first use: this runs twice per answer (the
+# response and the decision log), so it does no type dispatch on values it can know from the type.
 
-_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _names(cls: type) -> tuple[str, ...]:
-    names = _NAMES.get(cls)
-    if names is None:
-        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
+Encoder = Callable[[Any], Any] | None  # None: the value is JSON as it is (text, numbers, booleans)
+_ENCODERS: dict[type, Callable[[Any], dict[str, Any]]] = {}
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, str):  # also the enumerations (StrEnum): their text
-        return str(value) if isinstance(value, StrEnum) else value
+    """Any JSON-like value (the explanation's condition trees, profiles): tuples become lists."""
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
-    if dataclasses.is_dataclass(value):
-        out = {}
-        for name in _names(type(value)):
-            v = getattr(value, name)
-            if v is not None:
-                out[name] = _plain(v)
-        return out
+    if isinstance(value, StrEnum):
+        return str(value)
     return value
+
+
+def _encoder(hint: Any) -> Encoder:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None: None is left out by the class
+        (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
+    if hint in (str, int, bool, float):
+        return None
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        return str
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _class_encoder(hint)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        inner = _encoder(args[0])
+        if inner is None:
+            return list
+        return lambda items: [inner(x) for x in items]
+    if origin in (Mapping, dict) and args and args[1] is not Any:
+        inner = _encoder(args[1])
+        if inner is None:
+            return dict
+        return lambda mapping: {k: inner(v) for k, v in mapping.items()}
+    return _plain
+
+
+def _class_encoder(cls: type) -> Callable[[Any], dict[str, Any]]:
+    found = _ENCODERS.get(cls)
+    if found is not None:
+        return found
+    hints = typing.get_type_hints(cls)
+    plan = [(f.name, _encoder(hints[f.name])) for f in dataclasses.fields(cls)]
+
+    def encode(obj: Any) -> dict[str, Any]:
+        out = {}
+        for name, inner in plan:
+            value = getattr(obj, name)
+            if value is not None:
+                out[name] = value if inner is None else inner(value)
+        return out
+
+    _ENCODERS[cls] = encode
+    return encode
 
 
 def to_json(decision: Decision) -> dict[str, Any]:
     """The decision as JSON (dicts, lists and scalars): the one serialiser, used at every edge."""
-    return _plain(decision)
+    return _class_encoder(Decision)(decision)

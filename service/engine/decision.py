@@ -13,8 +13,8 @@ ruleset; per request only the parts that depend on the fired rules are built.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
+from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
@@ -69,8 +69,17 @@ class Assembler:
         }
         self.ref = RulesetRef(id=ruleset.id, version=ruleset.version, sha256=ruleset.sha256)
 
-    def assemble(self, fired: list[str], undecided: list[tuple[Rule, list[str]]] | None = None) -> Decision:
-        """Build the decision from the ids of the fired rules (in file order)."""
+    def assemble(
+        self,
+        fired: list[str],
+        undecided: list[tuple[Rule, list[str]]] | None = None,
+        pending: Callable[[set[str], set[str]], list[tuple[Rule, list[str]]]] | None = None,
+    ) -> Decision:
+        """Build the decision from the ids of the fired rules (in file order).
+
+        `pending(offered, excluded)` names the rules still waiting for unrecorded facts, given the option
+        ids the decision offers and excludes; each becomes an `unknown_inputs` warning (as `undecided`).
+        """
         rs, rank = self.rs, self.strength_rank
         recommended: dict[str, list[Any]] = {}  # option -> [strength, rationale, rules]
         excluded: dict[str, list[Reason]] = {}
@@ -153,6 +162,9 @@ class Assembler:
             Exclusion(option=oid, label=rs.options[oid].label, reasons=tuple(excluded[oid]))
             for oid in sorted(excluded, key=self.option_index.__getitem__)
         )
+        if pending is not None:
+            offered = {c.option for c in candidates} | {r.option for r in referrals}
+            undecided = [*(undecided or ()), *pending(offered, {e.option for e in excluded_out})]
         warnings.extend(self.pending(undecided or []))
         return Decision(
             ruleset=self.ref,
@@ -177,12 +189,6 @@ class Assembler:
                 )
             )
         return out
-
-    def add_pending(self, decision: Decision, undecided: list[tuple[Rule, list[str]]]) -> Decision:
-        """The decision with the pending-fact warnings added (see `pending`)."""
-        if not undecided:
-            return decision
-        return dataclasses.replace(decision, warnings=(*decision.warnings, *self.pending(undecided)))
 
     @staticmethod
     def outcome_sets(decision: Decision) -> tuple[set[str], set[str]]:
