@@ -7,6 +7,7 @@ of HTTP; the channels translate its exceptions into their own error formats.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 import uuid
@@ -15,8 +16,10 @@ from typing import Any, Protocol
 
 from .decisions.errors import LogError, RecordError
 from .engine import InvalidProfile, TooManyCompletions
+from .engine.answer import Decision
 from .errors import ServiceError
 from .registry import Active, Registry
+from .ruleset.validator import ProfileCheck
 
 __all__ = [
     "DecisionNotRecorded",
@@ -90,7 +93,7 @@ class Recorder(Protocol):
 
     def record(
         self,
-        decision: dict[str, Any],
+        decision: Decision,
         *,
         channel: str,
         profile: dict[str, Any],
@@ -123,7 +126,7 @@ def now_rfc3339() -> str:
 class Prepared:
     """An evaluated, stamped decision that is not yet recorded - and so must not be returned yet."""
 
-    decision: dict[str, Any]
+    decision: Decision
     profile: dict[str, Any]
     started: float
 
@@ -131,7 +134,7 @@ class Prepared:
 def prepare(
     registry: Registry, ruleset_id: str | None, raw_profile: Any, *, explain: bool = False, partial: bool = False
 ) -> Prepared:
-    """Pick the ruleset, validate the profile and evaluate.
+    """Pick the ruleset, validate the profile (unless it comes validated, as a ProfileCheck) and evaluate.
 
     With `partial`, missing required facts are allowed: the decision then holds for every way they could
     be filled in (engine/partial.py) and carries a `partial` section. Raises UnknownRuleset,
@@ -139,12 +142,21 @@ def prepare(
     """
     started = time.perf_counter()
     active = pick_ruleset(registry, ruleset_id)
-    profile = active.engine.check(raw_profile, partial=partial)
+    if (
+        isinstance(raw_profile, ProfileCheck)
+        and raw_profile.ok
+        and raw_profile.ruleset_sha256 == active.ruleset.sha256
+        and raw_profile.partial == partial
+    ):
+        profile = raw_profile.profile  # the channel validated it with this revision's validator: not again
+    else:
+        data = raw_profile.data if isinstance(raw_profile, ProfileCheck) else raw_profile
+        profile = active.engine.check(data, partial=partial)
     if partial:
         body = active.engine.decide_partial(profile, explain=explain)
     else:
         body = active.engine.decide(profile, explain=explain)
-    decision = {"decision_id": str(uuid.uuid4()), "evaluated_at": now_rfc3339(), **body}
+    decision = dataclasses.replace(body, decision_id=str(uuid.uuid4()), evaluated_at=now_rfc3339())
     return Prepared(decision, profile, started)
 
 
@@ -155,7 +167,7 @@ def commit(
     channel: str,
     identifiers: dict[str, str] | None = None,
     cards: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> Decision:
     """Record the decision (with the channel's artefacts, e.g. CDS Hooks cards) and hand it out.
 
     If the recorder cannot store it (LogError), DecisionNotRecorded is raised instead, which every channel
@@ -187,7 +199,7 @@ def make_decision(
     explain: bool = False,
     recorder: Recorder | None = None,
     identifiers: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Validate, evaluate and record one profile; the returned dict is the full decision."""
+) -> Decision:
+    """Validate, evaluate and record one profile; the stamped decision (serialise it with `to_json`)."""
     prepared = prepare(registry, ruleset_id, raw_profile, explain=explain)
     return commit(prepared, recorder, channel=channel, identifiers=identifiers)

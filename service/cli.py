@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 
 from .cds.mapping import load_mapping, mapping_path
 from .engine import Engine, InvalidProfile
+from .engine.answer import to_json
 from .http import app_context
 from .registry import verified
 from .render import render_markdown
@@ -121,7 +122,7 @@ def evaluate(ruleset_id: str, profile_file: click.utils.LazyFile, explain: bool)
         sys.exit(2)
     finally:
         engine.close()
-    click.echo(json.dumps(decision, indent=2, ensure_ascii=False))
+    click.echo(json.dumps(to_json(decision), indent=2, ensure_ascii=False))
 
 
 @rulesets.command("render")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from service.engine import Engine, InvalidProfile
+from service.engine.answer import to_json
 from service.ruleset import Ruleset, load_file
 from service.verify import Report, verify
 
@@ -150,6 +151,11 @@ def adult(**overrides: Any) -> dict[str, Any]:
     }
     profile.update(overrides)
     return profile
+
+
+def evaluate(engine: Engine, profile: dict[str, Any]) -> dict[str, Any]:
+    """The decision as the JSON API sends it."""
+    return to_json(engine.evaluate(profile))
 
 
 def candidates(decision: dict[str, Any]) -> dict[str, str]:
@@ -288,10 +294,11 @@ def test_durable_rules_agrees_with_the_reference_evaluator(report: Report) -> No
 
 
 def test_pregnant_woman_gets_no_5ari_spironolactone_or_oral_minoxidil(engine: Engine) -> None:
-    d = engine.evaluate(
+    d = evaluate(
+        engine,
         adult(
             sex="female", pattern="ludwig-II", pregnant=True, childbearing_potential=True, reliable_contraception=True
-        )
+        ),
     )
     assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil", "topical_minoxidil"} & set(candidates(d))
     assert "H-1" in " ".join(excluded(d)["oral_minoxidil"])
@@ -299,7 +306,9 @@ def test_pregnant_woman_gets_no_5ari_spironolactone_or_oral_minoxidil(engine: En
 
 
 def test_typical_mans_answer_carries_no_pregnancy_or_breastfeeding_warning(engine: Engine) -> None:
-    d = engine.evaluate(adult(age=34, prior_finasteride="non_responder", conditions=[], medications=[], preferences=[]))
+    d = evaluate(
+        engine, adult(age=34, prior_finasteride="non_responder", conditions=[], medications=[], preferences=[])
+    )
     pending = {w["rule"]: w["fields"] for w in d["warnings"] if w["kind"] == "unknown_inputs"}
     # 1.1.0: conception plans decide oral dutasteride (M-9-D; mesotherapy is withheld outright by H-10U
     # while they are not recorded), and the topical minoxidil history decides oral minoxidil (A-1).
@@ -314,22 +323,23 @@ def test_typical_mans_answer_carries_no_pregnancy_or_breastfeeding_warning(engin
 
 
 def test_pregnancy_recorded_for_a_man_is_flagged_and_withholds_pregnancy_contraindicated_drugs(engine: Engine) -> None:
-    d = engine.evaluate(adult(pregnant=True, conditions=[], medications=[], preferences=[]))
+    d = evaluate(engine, adult(pregnant=True, conditions=[], medications=[], preferences=[]))
     assert any(w.get("rule") == "H-1-M" and "check the sex" in w["text"] for w in d["warnings"])
     assert not {*FIVE_ARIS, "oral_minoxidil"} & set(candidates(d))
     assert "topical_minoxidil" in candidates(d)
 
 
 def test_uncertain_diagnosis_is_referred_with_no_options(engine: Engine) -> None:
-    d = engine.evaluate(adult(diagnosis="uncertain", prior_finasteride="responder"))
+    d = evaluate(engine, adult(diagnosis="uncertain", prior_finasteride="responder"))
     assert d["candidates"] == []
     assert [r["option"] for r in d["referrals"]] == ["diagnosis_review"]
     assert set(excluded(d)) == TREATMENTS
 
 
 def test_unrecorded_childbearing_potential_withholds_5ari_and_says_what_to_record(engine: Engine) -> None:
-    d = engine.evaluate(
-        adult(sex="female", age=52, pattern="ludwig-I", pregnant=False, breastfeeding=False, trying_to_conceive=False)
+    d = evaluate(
+        engine,
+        adult(sex="female", age=52, pattern="ludwig-I", pregnant=False, breastfeeding=False, trying_to_conceive=False),
     )
     assert not {*FIVE_ARIS, "spironolactone"} & set(candidates(d))
     assert any("record it" in text for text in excluded(d)["spironolactone"])
@@ -338,8 +348,8 @@ def test_unrecorded_childbearing_potential_withholds_5ari_and_says_what_to_recor
 
 
 def test_woman_with_pregnancy_unrecorded_gets_topical_minoxidil_only_with_caution(engine: Engine) -> None:
-    d = engine.evaluate(
-        adult(sex="female", pattern="ludwig-I", childbearing_potential=True, reliable_contraception=True)
+    d = evaluate(
+        engine, adult(sex="female", pattern="ludwig-I", childbearing_potential=True, reliable_contraception=True)
     )
     assert candidates(d)["topical_minoxidil"] == "consider"
     card = next(c for c in d["candidates"] if c["option"] == "topical_minoxidil")
@@ -348,7 +358,7 @@ def test_woman_with_pregnancy_unrecorded_gets_topical_minoxidil_only_with_cautio
 
 
 def test_first_line_for_a_man_comes_first_with_evidence_and_h9_caveats(engine: Engine) -> None:
-    d = engine.evaluate(adult(conditions=[], medications=[], preferences=[]))
+    d = evaluate(engine, adult(conditions=[], medications=[], preferences=[]))
     order = [c["option"] for c in d["candidates"]]
     assert order[:2] == ["topical_minoxidil", "oral_finasteride"]
     finasteride = d["candidates"][1]
@@ -358,18 +368,18 @@ def test_first_line_for_a_man_comes_first_with_evidence_and_h9_caveats(engine: E
 
 def test_unrecorded_conditions_withhold_oral_minoxidil_and_prp_and_say_what_to_record(engine: Engine) -> None:
     # 1.1.0 (issue 12, fix 2): unrecorded conditions are no longer reassuring (H-5, H-6 are hard exclusions).
-    d = engine.evaluate(adult(topical_minoxidil="ineffective"))
+    d = evaluate(engine, adult(topical_minoxidil="ineffective"))
     assert not {"oral_minoxidil", "prp"} & set(candidates(d))
     assert any("To consider once recorded" in r and "heart failure" in r for r in excluded(d)["oral_minoxidil"])
     assert any("To consider once recorded" in r and "anticoagulant" in r for r in excluded(d)["prp"])
     assert any(w.get("rule") == "H-5U" and "Conditions are not recorded" in w["text"] for w in d["warnings"])
-    recorded = engine.evaluate(adult(topical_minoxidil="ineffective", conditions=[], medications=[]))
+    recorded = evaluate(engine, adult(topical_minoxidil="ineffective", conditions=[], medications=[]))
     assert candidates(recorded)["oral_minoxidil"] == "consider" and "prp" in candidates(recorded)
 
 
 def test_man_trying_to_conceive_gets_oral_dutasteride_only_through_a_specialist(engine: Engine) -> None:
-    d = engine.evaluate(
-        adult(prior_finasteride="partial_responder", trying_to_conceive=True, conditions=[], medications=[])
+    d = evaluate(
+        engine, adult(prior_finasteride="partial_responder", trying_to_conceive=True, conditions=[], medications=[])
     )
     assert "oral_dutasteride" not in candidates(d)
     assert any("Trying to conceive" in r and "specialist" in r for r in excluded(d)["oral_dutasteride"])
@@ -383,33 +393,33 @@ def test_man_trying_to_conceive_gets_oral_dutasteride_only_through_a_specialist(
 def test_breastfeeding_counts_whatever_the_childbearing_potential(engine: Engine) -> None:
     woman = adult(sex="female", pattern="ludwig-II", childbearing_potential=False, topical_minoxidil="ineffective")
     woman.update(conditions=[], medications=[], preferences=[])
-    unrecorded = engine.evaluate(woman)
+    unrecorded = evaluate(engine, woman)
     assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil"} & set(candidates(unrecorded))
     assert any(w.get("rule") == "H-1U" and "breastfeeding" in w["text"] for w in unrecorded["warnings"])
-    lactating = engine.evaluate(dict(woman, breastfeeding=True))
+    lactating = evaluate(engine, dict(woman, breastfeeding=True))
     assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil", "topical_minoxidil"} & set(candidates(lactating))
     assert [r["option"] for r in lactating["referrals"]] == ["specialist_review"]
-    recorded = engine.evaluate(dict(woman, breastfeeding=False))
+    recorded = evaluate(engine, dict(woman, breastfeeding=False))
     assert {"spironolactone", "oral_minoxidil"} <= set(candidates(recorded))
 
 
 def test_mesotherapy_cocktails_are_always_shown_as_not_recommended(engine: Engine) -> None:
     for profile in (adult(), adult(sex="female", pattern="ludwig-I", age=15), adult(diagnosis="other")):
-        d = engine.evaluate(profile)
+        d = evaluate(engine, profile)
         assert "mesotherapy_cocktails" not in candidates(d)
         assert any("Not recommended" in r for r in excluded(d)["mesotherapy_cocktails"])
 
 
 def test_recent_transplant_protects_native_hair_and_defers_injections(engine: Engine) -> None:
-    d = engine.evaluate(
-        adult(age=45, prior_finasteride="responder", transplant_history="fue", months_since_transplant=3)
+    d = evaluate(
+        engine, adult(age=45, prior_finasteride="responder", transplant_history="fue", months_since_transplant=3)
     )
     assert candidates(d)["oral_finasteride"] == candidates(d)["topical_minoxidil"] == "recommended"
     assert {"prp", "dutasteride_mesotherapy", "hair_transplant"} <= set(excluded(d))
 
 
 def test_mood_change_on_finasteride_stops_every_5ari(engine: Engine) -> None:
-    d = engine.evaluate(adult(prior_finasteride="intolerant_mood", pattern="norwood-IV", age=40))
+    d = evaluate(engine, adult(prior_finasteride="intolerant_mood", pattern="norwood-IV", age=40))
     assert set(FIVE_ARIS) <= set(excluded(d))
     assert "topical_minoxidil" in candidates(d)
 

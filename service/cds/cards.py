@@ -11,11 +11,13 @@ link and coded override reasons with displays; optional fields without a value a
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..engine.answer import Candidate, Decision, Exclusion, Referral, Warning, WarningKind
 from ..ruleset.model import Ruleset, condition_leaves
 from ..ruleset.words import LEVEL_WORDS
 from .extract import Extraction, Order
@@ -134,18 +136,18 @@ class CardMaker:
     def label(self, fid: str) -> str:
         return self.ruleset.inputs[fid].label
 
-    def waiting(self, decision: dict[str, Any]) -> list[dict[str, Any]]:
+    def waiting(self, decision: Decision) -> list[Warning]:
         """Rules waiting for unrecorded optional facts (the decision's `unknown_inputs` warnings), once each."""
-        out: dict[str, dict[str, Any]] = {}
-        for w in decision.get("warnings") or []:
-            if w.get("kind", "unknown_inputs") == "unknown_inputs" and w.get("rule") not in out:
-                out[w["rule"]] = w
+        out: dict[str, Warning] = {}
+        for w in decision.warnings:
+            if w.kind is WarningKind.UNKNOWN_INPUTS and w.rule is not None and w.rule not in out:
+                out[w.rule] = w
         return list(out.values())
 
-    def unknown(self, decision: dict[str, Any]) -> list[str]:
+    def unknown(self, decision: Decision) -> list[str]:
         """Facts the decision could depend on that are not recorded, in the ruleset's order."""
-        missing = set((decision.get("partial") or {}).get("missing") or [])
-        missing.update(f for w in self.waiting(decision) for f in w["fields"])
+        missing = set(decision.partial.missing if decision.partial else ())
+        missing.update(f for w in self.waiting(decision) for f in w.fields or ())
         missing.update(self.extraction.incomplete)
         return [f for f in self.ruleset.inputs if f in missing]
 
@@ -156,27 +158,26 @@ class CardMaker:
             return []
         return [leaf.field for leaf in condition_leaves(rule.when)]
 
-    def possible_exclusions(self, decision: dict[str, Any]) -> dict[str, Possible]:
+    def possible_exclusions(self, decision: Decision) -> dict[str, Possible]:
         """Options excluded in some completions of the profile, or by a rule waiting for an unrecorded fact."""
-        certain = {e["option"] for e in decision.get("excluded") or []}
+        certain = decision.excluded_ids()
         unknown = set(self.unknown(decision))
         out: dict[str, Possible] = {}
-        partial = decision.get("partial") or {}
-        for option, reasons in (partial.get("possibly_excluded") or {}).items():
+        partial = decision.partial
+        for option, reasons in (partial.possibly_excluded if partial else {}).items():
             if option in certain:
                 continue
             entry = out.setdefault(option, Possible(option))
-            for reason in reasons or []:
-                text = reason.get("text", "") if isinstance(reason, dict) else str(reason)
-                if text and text not in entry.reasons:
-                    entry.reasons.append(text)
-                fields = self._rule_fields(reason.get("rule")) if isinstance(reason, dict) else []
+            for reason in reasons:
+                if reason.text and reason.text not in entry.reasons:
+                    entry.reasons.append(reason.text)
+                fields = self._rule_fields(reason.rule)
                 entry.facts.extend(f for f in fields if f in unknown and f not in entry.facts)
-            if not entry.facts:
-                entry.facts = [f for f in partial.get("missing") or [] if f in self.ruleset.inputs]
+            if not entry.facts and partial:
+                entry.facts = [f for f in partial.missing if f in self.ruleset.inputs]
         for warning in self.waiting(decision):
             try:
-                rule = self.ruleset.rule(warning["rule"])
+                rule = self.ruleset.rule(str(warning.rule))
             except KeyError:
                 continue
             for action in rule.then:
@@ -188,30 +189,30 @@ class CardMaker:
                     entry = out.setdefault(option, Possible(option))
                     if action.text not in entry.reasons:
                         entry.reasons.append(action.text)
-                    entry.facts.extend(f for f in warning["fields"] if f not in entry.facts)
+                    entry.facts.extend(f for f in warning.fields or () if f not in entry.facts)
         order = list(self.ruleset.options)
         return dict(sorted(out.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
     @staticmethod
-    def certain_exclusions(decision: dict[str, Any]) -> list[dict[str, Any]]:
+    def certain_exclusions(decision: Decision) -> list[Exclusion]:
         """Exclusions with the reasons whose rule fired in every completion of the profile.
 
         An option can be excluded whatever the missing facts are while some of its reasons hold only for
         some values of them (e.g. "did not respond to finasteride" when the response is not recorded):
         those reasons are not facts about this patient and are not shown as such.
         """
-        fired = set(decision.get("fired_rules") or [])
+        fired = set(decision.fired_rules)
         out = []
-        for e in decision.get("excluded") or []:
-            reasons = [r for r in e.get("reasons") or [] if r.get("rule") in fired] or e.get("reasons") or []
-            out.append({**e, "reasons": reasons})
+        for e in decision.excluded:
+            reasons = tuple(r for r in e.reasons if r.rule in fired) or e.reasons
+            out.append(dataclasses.replace(e, reasons=reasons))
         return out
 
-    def possible_candidates(self, decision: dict[str, Any], shown: list[str]) -> list[str]:
+    def possible_candidates(self, decision: Decision, shown: list[str]) -> list[str]:
         """Labels of options that are candidates for some values of the missing facts (not yet certain)."""
         possible = [
-            *((decision.get("partial") or {}).get("possible_candidates") or []),
-            *(c["option"] for c in decision.get("candidates") or []),
+            *(decision.partial.possible_candidates if decision.partial else ()),
+            *(c.option for c in decision.candidates),
         ]
         extra = dict.fromkeys(o for o in possible if o not in shown and o in self.ruleset.options)
         return [self.ruleset.options[o].label for o in extra]
@@ -221,22 +222,22 @@ class CardMaker:
 
     # ---- patient-view -----------------------------------------------------------------------------
 
-    def patient_view(self, decision: dict[str, Any]) -> list[dict[str, Any]]:
+    def patient_view(self, decision: Decision) -> list[dict[str, Any]]:
         cards = []
         possible = self.possible_exclusions(decision)
-        candidates = [c for c in decision.get("candidates") or [] if c["option"] not in possible]
+        candidates = [c for c in decision.candidates if c.option not in possible]
         if candidates:
             cards.append(self._candidates_card(decision, candidates))
-        if decision.get("excluded"):
+        if decision.excluded:
             cards.append(self._exclusions_card(self.certain_exclusions(decision)))
-        if decision.get("referrals"):
-            cards.append(self._referrals_card(decision["referrals"]))
-        rule_warnings = [w for w in decision.get("warnings") or [] if w.get("kind") == "rule"]
+        if decision.referrals:
+            cards.append(self._referrals_card(list(decision.referrals)))
+        rule_warnings = [w for w in decision.warnings if w.kind is WarningKind.RULE]
         if rule_warnings:
-            texts = [w["text"] for w in rule_warnings]
+            texts = [w.text for w in rule_warnings]
             detail = ["**Points to check before choosing a treatment:**", "", *(f"- {md(t)}" for t in texts)]
             cards.append(self.card("warning", f"Check: {texts[0]}", detail, OPTION_OVERRIDES))
-        facts = self._facts_card(decision, certain=[c["option"] for c in candidates])
+        facts = self._facts_card(decision, certain=[c.option for c in candidates])
         if facts:
             cards.append(facts)
         return cards
@@ -244,59 +245,59 @@ class CardMaker:
     def _strength(self, sid: str) -> str:
         return next((s.label for s in self.ruleset.strengths if s.id == sid), sid)
 
-    def _candidates_card(self, decision: dict[str, Any], candidates: list[dict[str, Any]]) -> dict[str, Any]:
-        labels = [c["label"] for c in candidates]
+    def _candidates_card(self, decision: Decision, candidates: list[Candidate]) -> dict[str, Any]:
+        labels = [c.label for c in candidates]
         summary = f"Treatment options to consider: {listing(labels)}"
         detail = []
         if self.unknown(decision):
             detail += ["These options hold whatever the facts not yet recorded turn out to be.", ""]
         for c in candidates:
-            detail += [f"### {md(c['label'])} ({md(self._strength(c['strength']))})", "", md(c["summary"]), ""]
-            if c.get("regimen"):
-                detail.append(f"- **Regimen:** {md(c['regimen'])}")
-            detail += [f"- **Why:** {md(r)}" for r in c.get("rationale") or []]
-            detail += [f"- **Caveat:** {md(cv)}" for cv in c.get("caveats") or []]
-            evidence = c.get("evidence") or {}
-            if evidence.get("level"):
-                note = f": {md(evidence['note'])}" if evidence.get("note") else ""
-                detail.append(f"- **Evidence:** {md(LEVEL_WORDS.get(evidence['level'], evidence['level']))}{note}")
-            for ref in evidence.get("references") or []:
-                citation = md(ref["citation"])
+            detail += [f"### {md(c.label)} ({md(self._strength(c.strength))})", "", md(c.summary), ""]
+            if c.regimen:
+                detail.append(f"- **Regimen:** {md(c.regimen)}")
+            detail += [f"- **Why:** {md(r)}" for r in c.rationale]
+            detail += [f"- **Caveat:** {md(cv)}" for cv in c.caveats]
+            evidence = c.evidence
+            if evidence.level:
+                note = f": {md(evidence.note)}" if evidence.note else ""
+                detail.append(f"- **Evidence:** {md(LEVEL_WORDS.get(evidence.level, evidence.level))}{note}")
+            for ref in evidence.references:
+                citation = md(ref.citation)
                 detail.append(
-                    f"- **Reference:** [{citation}]({ref['url']})" if ref.get("url") else f"- **Reference:** {citation}"
+                    f"- **Reference:** [{citation}]({ref.url})" if ref.url else f"- **Reference:** {citation}"
                 )
             detail.append("")
-        extra = self.possible_candidates(decision, shown=[c["option"] for c in candidates])
+        extra = self.possible_candidates(decision, shown=[c.option for c in candidates])
         if extra:
             detail.append(f"Depending on the missing facts, also possible: {md(', '.join(extra))}.")
         detail += [
             "",
             "The service suggests options for a clinician to consider; it does not make treatment decisions.",
         ]
-        return self.card("info", summary, detail, OPTION_OVERRIDES, [c["option"] for c in candidates])
+        return self.card("info", summary, detail, OPTION_OVERRIDES, [c.option for c in candidates])
 
-    def _exclusions_card(self, excluded: list[dict[str, Any]]) -> dict[str, Any]:
+    def _exclusions_card(self, excluded: list[Exclusion]) -> dict[str, Any]:
         first = excluded[0]
-        reason = first["reasons"][0]["text"] if first.get("reasons") else ""
+        reason = first.reasons[0].text if first.reasons else ""
         if len(excluded) == 1:
-            summary = f"Not suitable: {first['label']}. {reason}"
+            summary = f"Not suitable: {first.label}. {reason}"
         else:
-            summary = f"Not suitable for this patient: {listing([e['label'] for e in excluded])}"
+            summary = f"Not suitable for this patient: {listing([e.label for e in excluded])}"
         detail = ["**Options excluded for this patient, with the reasons:**", ""]
         for e in excluded:
-            detail.append(f"- **{md(e['label'])}**: " + " ".join(md(r["text"]) for r in e.get("reasons") or []))
-        return self.card("warning", summary, detail, ORDER_OVERRIDES, [e["option"] for e in excluded])
+            detail.append(f"- **{md(e.label)}**: " + " ".join(md(r.text) for r in e.reasons))
+        return self.card("warning", summary, detail, ORDER_OVERRIDES, [e.option for e in excluded])
 
-    def _referrals_card(self, referrals: list[dict[str, Any]]) -> dict[str, Any]:
-        summary = f"Referral suggested: {listing([r['label'] for r in referrals])}"
+    def _referrals_card(self, referrals: list[Referral]) -> dict[str, Any]:
+        summary = f"Referral suggested: {listing([r.label for r in referrals])}"
         detail = []
         for r in referrals:
-            detail += [f"### {md(r['label'])}", "", md(r["summary"]), ""]
-            detail += [f"- **Why:** {md(t)}" for t in r.get("rationale") or []]
+            detail += [f"### {md(r.label)}", "", md(r.summary), ""]
+            detail += [f"- **Why:** {md(t)}" for t in r.rationale]
             detail.append("")
-        return self.card("warning", summary, detail, OPTION_OVERRIDES, [r["option"] for r in referrals])
+        return self.card("warning", summary, detail, OPTION_OVERRIDES, [r.option for r in referrals])
 
-    def _facts_card(self, decision: dict[str, Any], certain: list[str]) -> dict[str, Any] | None:
+    def _facts_card(self, decision: Decision, certain: list[str]) -> dict[str, Any] | None:
         unknown = self.unknown(decision)
         notes = self.extraction.notes
         if not unknown and not notes:
@@ -335,8 +336,8 @@ class CardMaker:
 
     # ---- order-select -------------------------------------------------------------------------------
 
-    def order_select(self, decision: dict[str, Any], orders: list[Order]) -> list[dict[str, Any]]:
-        excluded = {e["option"]: e for e in self.certain_exclusions(decision)}
+    def order_select(self, decision: Decision, orders: list[Order]) -> list[dict[str, Any]]:
+        excluded = {e.option: e for e in self.certain_exclusions(decision)}
         possible = self.possible_exclusions(decision)
         cards = []
         for order in orders:
@@ -353,16 +354,16 @@ class CardMaker:
     def _option_label(self, option: str) -> str:
         return self.ruleset.options[option].label
 
-    def _excluded_order(self, order: Order, exclusions: list[dict[str, Any]]) -> dict[str, Any]:
-        labels = [e["label"] for e in exclusions]
-        reasons = [r["text"] for e in exclusions for r in e.get("reasons") or []]
+    def _excluded_order(self, order: Order, exclusions: list[Exclusion]) -> dict[str, Any]:
+        labels = [e.label for e in exclusions]
+        reasons = [r.text for e in exclusions for r in e.reasons]
         summary = f"{' / '.join(labels)} is excluded for this patient: {reasons[0] if reasons else ''}"
         detail = [f"**{md(order.label)}** ({md(order.reference)}) is excluded by the ruleset for this patient.", ""]
         for e in exclusions:
-            detail += [f"- **{md(e['label'])}**: " + " ".join(md(r["text"]) for r in e.get("reasons") or [])]
+            detail += [f"- **{md(e.label)}**: " + " ".join(md(r.text) for r in e.reasons)]
         detail += ["", "This holds whatever the facts missing from the record turn out to be."]
         detail += self._by_name(order)
-        return self.card("critical", summary, detail, ORDER_OVERRIDES, [e["option"] for e in exclusions])
+        return self.card("critical", summary, detail, ORDER_OVERRIDES, [e.option for e in exclusions])
 
     @staticmethod
     def _by_name(order: Order) -> list[str]:
@@ -371,11 +372,11 @@ class CardMaker:
         return ["", f"The order was recognised by its text (matched by name: {md(order.ingredient)}), not by a code."]
 
     def _possibly_excluded_order(
-        self, order: Order, exclusions: list[dict[str, Any]], possible: list[Possible]
+        self, order: Order, exclusions: list[Exclusion], possible: list[Possible]
     ) -> dict[str, Any]:
         facts = [f for p in possible for f in p.facts]
         facts = [f for f in self.ruleset.inputs if f in facts]
-        names = [self._option_label(p.option) for p in possible] + [e["label"] for e in exclusions]
+        names = [self._option_label(p.option) for p in possible] + [e.label for e in exclusions]
         summary = f"{' / '.join(names)} may be unsuitable: it depends on {self._facts_words(facts)}"
         detail = [f"**{md(order.label)}** ({md(order.reference)}) may be excluded for this patient.", ""]
         if not possible:
@@ -395,12 +396,10 @@ class CardMaker:
                 f"{self._facts_words(p.facts)}: " + md(" ".join(p.reasons))
             )
         for e in exclusions:
-            detail.append(
-                f"- **{md(e['label'])}** is excluded: " + " ".join(md(r["text"]) for r in e.get("reasons") or [])
-            )
+            detail.append(f"- **{md(e.label)}** is excluded: " + " ".join(md(r.text) for r in e.reasons))
         detail += ["", "Record the missing facts in the linked form to settle it before signing the order."]
         detail += self._by_name(order)
-        options = [p.option for p in possible] + [e["option"] for e in exclusions]
+        options = [p.option for p in possible] + [e.option for e in exclusions]
         return self.card("warning", summary, detail, ORDER_OVERRIDES, options)
 
     # ---- no decision ------------------------------------------------------------------------------

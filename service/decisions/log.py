@@ -21,6 +21,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..engine.answer import Decision as AnswerDecision
+from ..engine.answer import to_json
 from ..ruleset.model import Ruleset
 from ..ruleset.profile import FieldProblem
 from . import feedback as fb
@@ -48,13 +50,13 @@ class FeedbackResult:
     repeated: int
 
 
-def outcome(decision: dict[str, Any]) -> dict[str, list[str]]:
+def outcome(decision: AnswerDecision) -> dict[str, list[str]]:
     """What an answer consisted of, as ids: the columns the log keeps and replay compares."""
     return {
-        "candidates": [c["option"] for c in decision["candidates"]],
-        "excluded": [e["option"] for e in decision["excluded"]],
-        "referrals": [r["option"] for r in decision["referrals"]],
-        "fired_rules": list(decision["fired_rules"]),
+        "candidates": [c.option for c in decision.candidates],
+        "excluded": [e.option for e in decision.excluded],
+        "referrals": [r.option for r in decision.referrals],
+        "fired_rules": list(decision.fired_rules),
     }
 
 
@@ -222,7 +224,7 @@ class DecisionLog:
 
     def record(
         self,
-        decision: dict[str, Any],
+        decision: AnswerDecision,
         *,
         channel: str,
         profile: dict[str, Any],
@@ -253,7 +255,7 @@ class DecisionLog:
 
     def _decision_row(
         self,
-        decision: dict[str, Any],
+        decision: AnswerDecision,
         channel: str,
         profile: dict[str, Any],
         latency_ms: float,
@@ -261,18 +263,20 @@ class DecisionLog:
     ) -> dict[str, Any]:
         if not isinstance(channel, str) or not 0 < len(channel) <= 40:
             raise ValueError("channel must be a short name such as `api` or `cds-hooks`")
-        ruleset = decision["ruleset"]
+        if decision.decision_id is None or decision.evaluated_at is None:
+            raise ValueError("only a stamped decision (service/answering.py) is recorded")
+        ruleset = decision.ruleset
         return {
-            "decision_id": decision["decision_id"],
-            "evaluated_at": dt.datetime.fromisoformat(decision["evaluated_at"]).astimezone(dt.UTC),
+            "decision_id": decision.decision_id,
+            "evaluated_at": dt.datetime.fromisoformat(decision.evaluated_at).astimezone(dt.UTC),
             "channel": channel,
-            "ruleset_id": ruleset["id"],
-            "ruleset_version": ruleset["version"],
-            "ruleset_sha256": ruleset["sha256"],
+            "ruleset_id": ruleset.id,
+            "ruleset_version": ruleset.version,
+            "ruleset_sha256": ruleset.sha256,
             "profile": canonical(profile),
             **{column: canonical(ids) for column, ids in outcome(decision).items()},
             "latency_us": round(latency_ms * 1000),
-            "decision": canonical(decision),
+            "decision": canonical(to_json(decision)),
             **self.key.columns(identifiers),
         }
 
@@ -373,12 +377,12 @@ def _tests_text(ruleset: Ruleset) -> str | None:
         return None
 
 
-def _card_rows(decision: dict[str, Any], cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _card_rows(decision: AnswerDecision, cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rules_of: dict[str, list[str]] = {}
-    for item in (*decision["candidates"], *decision["referrals"]):
-        rules_of[item["option"]] = list(item.get("rules", []))
-    for item in decision["excluded"]:
-        rules_of[item["option"]] = list(dict.fromkeys(r["rule"] for r in item["reasons"]))
+    for item in (*decision.candidates, *decision.referrals):
+        rules_of[item.option] = list(item.rules)
+    for exclusion in decision.excluded:
+        rules_of[exclusion.option] = list(dict.fromkeys(r.rule for r in exclusion.reasons))
     rows = []
     for position, card in enumerate(cards):
         uuid, summary, indicator = card.get("uuid"), card.get("summary"), card.get("indicator")

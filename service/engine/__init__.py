@@ -5,14 +5,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ServiceError
 from ..ruleset.model import Compare, Rule, Ruleset, condition_leaves
-from ..ruleset.profile import FieldProblem, ProfileCheck, validate_profile
+from ..ruleset.validator import FieldProblem, ProfileCheck, profile_validator
 from ..ruleset.words import describe, describe_action
 from . import reference
+from .answer import Decision, Explanation, RuleExplanation, RuleStatus
 from .assemble import Assembler
 from .durable import DurableRuleset
 from .partial import TooManyCompletions, decide_partial
@@ -21,7 +23,7 @@ __all__ = ["Engine", "InvalidProfile", "TooManyCompletions"]
 
 
 class InvalidProfile(ServiceError, ValueError):
-    """The profile does not fit the ruleset's inputs; `errors` name each field and what it accepts."""
+    """A profile the ruleset's validator refused: `errors` one problem per field, `problems` all of them."""
 
     status = 422
     slug = "validation-error"
@@ -30,6 +32,8 @@ class InvalidProfile(ServiceError, ValueError):
     def __init__(self, check: ProfileCheck) -> None:
         super().__init__("; ".join(e.message for e in check.errors))
         self.errors = check.errors
+        self.problems = check.problems
+        self.ruleset_id = check.ruleset_id
 
     @property
     def detail(self) -> str:
@@ -48,6 +52,7 @@ class Engine:
         self.ruleset = ruleset
         self.durable = DurableRuleset(ruleset)
         self.assembler = Assembler(ruleset)
+        self.validator = profile_validator(ruleset)
         optional = {f.id for f in ruleset.inputs.values() if not f.required}
         # Per rule: its closure, and the optional fields its comparisons read (in reading order).
         self._kleene = []
@@ -60,8 +65,11 @@ class Engine:
                 self._kleene.append((rule, reference.compile_condition(ruleset, rule.when), tuple(fields)))
 
     def check(self, profile: Any, partial: bool = False) -> dict[str, Any]:
-        """Validate and type a raw profile; raises InvalidProfile with per-field problems."""
-        result = validate_profile(self.ruleset, profile, partial=partial)
+        """Validate and type a raw profile (the ruleset's validator); raises InvalidProfile with its problems.
+
+        The decision methods take only what this returns: the engine never validates a second time.
+        """
+        result = self.validator.check(profile, partial=partial)
         if not result.ok:
             raise InvalidProfile(result)
         return result.profile
@@ -70,15 +78,19 @@ class Engine:
         return self.durable.fired(profile)
 
     def undecided(
-        self, profile: dict[str, Any], fired: list[str], decision: dict[str, Any] | None = None
+        self, profile: dict[str, Any], fired: list[str], decision: Decision | None = None
     ) -> list[tuple[Rule, list[str]]]:
         """Rules that did not fire but might, once the unknown inputs they use are recorded.
 
         Given the decision, only rules that would change it are kept: a rule that could only exclude an
         option that is not offered anyway is no reason to ask for more facts.
         """
+        return self._undecided(profile, fired, Assembler.outcome_sets(decision) if decision is not None else None)
+
+    def _undecided(
+        self, profile: dict[str, Any], fired: list[str], sets: tuple[set[str], set[str]] | None
+    ) -> list[tuple[Rule, list[str]]]:
         out = []
-        sets = Assembler.outcome_sets(decision) if decision is not None else None
         for rule, cond, fields in self._kleene:
             missing = [f for f in fields if f not in profile]
             if not missing or rule.id in fired:
@@ -89,50 +101,54 @@ class Engine:
                 out.append((rule, missing))
         return out
 
-    def evaluate(self, raw_profile: Any, explain: bool = False) -> dict[str, Any]:
+    def evaluate(self, raw_profile: Any, explain: bool = False) -> Decision:
         """Validate, evaluate on durable_rules and assemble the decision (without id or timestamp)."""
         profile = self.check(raw_profile)
         return self.decide(profile, explain)
 
-    def decide(self, profile: dict[str, Any], explain: bool = False) -> dict[str, Any]:
+    def decide(self, profile: dict[str, Any], explain: bool = False) -> Decision:
         fired = self.durable.fired(profile)
-        decision = self.assembler.assemble(fired)
-        self.assembler.add_pending(decision, self.undecided(profile, fired, decision))
+        decision = self.assembler.assemble(
+            fired, pending=lambda offered, excluded: self._undecided(profile, fired, (offered, excluded))
+        )
         if explain:
-            decision["explanation"] = self.explain(profile, fired)
+            decision = dataclasses.replace(decision, explanation=self.explain(profile, fired))
         return decision
 
-    def decide_partial(self, profile: dict[str, Any], explain: bool = False) -> dict[str, Any]:
+    def decide_partial(self, profile: dict[str, Any], explain: bool = False) -> Decision:
         """A decision over every completion of the missing required facts (see partial.py)."""
         decision = decide_partial(self.ruleset, self.decide, profile)
-        if "partial" not in decision:
+        if decision.partial is None:
             return self.decide(profile, explain)
         if explain:
-            decision["explanation"] = self.explain(profile, decision["fired_rules"])
+            decision = dataclasses.replace(decision, explanation=self.explain(profile, list(decision.fired_rules)))
         return decision
 
-    def explain(self, profile: dict[str, Any], fired: list[str]) -> dict[str, Any]:
+    def explain(self, profile: dict[str, Any], fired: list[str]) -> Explanation:
         rs = self.ruleset
         fired_set = set(fired)
         rules = []
         for rule in rs.rules:
             tree = reference.explain_condition(rs, rule.when, profile)
-            status = "fired" if rule.id in fired_set else ("undecided" if tree["result"] == "unknown" else "not_fired")
+            if rule.id in fired_set:
+                status = RuleStatus.FIRED
+            else:
+                status = RuleStatus.UNDECIDED if tree["result"] == "unknown" else RuleStatus.NOT_FIRED
             rules.append(
-                {
-                    "rule": rule.id,
-                    "title": rule.title,
-                    "status": status,
-                    "condition": tree,
-                    "when": describe(rs, rule.when),
-                    "then": [describe_action(rs, a) for a in rule.then],
-                }
+                RuleExplanation(
+                    rule=rule.id,
+                    title=rule.title,
+                    status=status,
+                    condition=tree,
+                    when=describe(rs, rule.when),
+                    then=tuple(describe_action(rs, a) for a in rule.then),
+                )
             )
-        return {
-            "profile": {k: list(v) if isinstance(v, tuple) else v for k, v in profile.items()},
-            "unknown_inputs": [f for f in rs.inputs if f not in profile],
-            "rules": rules,
-        }
+        return Explanation(
+            profile={k: list(v) if isinstance(v, tuple) else v for k, v in profile.items()},
+            unknown_inputs=tuple(f for f in rs.inputs if f not in profile),
+            rules=tuple(rules),
+        )
 
     def close(self) -> None:
         self.durable.close()

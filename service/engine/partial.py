@@ -10,11 +10,12 @@ pregnant woman's exclusion of finasteride is certain even when her pattern of lo
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..ruleset.model import Ruleset
 from ..ruleset.space import UNKNOWN, representatives
+from .answer import Candidate, Decision, Exclusion, Partial, Reason, Referral, Warning, WarningKind
 
 MAX_COMPLETIONS = 5000
 
@@ -38,85 +39,83 @@ def completions(ruleset: Ruleset, profile: dict[str, Any]) -> tuple[list[str], l
     return [f.id for f in missing], filled
 
 
-def aggregate(ruleset: Ruleset, missing: list[str], decisions: list[dict[str, Any]]) -> dict[str, Any]:
+def aggregate(ruleset: Ruleset, missing: list[str], decisions: list[Decision]) -> Decision:
     """Merge the decisions of every completion: certain parts as usual, the rest under `partial`."""
     n = len(decisions)
 
-    def count(key: str) -> dict[str, int]:
+    def count(groups: Iterable[tuple[Candidate, ...] | tuple[Exclusion, ...] | tuple[Referral, ...]]) -> dict[str, int]:
         seen: dict[str, int] = {}
-        for d in decisions:
-            for item in d[key]:
-                seen[item["option"]] = seen.get(item["option"], 0) + 1
+        for items in groups:
+            for item in items:
+                seen[item.option] = seen.get(item.option, 0) + 1
         return seen
 
-    cand_count, excl_count, ref_count = count("candidates"), count("excluded"), count("referrals")
+    cand_count = count(d.candidates for d in decisions)
+    excl_count = count(d.excluded for d in decisions)
+    ref_count = count(d.referrals for d in decisions)
 
-    weakest: dict[str, dict[str, Any]] = {}
+    weakest: dict[str, Candidate] = {}
     for d in decisions:
-        for c in d["candidates"]:
-            prev = weakest.get(c["option"])
-            if prev is None or ruleset.strength_rank(c["strength"]) > ruleset.strength_rank(prev["strength"]):
-                weakest[c["option"]] = c
+        for c in d.candidates:
+            prev = weakest.get(c.option)
+            if prev is None or ruleset.strength_rank(c.strength) > ruleset.strength_rank(prev.strength):
+                weakest[c.option] = c
     candidates = [weakest[o] for o, k in cand_count.items() if k == n]
-    candidates.sort(key=lambda c: (ruleset.strength_rank(c["strength"]), ruleset.option_index(c["option"])))
+    candidates.sort(key=lambda c: (ruleset.strength_rank(c.strength), ruleset.option_index(c.option)))
 
-    reasons: dict[str, list[dict[str, str]]] = {}
+    reasons: dict[str, list[Reason]] = {}
     for d in decisions:
-        for e in d["excluded"]:
-            bucket = reasons.setdefault(e["option"], [])
-            for r in e["reasons"]:
+        for e in d.excluded:
+            bucket = reasons.setdefault(e.option, [])
+            for r in e.reasons:
                 if r not in bucket:
                     bucket.append(r)
-    excluded = [
-        {"option": o, "label": ruleset.options[o].label, "reasons": reasons[o]}
+    excluded = tuple(
+        Exclusion(option=o, label=ruleset.options[o].label, reasons=tuple(reasons[o]))
         for o in sorted(excl_count, key=ruleset.option_index)
         if excl_count[o] == n
-    ]
-    first_ref = {r["option"]: r for d in decisions for r in d["referrals"]}
-    referrals = [first_ref[o] for o in sorted(ref_count, key=ruleset.option_index) if ref_count[o] == n]
+    )
+    first_ref = {r.option: r for d in decisions for r in d.referrals}
+    referrals = tuple(first_ref[o] for o in sorted(ref_count, key=ruleset.option_index) if ref_count[o] == n)
 
-    fired_sets = [set(d["fired_rules"]) for d in decisions]
+    fired_sets = [set(d.fired_rules) for d in decisions]
     always = set.intersection(*fired_sets)
-    fired = [r.id for r in ruleset.rules if r.id in always]
-    warnings: list[dict[str, Any]] = []
+    fired = tuple(r.id for r in ruleset.rules if r.id in always)
+    labels = ", ".join(ruleset.inputs[f].label for f in missing)
+    warnings: list[Warning] = [
+        Warning(
+            kind=WarningKind.MISSING_REQUIRED,
+            fields=tuple(missing),
+            text=f"Not recorded: {labels}. Only what holds whatever their values is shown as certain.",
+        )
+    ]
     for d in decisions:
-        for w in d["warnings"]:
+        for w in d.warnings:
             # A rule's own warning counts when it holds for every completion; a rule that could apply
             # once an optional fact is recorded is worth saying whenever it is so in any completion.
-            keep = w["rule"] in always if w["kind"] == "rule" else w["rule"] not in always
+            keep = w.rule in always if w.kind is WarningKind.RULE else w.rule not in always
             if keep and w not in warnings:
                 warnings.append(w)
-    labels = ", ".join(ruleset.inputs[f].label for f in missing)
-    warnings.insert(
-        0,
-        {
-            "kind": "missing_required",
-            "fields": missing,
-            "text": f"Not recorded: {labels}. Only what holds whatever their values is shown as certain.",
-        },
-    )
-    return {
-        "ruleset": decisions[0]["ruleset"],
-        "candidates": candidates,
-        "excluded": excluded,
-        "referrals": referrals,
-        "warnings": warnings,
-        "fired_rules": fired,
-        "partial": {
-            "missing": missing,
-            "completions": n,
-            "possible_candidates": [o for o in sorted(cand_count, key=ruleset.option_index) if cand_count[o] < n],
-            "possible_referrals": [o for o in sorted(ref_count, key=ruleset.option_index) if ref_count[o] < n],
-            "possibly_excluded": {
-                o: reasons[o] for o in sorted(excl_count, key=ruleset.option_index) if excl_count[o] < n
+    return Decision(
+        ruleset=decisions[0].ruleset,
+        candidates=tuple(candidates),
+        excluded=excluded,
+        referrals=referrals,
+        warnings=tuple(warnings),
+        fired_rules=fired,
+        partial=Partial(
+            missing=tuple(missing),
+            completions=n,
+            possible_candidates=tuple(o for o in sorted(cand_count, key=ruleset.option_index) if cand_count[o] < n),
+            possible_referrals=tuple(o for o in sorted(ref_count, key=ruleset.option_index) if ref_count[o] < n),
+            possibly_excluded={
+                o: tuple(reasons[o]) for o in sorted(excl_count, key=ruleset.option_index) if excl_count[o] < n
             },
-        },
-    }
+        ),
+    )
 
 
-def decide_partial(
-    ruleset: Ruleset, decide: Callable[[dict[str, Any]], dict[str, Any]], profile: dict[str, Any]
-) -> dict[str, Any]:
+def decide_partial(ruleset: Ruleset, decide: Callable[[dict[str, Any]], Decision], profile: dict[str, Any]) -> Decision:
     """`decide` is the engine's complete decision (durable_rules, assembly, pending facts) for one profile."""
     missing, filled = completions(ruleset, profile)
     if not missing:

@@ -1,6 +1,7 @@
 """Marshmallow schemas of the API's responses, for the OpenAPI document.
 
-They describe what service.engine.assemble and service.http.api.ruleset_json produce; tests/http validate real
+The decision's schemas are generated from its type (service/engine/answer.py); the others describe what
+service.http.api.ruleset_json produces; tests/http validate real
 responses against the generated document (additional properties are errors), so a field added to a
 decision without being documented here fails the suite.
 """
@@ -8,6 +9,9 @@ decision without being documented here fails the suite.
 from __future__ import annotations
 
 from marshmallow import INCLUDE, RAISE, Schema, fields, validate
+
+from ..dataschema import schema_for
+from ..engine import answer
 
 
 class _Doc(Schema):
@@ -183,77 +187,18 @@ class RulesetDetailSchema(RulesetSummarySchema):
 # ---- decisions ----------------------------------------------------------------------------------
 
 
-class RulesetRefSchema(_Doc):
-    id = _str()
-    version = _str()
-    sha256 = _str()
-
-
-class CitationSchema(_Doc):
-    id = _str()
-    citation = _str()
-    url = fields.String()
-    evidence = fields.String()
-
-
-class EvidenceSchema(_Doc):
-    level = fields.String(
-        required=True, validate=validate.OneOf(["high", "moderate", "low", "very_low", "not_applicable"])
-    )
-    note = _str()
-    references = fields.List(fields.Nested(CitationSchema), required=True)
-
-
-class _OptionCard(_Doc):
-    option = _str(description="Option id from the ruleset's catalogue.")
-    label = _str()
-    kind = fields.String(required=True, validate=validate.OneOf(["treatment", "referral"]))
-    summary = _str()
-    regimen = fields.String()
-    course = fields.Dict(keys=fields.String(), values=fields.String())
-    cost = fields.String()
-    rationale = _strs(description="Why, one entry per rule that recommends it.")
-    rules = _strs(description="Ids of the rules behind this entry.")
-
-
-class CandidateSchema(_OptionCard):
-    strength = _str(description="Strongest strength given by the rules (see the ruleset's strengths).")
-    caveats = _strs()
-    evidence = fields.Nested(EvidenceSchema, required=True)
-
-
-class ReferralSchema(_OptionCard):
-    pass
-
-
-class ReasonSchema(_Doc):
-    rule = _str()
-    text = _str()
-
-
-class ExclusionSchema(_Doc):
-    option = _str()
-    label = _str()
-    reasons = fields.List(fields.Nested(ReasonSchema), required=True)
-
-
-class WarningSchema(_Doc):
-    kind = fields.String(required=True, validate=validate.OneOf(["rule", "unknown_inputs"]))
-    rule = _str()
-    text = _str()
-    fields_ = fields.List(fields.String(), data_key="fields", metadata={"description": "Inputs not recorded."})
-
-
-class DecisionSchema(_Doc):
-    decision_id = fields.UUID(required=True, metadata={"description": "Quote it to find the decision in the log."})
-    evaluated_at = fields.String(required=True, metadata={"format": "date-time", "description": "RFC 3339, UTC."})
-    ruleset = fields.Nested(RulesetRefSchema, required=True)
-    candidates = fields.List(fields.Nested(CandidateSchema), required=True)
-    excluded = fields.List(fields.Nested(ExclusionSchema), required=True)
-    referrals = fields.List(fields.Nested(ReferralSchema), required=True)
-    warnings = fields.List(fields.Nested(WarningSchema), required=True)
-    fired_rules = _strs()
-    explanation = fields.Dict(metadata={"description": "Rule-by-rule explanation; only when `explain` is true."})
+# Generated from the decision's own type (service/engine/answer.py): what is sent is what is documented.
+RulesetRefSchema = schema_for(answer.RulesetRef)
+CitationSchema = schema_for(answer.Citation)
+EvidenceSchema = schema_for(answer.Evidence)
+CandidateSchema = schema_for(answer.Candidate)
+ReferralSchema = schema_for(answer.Referral)
+ReasonSchema = schema_for(answer.Reason)
+ExclusionSchema = schema_for(answer.Exclusion)
+WarningSchema = schema_for(answer.Warning)
+PartialSchema = schema_for(answer.Partial)
+ExplanationSchema = schema_for(answer.Explanation)
+DecisionSchema = schema_for(answer.Decision)
 
 
 class BatchItemErrorSchema(_Doc):

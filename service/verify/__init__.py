@@ -20,6 +20,7 @@ from typing import Any
 import z3
 
 from ..engine import Engine, reference
+from ..engine.answer import Decision
 from ..ruleset import space
 from ..ruleset.model import Invariant, Ruleset
 from ..ruleset.profile import validate_profile
@@ -132,12 +133,12 @@ def crosscheck(ruleset: Ruleset, engine: Engine, seed: int = 20261122) -> tuple[
     return len(profiles), disagreements
 
 
-def invariant_holds(ruleset: Ruleset, inv: Invariant, profile: dict[str, Any], decision: dict[str, Any]) -> bool:
+def invariant_holds(ruleset: Ruleset, inv: Invariant, profile: dict[str, Any], decision: Decision) -> bool:
     if inv.when is not None and reference.evaluate(ruleset, inv.when, profile) is not True:
         return True
-    candidates = {c["option"] for c in decision["candidates"]}
-    excluded = {e["option"] for e in decision["excluded"]}
-    referrals = {r["option"] for r in decision["referrals"]}
+    candidates = {c.option for c in decision.candidates}
+    excluded = decision.excluded_ids()
+    referrals = {r.option for r in decision.referrals}
     if inv.kind == "never_candidate":
         return not candidates & set(inv.options)
     if inv.kind == "always_excluded":
@@ -147,11 +148,11 @@ def invariant_holds(ruleset: Ruleset, inv: Invariant, profile: dict[str, Any], d
     return bool(candidates or referrals)
 
 
-def _describe_decision(decision: dict[str, Any]) -> str:
-    cands = ", ".join(f"{c['option']} ({c['strength']})" for c in decision["candidates"]) or "none"
-    refs = ", ".join(r["option"] for r in decision["referrals"]) or "none"
-    excl = ", ".join(e["option"] for e in decision["excluded"]) or "none"
-    fired = ", ".join(decision["fired_rules"]) or "none"
+def _describe_decision(decision: Decision) -> str:
+    cands = ", ".join(f"{c.option} ({c.strength})" for c in decision.candidates) or "none"
+    refs = ", ".join(r.option for r in decision.referrals) or "none"
+    excl = ", ".join(e.option for e in decision.excluded) or "none"
+    fired = ", ".join(decision.fired_rules) or "none"
     return f"candidates: {cands}; referrals: {refs}; excluded: {excl}; fired: {fired}"
 
 
@@ -215,10 +216,10 @@ def run_tests(ruleset: Ruleset, engine: Engine) -> list[TestResult]:
             results.append(TestResult(case.name, False, [e.message for e in check.errors]))
             continue
         d = engine.decide(check.profile)
-        cands = [c["option"] for c in d["candidates"]]
-        strengths = {c["option"]: c["strength"] for c in d["candidates"]}
-        excluded = {e["option"] for e in d["excluded"]}
-        referrals = [r["option"] for r in d["referrals"]]
+        cands = [c.option for c in d.candidates]
+        strengths = {c.option: c.strength for c in d.candidates}
+        excluded = d.excluded_ids()
+        referrals = [r.option for r in d.referrals]
         fails: list[str] = []
         ex = case.expect
         if ex.candidates is not None and set(ex.candidates) != set(cands):
@@ -241,12 +242,12 @@ def run_tests(ruleset: Ruleset, engine: Engine) -> list[TestResult]:
             if strengths.get(o) != s:
                 fails.append(f"strength of `{o}`: expected {s}, got {strengths.get(o, 'not a candidate')}")
         for rid in ex.fired:
-            if rid not in d["fired_rules"]:
+            if rid not in d.fired_rules:
                 fails.append(f"rule `{rid}` did not fire")
         for rid in ex.not_fired:
-            if rid in d["fired_rules"]:
+            if rid in d.fired_rules:
                 fails.append(f"rule `{rid}` fired but must not")
-        results.append(TestResult(case.name, not fails, fails, d["fired_rules"]))
+        results.append(TestResult(case.name, not fails, fails, list(d.fired_rules)))
     return results
 
 

@@ -195,7 +195,7 @@ def cards_for(
         return maker.cannot_decide(["age"])
     profile = engine.check(extraction.profile, partial=True)
     decision = engine.decide_partial(profile)
-    maker.undecided = [{"rule": r.id, "fields": f} for r, f in engine.undecided(profile, decision["fired_rules"])]
+    maker.undecided = [{"rule": r.id, "fields": f} for r, f in engine.undecided(profile, list(decision.fired_rules))]
     if orders is None:
         return maker.patient_view(decision)
     return maker.order_select(decision, selected_orders(mapping, draft_orders(orders)))

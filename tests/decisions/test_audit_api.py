@@ -26,7 +26,7 @@ def client(app: Flask) -> FlaskClient:
 
 def decide(app: Flask, profile: dict, channel: str = "api", **kwargs: object) -> str:
     prepared = prepare(app.extensions["registry"], None, profile)
-    return commit(prepared, app.extensions["decision_log"], channel=channel, **kwargs)["decision_id"]
+    return commit(prepared, app.extensions["decision_log"], channel=channel, **kwargs).decision_id
 
 
 def test_without_a_token_the_log_is_closed(client: FlaskClient) -> None:
@@ -243,7 +243,7 @@ def test_readyz_reports_the_database(app: Flask, client: FlaskClient, database_u
 def test_a_log_that_cannot_be_read_is_503(app: Flask, client: FlaskClient, database_url: str) -> None:
     decision_id = make_decision(
         app.extensions["registry"], None, PROFILE, channel="api", recorder=app.extensions["decision_log"]
-    )["decision_id"]
+    ).decision_id
     raw_sql(database_url, "ALTER TABLE decisions RENAME TO decisions_gone")
     try:
         response = client.get(f"/v1/evaluations/{decision_id}", headers=AUDITOR)

@@ -28,7 +28,7 @@ def append_many(settings: dict[str, Any], start: Any, out: Any) -> None:
         try:
             start.wait(timeout=120)
             ids = [
-                make_decision(registry, None, {**PROFILE, "age": 18 + n}, channel="api", recorder=log)["decision_id"]
+                make_decision(registry, None, {**PROFILE, "age": 18 + n}, channel="api", recorder=log).decision_id
                 for n in range(EACH)
             ]
         finally:

@@ -17,6 +17,7 @@ from service.answering import make_decision
 from service.decisions import DecisionLog, queries
 from service.decisions.database import connect
 from service.decisions.integrity import verify
+from service.engine.answer import to_json
 
 from .conftest import PROFILE, raw_sql
 
@@ -33,7 +34,7 @@ def channel_route(app: Flask) -> Flask:
             channel="test",
             recorder=current_app.extensions.get("decision_log"),
         )
-        return jsonify(decision)
+        return jsonify(to_json(decision))
 
     app.add_url_rule("/test/decide", "test_decide", answer, methods=["POST"])
     return app

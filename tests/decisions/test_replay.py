@@ -15,7 +15,7 @@ from .conftest import AUDITOR, PROFILE, raw_sql, unguard
 
 def decide(app: Flask, profile: dict) -> str:
     log = app.extensions["decision_log"]
-    return make_decision(app.extensions["registry"], None, profile, channel="api", recorder=log)["decision_id"]
+    return make_decision(app.extensions["registry"], None, profile, channel="api", recorder=log).decision_id
 
 
 def edit_ruleset(folder: Path, old: str, new: str) -> None:

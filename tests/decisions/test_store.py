@@ -15,6 +15,7 @@ from service.answering import commit, make_decision, prepare
 from service.decisions import DecisionLog, InvalidFeedback, RecordError, queries
 from service.decisions.identifiers import IdentifierKey
 from service.decisions.integrity import verify
+from service.engine.answer import to_json
 from service.registry import Registry
 
 from .conftest import HMAC_KEY, PROFILE, raw_sql
@@ -29,7 +30,9 @@ CARDS = [
 def cds_decision(app: Flask, profile: dict | None = None, cards: list[dict] | None = None) -> dict:
     registry = app.extensions["registry"]
     prepared = prepare(registry, None, profile or PROFILE)
-    return commit(prepared, app.extensions["decision_log"], channel="cds-hooks", identifiers=IDS, cards=cards or CARDS)
+    return to_json(
+        commit(prepared, app.extensions["decision_log"], channel="cds-hooks", identifiers=IDS, cards=cards or CARDS)
+    )
 
 
 def everything_stored(url: str) -> str:
@@ -41,7 +44,9 @@ def everything_stored(url: str) -> str:
 def test_a_recorded_decision_holds_question_answer_and_revision(app: Flask) -> None:
     registry = app.extensions["registry"]
     log = app.extensions["decision_log"]
-    decision = make_decision(registry, None, {**PROFILE, "conditions": ["heart_failure"]}, channel="api", recorder=log)
+    decision = to_json(
+        make_decision(registry, None, {**PROFILE, "conditions": ["heart_failure"]}, channel="api", recorder=log)
+    )
 
     record = queries.get(log, decision["decision_id"])
     assert record is not None
@@ -113,7 +118,7 @@ def test_a_revision_activated_later_is_stored_with_its_first_decision(
     registry: Registry = app.extensions["registry"]
     assert registry.reload() == {}  # activates 0.1.1; nobody told the log
 
-    decision = make_decision(registry, None, PROFILE, channel="api", recorder=log)
+    decision = to_json(make_decision(registry, None, PROFILE, channel="api", recorder=log))
 
     assert decision["ruleset"]["version"] == "0.1.1"
     versions = raw_sql(database_url, "SELECT version FROM ruleset_revisions ORDER BY version")[0]
@@ -148,7 +153,7 @@ def test_a_failed_write_raises_record_error_and_leaves_no_partial_record(app: Fl
     report = verify(log)
     assert report.ok, report.problems
     assert report.counts["decisions"] == 1
-    assert queries.get(log, kept["decision_id"]) is not None
+    assert queries.get(log, kept.decision_id) is not None
 
 
 def test_the_log_refuses_updates_and_deletes(app: Flask) -> None:
@@ -306,4 +311,4 @@ def test_a_second_start_on_the_same_database_migrates_nothing_and_keeps_records(
         first.extensions["registry"], None, PROFILE, channel="api", recorder=first.extensions["decision_log"]
     )
     second = make_app()
-    assert queries.get(second.extensions["decision_log"], decision["decision_id"]) is not None
+    assert queries.get(second.extensions["decision_log"], decision.decision_id) is not None

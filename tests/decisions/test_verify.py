@@ -23,15 +23,15 @@ def logged(app: Flask) -> list[str]:
     registry, log = app.extensions["registry"], app.extensions["decision_log"]
     ids = []
     for age in (30, 31):
-        ids.append(make_decision(registry, None, {**PROFILE, "age": age}, channel="api", recorder=log)["decision_id"])
+        ids.append(make_decision(registry, None, {**PROFILE, "age": age}, channel="api", recorder=log).decision_id)
     card = {"uuid": "card-1", "option": "topical", "indicator": "info", "summary": "Topical"}
     prepared = prepare(registry, None, PROFILE)
-    ids.append(commit(prepared, log, channel="cds-hooks", cards=[card])["decision_id"])
+    ids.append(commit(prepared, log, channel="cds-hooks", cards=[card]).decision_id)
     log.record_feedback(
         "svc", [{"card": "card-1", "outcome": "overridden", "outcomeTimestamp": "2026-01-01T00:00:00Z"}]
     )
     for age in (40, 41):
-        ids.append(make_decision(registry, None, {**PROFILE, "age": age}, channel="api", recorder=log)["decision_id"])
+        ids.append(make_decision(registry, None, {**PROFILE, "age": age}, channel="api", recorder=log).decision_id)
     return ids
 
 

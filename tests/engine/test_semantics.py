@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from service.engine import Engine, InvalidProfile, reference
+from service.engine.answer import to_json
 from tests.engine.vocab import rule, ruleset
 
 BASE = {"sex": "female", "age": 40}
@@ -118,7 +119,7 @@ def test_unknown_field_and_missing_required_field_are_named() -> None:
 def decide(rules: list[dict[str, Any]], profile: dict[str, Any]) -> dict[str, Any]:
     engine = Engine(ruleset(rules))
     try:
-        return engine.evaluate(profile)
+        return to_json(engine.evaluate(profile))
     finally:
         engine.close()
 
@@ -181,7 +182,7 @@ def test_explanation_shows_each_condition_with_the_patient_value() -> None:
     rules = [rule("r", {"all": [{"field": "age", "at_least": 18}, {"field": "pregnant", "equals": False}]})]
     engine = Engine(ruleset(rules))
     try:
-        d = engine.evaluate(BASE, explain=True)
+        d = to_json(engine.evaluate(BASE, explain=True))
     finally:
         engine.close()
     [r] = d["explanation"]["rules"]
@@ -206,15 +207,15 @@ def test_partial_decision_keeps_what_holds_for_every_completion() -> None:
     ]
     engine = Engine(ruleset(rules))
     try:
-        d = engine.decide_partial(engine.check({"pregnant": True}, partial=True))
+        d = to_json(engine.decide_partial(engine.check({"pregnant": True}, partial=True)))
         assert [e["option"] for e in d["excluded"]] == ["x", "y"]
         assert d["candidates"] == []
         assert d["partial"]["missing"] == ["sex", "age"]
-        d = engine.decide_partial(engine.check({"sex": "female", "pregnant": False}, partial=True))
+        d = to_json(engine.decide_partial(engine.check({"sex": "female", "pregnant": False}, partial=True)))
         assert [c["option"] for c in d["candidates"]] == ["y"]
         assert d["partial"]["possible_candidates"] == ["x"]
         # Optional facts not recorded are still reported, as in a complete decision.
-        d = engine.decide_partial(engine.check({"sex": "female"}, partial=True))
+        d = to_json(engine.decide_partial(engine.check({"sex": "female"}, partial=True)))
         pending = [(w["rule"], w["fields"]) for w in d["warnings"] if w["kind"] == "unknown_inputs"]
         assert pending == [("preg", ["pregnant"])]
     finally:

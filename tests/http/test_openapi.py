@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from jsonschema import FormatChecker
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
+from service.answering import prepare
+from service.engine.answer import Decision, WarningKind, to_json
 from service.http.openapi import openapi_path
 from service.http.ops.docs import assets_dir
 
@@ -146,3 +149,28 @@ def test_docs_serves_a_swagger_ui_that_renders_openapi_31() -> None:
 @pytest.mark.parametrize("name", ["VERSION", "LICENSE", "..%2F__init__.py", "oauth2-redirect.html", "nope.js"])
 def test_docs_serves_only_its_assets(client: FlaskClient, name: str) -> None:
     assert client.get(f"/docs/{name}").status_code == 404
+
+
+def test_decision_schema_is_generated_from_the_type_and_validates_every_kind_of_answer(app: Flask) -> None:
+    doc = document(app.test_client())
+    schemas = doc["components"]["schemas"]
+    # One enumeration of warning kinds, the engine's own: missing_required (partial decisions) included.
+    assert schemas["Warning"]["properties"]["kind"]["enum"] == [k.value for k in WarningKind]
+    assert set(schemas["Decision"]["properties"]) == {f.name for f in dataclasses.fields(Decision)}
+    registry = app.extensions["registry"]
+    answers = []
+    for profile, partial in (
+        (VALID_PROFILE, False),
+        ({"age": 40, "diagnosis": "confirmed", "pregnant": True, "conditions": ["heart_failure"]}, False),
+        ({"age": 12, "diagnosis": "uncertain"}, False),
+        ({"age": 30, "diagnosis": "confirmed"}, False),  # pregnancy not recorded: unknown_inputs warnings
+        ({"pregnant": True}, True),  # required facts missing: a partial decision
+        ({"age": 30}, True),
+    ):
+        for explain in (False, True):
+            answers.append(to_json(prepare(registry, RULESET_ID, profile, explain=explain, partial=partial).decision))
+    kinds = {w["kind"] for a in answers for w in a["warnings"]}
+    assert kinds == {k.value for k in WarningKind}
+    assert any("partial" in a for a in answers) and any("explanation" in a for a in answers)
+    for answer in answers:
+        conforms(doc, "Decision", answer)

@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service import create_app
+from service.engine.answer import Decision, to_json
 from service.ruleset import load_file
 
 from .dom import Element, parse
@@ -38,8 +39,9 @@ class MemoryRecorder:
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
 
-    def record(self, decision: dict[str, Any], *, channel: str, profile: dict[str, Any], **extra: Any) -> None:
-        self.records.append({"decision": decision, "channel": channel, "profile": profile, **extra})
+    def record(self, decision: Decision, *, channel: str, profile: dict[str, Any], **extra: Any) -> None:
+        # Stored as JSON, like the decision log stores it.
+        self.records.append({"decision": to_json(decision), "channel": channel, "profile": profile, **extra})
 
     def record_feedback(self, service_id: str, items: list[dict[str, Any]]) -> None:
         raise AssertionError("the web pages never send feedback")

@@ -1,8 +1,9 @@
-"""The marshmallow schemas built from a ruleset agree with the engine's own profile check.
+"""One profile validator per ruleset (service/ruleset/validator.py), seen through every channel's words.
 
-Both run on every request (the schema answers the client, the engine re-checks inside make_decision), so
-they must accept and reject exactly the same profiles and blame the same fields. The JSON Schema published
-in /openapi.json must agree too, so that a client validating against it is never surprised.
+The JSON API words its problems itself; the engine's view (CLI, form, verification) keeps one problem
+per field: both must accept and reject exactly the same profiles and blame the same fields. The JSON
+Schema published in /openapi.json, generated from the validator's marshmallow schema, must agree too,
+so that a client validating against it is never surprised.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The JSON API: rulesets and evaluations under /v1.
 
-This module only translates. Every decision goes through `service.answering.make_decision` (channel "api" or
-"batch") so it is validated by the engine, stamped and recorded like any other; the marshmallow schemas
-(service/http/api/schemas.py) check the request first to answer every problem at once with field-level messages.
+This module only translates. The request envelope is checked by schemas.py and the profile, once, by its
+ruleset's validator (service/ruleset/validator.py), so every problem is answered at once with field-level
+messages; the validated profile then goes through `service.answering.make_decision` (channel "api" or "batch"),
+stamped and recorded like any other decision.
 A decision is returned only after the decision log (when configured) has stored it: if storing fails the
 answer is 503, never an unrecorded 200.
 """
@@ -16,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from ...answering import InvalidProfile, NoDefaultRuleset, UnknownRuleset, make_decision, pick_ruleset
+from ...engine.answer import to_json
 from ...errors import problem_type
 from ...registry import Active
 from ...ruleset.errors import suggest
@@ -26,7 +28,7 @@ from ..ops import metrics
 from . import spec as api_spec
 from .ruleset_json import ruleset_json
 from .schemas import BatchEnvelope, EvaluationEnvelope
-from .validation import envelope_errors, field_error, profile_errors
+from .validation import check_profile, envelope_errors, field_error, problem_errors
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
@@ -73,6 +75,7 @@ def _pick(envelope: dict[str, Any], errors: list[dict[str, Any]]) -> Active | No
 
 
 def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -> dict[str, Any]:
+    """The decision, recorded and counted, as JSON."""
     # A failed recording raises DecisionNotRecorded (503), which errors.py renders like any other error.
     decision = make_decision(
         app_context.registry(),
@@ -83,15 +86,15 @@ def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -
         recorder=app_context.recorder(),
     )
     metrics.observe_decision(decision, channel)
-    return decision
+    return to_json(decision)
 
 
-def _engine_rejected(exc: InvalidProfile, prefix: list[str | int]) -> list[dict[str, Any]]:
-    # The schema accepted what the engine refused: the two checks disagree. Answer the engine's words.
-    log.warning("profile schema and engine validation disagree; the engine's answer is used")
-    return [
-        field_error([*prefix, *([e.field] if e.field else [])], e.message, allowed=list(e.allowed)) for e in exc.errors
-    ]
+def _rejected(exc: InvalidProfile, prefix: list[str | int]) -> list[dict[str, Any]]:
+    # The ruleset was reloaded between the check and the decision, and the new revision refuses the profile.
+    active = app_context.registry().get(exc.ruleset_id) if exc.ruleset_id else None
+    if active is None:
+        return [field_error(prefix, e.message, allowed=list(e.allowed)) for e in exc.errors]
+    return problem_errors(active.ruleset, exc.problems, prefix)
 
 
 @bp.get("/v1/rulesets")
@@ -124,16 +127,18 @@ def evaluate() -> Response:
     data = read_json()
     envelope, errors = envelope_errors(EvaluationEnvelope, data)
     active = _pick(envelope, errors)
+    check = None
     if active is not None and isinstance(data, dict) and data.get("profile") is not None:
-        errors += profile_errors(active.ruleset, data["profile"], ["profile"])
+        check, problems = check_profile(active.ruleset, data["profile"], ["profile"])
+        errors += problems
     if errors:
         metrics.observe_invalid("api")
         raise validation_problem(errors)
-    assert active is not None
+    assert active is not None and check is not None
     try:
-        decision = _decide(envelope.get("ruleset"), data["profile"], envelope["explain"], "api")
+        decision = _decide(envelope.get("ruleset"), check, envelope["explain"], "api")
     except InvalidProfile as exc:
-        raise validation_problem(_engine_rejected(exc, ["profile"])) from None
+        raise validation_problem(_rejected(exc, ["profile"])) from None
     except UnknownRuleset as exc:  # unloaded between the check and the decision
         raise _unknown_ruleset(exc.ruleset_id, exc.known, in_body=True) from None
     return json_response(decision)
@@ -155,13 +160,13 @@ def evaluate_batch() -> Response:
     assert active is not None and isinstance(profiles, list)
     decisions: list[dict[str, Any]] = []
     for index, profile in enumerate(profiles):
-        problems = profile_errors(active.ruleset, profile, ["profiles", index])
+        check, problems = check_profile(active.ruleset, profile, ["profiles", index])
         if not problems:
             try:
-                decisions.append(_decide(active.ruleset.id, profile, envelope["explain"], "batch"))
+                decisions.append(_decide(active.ruleset.id, check, envelope["explain"], "batch"))
                 continue
             except InvalidProfile as exc:
-                problems = _engine_rejected(exc, ["profiles", index])
+                problems = _rejected(exc, ["profiles", index])
         metrics.observe_invalid("batch")
         detail = f"{len(problems)} problem(s) in profile {index}: " + "; ".join(p["message"] for p in problems[:3])
         error = problem_body(422, "Invalid profile", detail, problem_type("validation-error"), errors=problems)

@@ -1,4 +1,7 @@
-"""Running the schemas of service/http/api/schemas.py and turning their errors into problem `errors` entries.
+"""The JSON API's translation of validation problems into problem+json `errors` entries.
+
+Profiles are validated by the ruleset's own validator (service/ruleset/validator.py), once; this module
+words its problems for the API. Request envelopes are checked by the schemas of schemas.py.
 
 Each entry says where (`field` in dotted form and `pointer` as a JSON Pointer), what is wrong, and what the
 field accepts (`allowed`, or `minimum`/`maximum`/`unit`), so an integration can show it next to its field.
@@ -7,12 +10,14 @@ Unknown fields are named with a "did you mean" and the list of accepted ones.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from marshmallow import Schema, ValidationError
 
 from ...ruleset.model import InputField, Ruleset
-from .schemas import ENVELOPES, did_you_mean, profile_instance
+from ...ruleset.validator import FieldProblem, ProblemCode, ProfileCheck, describe_allowed, profile_validator
+from .schemas import ENVELOPES, did_you_mean, given
 
 
 def _pointer(path: list[str | int]) -> str:
@@ -50,26 +55,69 @@ def _flatten(messages: Any, path: list[str | int]) -> list[tuple[list[str | int]
     return [(path, str(messages))]
 
 
+def _shown(value: Any) -> str:
+    return json.dumps(value if len(value) <= 40 else value[:40] + "...")
+
+
+def _hint(p: FieldProblem) -> str:
+    return f" (did you mean `{p.suggestion}`?)" if p.suggestion else ""
+
+
+def api_message(p: FieldProblem, f: InputField) -> str:
+    """The JSON API's words for a problem the ruleset's validator found (they name what was sent in JSON)."""
+    name, expected, value = f"`{f.id}`", "expected " + describe_allowed(f), p.value
+    code = p.code
+    if code is ProblemCode.REQUIRED:
+        return f"{name} is required: {expected}"
+    if code is ProblemCode.WRONG_TYPE:
+        if f.type == "boolean":
+            return f"{name} must be JSON true or false, not {given(value)}"
+        if f.type == "set":
+            return f"{name} must be a list: {expected}"
+        kind = "a whole number" if f.type == "integer" else "text"
+        return f"{name} must be {kind}, not {given(value)}: {expected}"
+    if code is ProblemCode.NOT_ALLOWED:
+        return f"{name} has the value {_shown(value)}, which is not allowed{_hint(p)}: {expected}"
+    if code is ProblemCode.OUT_OF_RANGE:
+        return f"{name} is {value}, outside the allowed range: {expected}"
+    if code is ProblemCode.DUPLICATE:
+        return f"{name} lists a value twice: {expected}"
+    if code is ProblemCode.ITEM_WRONG_TYPE:
+        if value is None:
+            return f"{name} items may not be null: {expected}"
+        return f"{name} items must be text, not {given(value)}: {expected}"
+    if code is ProblemCode.ITEM_NOT_ALLOWED:
+        return f"{name} item has the value {_shown(value)}, which is not allowed{_hint(p)}: {expected}"
+    return p.message
+
+
+def problem_errors(ruleset: Ruleset, problems: list[FieldProblem], prefix: list[str | int]) -> list[dict[str, Any]]:
+    """The validator's problems as `errors` entries under `prefix` (e.g. ["profile"]): the inputs' problems
+    in the ruleset's order, then unknown fields."""
+    inputs = list(ruleset.inputs)
+    known, unknown = [], []
+    for p in problems:
+        f = ruleset.inputs.get(p.field)
+        if p.code is ProblemCode.NOT_AN_OBJECT:
+            msg = "the profile must be a JSON object of input ids to values"
+            known.append(field_error(prefix, msg, allowed=inputs))
+        elif f is None or p.code is ProblemCode.UNKNOWN_FIELD:
+            text = f"unknown field `{p.field}`{_hint(p)}: the profile accepts {', '.join(inputs)}"
+            unknown.append(field_error([*prefix, *(p.path or (p.field,))], text, allowed=inputs))
+        else:
+            known.append(field_error([*prefix, *p.path], api_message(p, f), f))
+    return known + unknown
+
+
+def check_profile(ruleset: Ruleset, data: Any, prefix: list[str | int]) -> tuple[ProfileCheck, list[dict[str, Any]]]:
+    """Validate a raw profile once (the ruleset's validator); its problems as `errors` entries ([] if valid)."""
+    check = profile_validator(ruleset).check(data)
+    return check, problem_errors(ruleset, check.problems, prefix) if check.problems else []
+
+
 def profile_errors(ruleset: Ruleset, data: Any, prefix: list[str | int]) -> list[dict[str, Any]]:
     """Every problem of a raw profile, as `errors` entries under `prefix` (e.g. ["profile"]); [] if valid."""
-    if not isinstance(data, dict):
-        msg = "the profile must be a JSON object of input ids to values"
-        return [field_error(prefix, msg, allowed=list(ruleset.inputs))]
-    try:
-        profile_instance(ruleset).load(data)
-    except ValidationError as exc:
-        out = []
-        for path, message in _flatten(exc.messages, []):
-            key = path[0] if path else ""
-            f = ruleset.inputs.get(str(key))
-            if f is None:
-                hint = did_you_mean(key, ruleset.inputs)
-                text = f"unknown field `{key}`{hint}: the profile accepts {', '.join(ruleset.inputs)}"
-                out.append(field_error([*prefix, *path], text, allowed=list(ruleset.inputs)))
-            else:
-                out.append(field_error([*prefix, *path], message, f))
-        return out
-    return []
+    return check_profile(ruleset, data, prefix)[1]
 
 
 def envelope_errors(schema: type[Schema], data: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -27,6 +27,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from ...engine.answer import Decision
 from .. import app_context
 from ..openapi import SpecContext, document
 
@@ -71,17 +72,16 @@ def _child(metric: Counter | Histogram, *labels: str) -> Any:
     return child
 
 
-def observe_decision(decision: dict[str, Any], channel: str) -> None:
+def observe_decision(decision: Decision, channel: str) -> None:
     """Count one returned decision: by ruleset and version, and each candidate, referral and exclusion."""
-    ruleset = decision["ruleset"]
-    rid = ruleset["id"]
-    _child(EVALUATIONS, rid, ruleset["version"], channel).inc()
-    for item in decision["candidates"]:
-        _child(CANDIDATES, rid, item["option"]).inc()
-    for item in decision["referrals"]:
-        _child(REFERRALS, rid, item["option"]).inc()
-    for item in decision["excluded"]:
-        _child(EXCLUSIONS, rid, item["option"]).inc()
+    rid = decision.ruleset.id
+    _child(EVALUATIONS, rid, decision.ruleset.version, channel).inc()
+    for item in decision.candidates:
+        _child(CANDIDATES, rid, item.option).inc()
+    for referral in decision.referrals:
+        _child(REFERRALS, rid, referral.option).inc()
+    for exclusion in decision.excluded:
+        _child(EXCLUSIONS, rid, exclusion.option).inc()
 
 
 def observe_invalid(channel: str) -> None:

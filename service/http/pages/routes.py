@@ -126,17 +126,19 @@ def _answer(active: Active, params: MultiDict[str, str]) -> ResponseReturnValue:
         )
     except InvalidProfile as exc:
         return _form(active, submitted, exc.errors, 422)
-    ruleset = app_context.registry().revisions.get(decision["ruleset"]["sha256"], active.ruleset)
-    profile = decision["explanation"]["profile"]
+    ruleset = app_context.registry().revisions.get(decision.ruleset.sha256, active.ruleset)
+    explanation = decision.explanation
+    assert explanation is not None  # asked for with explain=True
+    profile = dict(explanation.profile)
     query = forms.query_string(ruleset, profile)
     return render_template(
         "answer.html",
         ruleset=ruleset,
         decision=decision,
         profile_rows=presenting.profile_rows(ruleset, profile),
-        not_recorded=[ruleset.inputs[f].label for f in decision["explanation"]["unknown_inputs"]],
+        not_recorded=[ruleset.inputs[f].label for f in explanation.unknown_inputs],
         strengths={s.id: s.label for s in ruleset.strengths},
-        counts=Counter(r["status"] for r in decision["explanation"]["rules"]),
+        counts=Counter(str(r.status) for r in explanation.rules),
         permalink=url_for("pages.answer", ruleset_id=ruleset.id) + "?" + query,
         edit_link=url_for("pages.try_form", ruleset_id=ruleset.id) + "?" + query,
     )
