@@ -387,7 +387,7 @@ class CardMaker:
                 + ", ".join(md(self._option_label(o)) for o in order.options if o in self.ruleset.options)
                 + ".",
                 "",
-                *(f"{md(e['label'])} is excluded for this patient." for e in exclusions),
+                *(f"{md(e.label)} is excluded for this patient." for e in exclusions),
                 "",
             ]
         for p in possible:

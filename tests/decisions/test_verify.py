@@ -271,9 +271,9 @@ def test_a_log_written_before_revision_hashes_still_verifies_after_the_upgrade(
 
 def _decisions_with_feedback(app: Flask) -> list[str]:
     registry, log = app.extensions["registry"], app.extensions["decision_log"]
-    ids = [make_decision(registry, None, PROFILE, channel="api", recorder=log)["decision_id"]]
+    ids = [make_decision(registry, None, PROFILE, channel="api", recorder=log).decision_id]
     card = {"uuid": "card-1", "option": "topical", "indicator": "info", "summary": "Topical"}
-    ids.append(commit(prepare(registry, None, PROFILE), log, channel="cds-hooks", cards=[card])["decision_id"])
+    ids.append(commit(prepare(registry, None, PROFILE), log, channel="cds-hooks", cards=[card]).decision_id)
     log.record_feedback("svc", [{"card": "card-1", "outcome": "accepted", "outcomeTimestamp": "2026-01-01T00:00:00Z"}])
-    ids.append(make_decision(registry, None, PROFILE, channel="api", recorder=log)["decision_id"])
+    ids.append(make_decision(registry, None, PROFILE, channel="api", recorder=log).decision_id)
     return ids

@@ -25,7 +25,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from ...answering import InvalidProfile, make_decision
+from ...answering import DecisionNotRecorded, InvalidProfile, make_decision
 from ...errors import ServiceError
 from ...registry import Active
 from ...render import tests_by_rule
@@ -33,7 +33,7 @@ from ...ruleset.profile import FieldProblem
 from .. import app_context
 from ..errors import problem
 from ..html import presenting
-from ..html.common import add_security_headers, error_page, wants_html
+from ..html.common import add_security_headers, error_page, render_error, wants_html
 from . import forms
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,15 @@ def _http_error(exc: HTTPException) -> ResponseReturnValue:
     return error_page(exc.code or 500, exc.name, exc.description or "")
 
 
+@bp.errorhandler(DecisionNotRecorded)
+def _not_recorded(exc: DecisionNotRecorded) -> ResponseReturnValue:
+    # The same 503 (with Retry-After) as every other channel; the page says that no answer was given.
+    log.error("page: decision not recorded (%s); answered 503", exc.log_text)
+    return render_error(exc)
+
+
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception) -> ResponseReturnValue:
-    # Also a decision that could not be recorded (DecisionNotRecorded): the page says no answer was given,
-    # with the status these pages have always answered it with.
     # The stack without the message: messages of engine or storage errors can quote the profile.
     log.error("page failed: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
     detail = "The error was logged. No answer was given; please try again or use another channel."
