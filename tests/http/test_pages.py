@@ -387,8 +387,8 @@ def test_an_answer_that_cannot_be_recorded_is_not_shown(app: Flask) -> None:
         resp = browser(app).post("/rulesets/form-sample/try", data=MAN_AFTER_FINASTERIDE)
     doc = page(resp, 503)  # the same 503 as every channel (issue 10: one route)
     assert resp.headers["Retry-After"] == "5"
-    assert doc.find("h1").text == "Decision log unavailable"
-    assert "no answer is given" in doc.text
+    assert doc.find("h1").text == "Decision not recorded"
+    assert "no decision is returned" in doc.text
     assert not doc.find_all(data_option=True)
 
 
