@@ -13,6 +13,7 @@ from flask import Flask
 
 from . import config
 from .decisions import open_log
+from .lifecycle import open_lifecycle
 from .registry import Registry
 
 
@@ -29,6 +30,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from .cli import rulesets
     from .decisions.cli import decisions
     from .http import (
+        admin,
         api,
         audit,
         auditor_session,
@@ -45,12 +47,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     auditor_session.init_app(app)
     metrics.init_app(app)
-    for bp in (health.bp, api.bp, openapi.bp, docs.bp, pages.bp, audit.bp, decision_pages.bp):
+    for bp in (health.bp, api.bp, openapi.bp, docs.bp, pages.bp, audit.bp, decision_pages.bp, admin.bp):
         app.register_blueprint(bp)
     app.cli.add_command(rulesets)
     app.cli.add_command(decisions)
     # After the rest of the configuration is checked, so that an error there never leaves a connection
     # behind; before CDS Hooks, whose replay cache lives in the same database.
     app.extensions["decision_log"] = open_log(app.config, app.instance_path, registry)
+    app.extensions["lifecycle"] = open_lifecycle(
+        app.config, app.instance_path, registry, app.extensions["decision_log"]
+    )
+    admin.init_app(app)
     cds_hooks.init_app(app)
     return app

@@ -130,3 +130,6 @@ def render(ruleset_id: str) -> None:
     """Print the ruleset as a Markdown document for auditors."""
     ruleset = _find(ruleset_id)
     click.echo(render_markdown(ruleset, verified(ruleset)))
+
+
+from . import lifecycle_cli  # noqa: E402,F401  (adds publish, activate, rollback, sign, diff, impact, ...)

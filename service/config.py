@@ -48,6 +48,18 @@ def from_env() -> dict[str, Any]:
         "LOG_LEVEL": _log_level(),
         "BATCH_LIMIT": _int("BATCH_LIMIT", 1000),
         **cds_hooks_from_env(),
+        **lifecycle_from_env(),
+    }
+
+
+def lifecycle_from_env() -> dict[str, Any]:
+    """Ruleset lifecycle settings (issue 14): admin tokens, sign-off policy, how often workers poll the store."""
+    return {
+        "ADMIN_TOKEN_HASHES": os.environ.get("ADMIN_TOKEN_HASHES", ""),
+        "RULESET_SIGNING": os.environ.get("RULESET_SIGNING", "off").strip().lower() or "off",
+        "RULESET_REVIEWER_KEYS": os.environ.get("RULESET_REVIEWER_KEYS", ""),
+        "RULESET_SIGNATURES_REQUIRED": _int("RULESET_SIGNATURES_REQUIRED", 1),
+        "LIFECYCLE_POLL_SECONDS": _int("LIFECYCLE_POLL_SECONDS", 2, minimum=0),
     }
 
 

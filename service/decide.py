@@ -70,7 +70,7 @@ def pick_ruleset(registry: Registry, ruleset_id: str | None) -> Active:
         if active is None:
             raise NoDefaultRuleset(known)
         return active
-    active = registry.get(ruleset_id)
+    active = registry.get(ruleset_id) or registry.lookup(ruleset_id)
     if active is None:
         raise UnknownRuleset(ruleset_id, known)
     return active
@@ -106,6 +106,8 @@ def prepare(
     else:
         body = active.engine.decide(profile, explain=explain)
     decision = {"decision_id": str(uuid.uuid4()), "evaluated_at": now_rfc3339(), **body}
+    if active.stage != "production":  # a testing revision, named explicitly: the answer says so
+        decision["ruleset"] = {**decision["ruleset"], "stage": active.stage}
     return Prepared(decision, profile, started)
 
 

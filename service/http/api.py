@@ -190,7 +190,8 @@ def evaluate_batch() -> Response:
         problems = profile_errors(active.ruleset, profile, ["profiles", index])
         if not problems:
             try:
-                decisions.append(_decide(active.ruleset.id, profile, envelope["explain"], "batch"))
+                ref = envelope.get("ruleset") or active.ruleset.id  # a testing revision stays the one named
+                decisions.append(_decide(ref, profile, envelope["explain"], "batch"))
                 continue
             except InvalidProfile as exc:
                 problems = _engine_rejected(exc, ["profiles", index])

@@ -1,0 +1,180 @@
+"""Ruleset lifecycle over HTTP: publish, activate, roll back (admin token) and status (auditor or admin).
+
+Admin tokens are configured as SHA-256 digests in ADMIN_TOKEN_HASHES, exactly like AUDITOR_TOKEN_HASHES
+(service/http/auditors.py): the environment never holds a usable token, every digest is compared in
+constant time. The actor recorded with each action is the token's digest prefix (and the `by` name the
+request gives, if any), so the actions chain says who did what. This module only translates; the
+lifecycle itself is service/lifecycle.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import re
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+
+from ..decisions import ConfigurationError
+from ..lifecycle import STAGES, FileSet, Lifecycle, LifecycleError
+from . import auditors
+from .api import json_response
+from .body import read_json
+from .errors import ApiProblem, validation_problem
+from .validation import field_error
+
+bp = Blueprint("admin", __name__)
+DIGEST = re.compile(r"^[0-9a-f]{64}$")
+NAME = re.compile(r"^[\w .,'()@-]{1,100}$")
+FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}\.ya?ml$")
+
+
+@functools.lru_cache(maxsize=8)
+def admin_hashes(configured: str) -> frozenset[str]:
+    digests = [d.strip().lower() for d in configured.split(",") if d.strip()]
+    if any(not DIGEST.match(d) for d in digests):
+        raise ConfigurationError(
+            "ADMIN_TOKEN_HASHES must list SHA-256 hex digests of admin tokens, separated by commas "
+            "(make one with `printf %s TOKEN | sha256sum`)"
+        )
+    return frozenset(digests)
+
+
+def init_app(app: Flask) -> None:
+    admin_hashes(app.config.get("ADMIN_TOKEN_HASHES", ""))  # a bad setting fails at start, not in a request
+
+    @app.before_request
+    def _follow() -> None:
+        """Processes that were not forked (flask run, tests) start following on their first request."""
+        lifecycle = app.extensions.get("lifecycle")
+        if lifecycle is not None:
+            lifecycle.follow()
+
+
+def _lifecycle() -> Lifecycle:
+    return current_app.extensions["lifecycle"]
+
+
+def _admin_digest() -> str | None:
+    token = auditors.bearer_token()
+    if not token:
+        return None
+    digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    found = None
+    for known in admin_hashes(current_app.config.get("ADMIN_TOKEN_HASHES", "")):
+        if hmac.compare_digest(digest, known):
+            found = known
+    return found
+
+
+def _require_admin() -> str:
+    """The admin token's digest prefix, or a 401 (checked before the body is read)."""
+    digest = _admin_digest()
+    if digest is None:
+        response = auditors.challenge("invalid_token" if auditors.bearer_token() else None)
+        response.set_data(response.get_data().replace(b"an auditor token", b"an admin token"))
+        raise _Respond(response)
+    return f"admin {digest[:12]}"
+
+
+def _actor(admin: str, body: Any) -> str:
+    """Who did it: the admin token's digest prefix, with the request's `by` name if it gives one."""
+    by = body.get("by") if isinstance(body, dict) else None
+    if by is not None and not (isinstance(by, str) and NAME.match(by)):
+        raise validation_problem(
+            [field_error(["by"], "`by` must be a name of 1 to 100 letters, digits or . , ' ( ) @ -")]
+        )
+    return f"{by} ({admin})" if by else admin
+
+
+class _Respond(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__("respond")
+        self.response = response
+
+
+@bp.errorhandler(_Respond)
+def _respond(exc: _Respond) -> Response:
+    return exc.response
+
+
+@bp.errorhandler(LifecycleError)
+def _lifecycle_error(exc: LifecycleError) -> Response:
+    return ApiProblem(exc.status, "lifecycle", "Lifecycle action refused", str(exc)).response()
+
+
+def _text(body: dict[str, Any], key: str, required: bool, errors: list[dict[str, Any]]) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            errors.append(field_error([key], f"`{key}` is required: the file's text"))
+        return None
+    if not isinstance(value, str):
+        errors.append(field_error([key], f"`{key}` must be the file's text (a string)"))
+        return None
+    return value
+
+
+@bp.post("/v1/admin/rulesets")
+def publish() -> Response:
+    """Publish a file set (ruleset, tests, FHIR mapping, sign-offs): the gate runs, the revision is stored."""
+    admin = _require_admin()
+    body = read_json()
+    actor = _actor(admin, body)
+    if not isinstance(body, dict):
+        raise validation_problem([field_error([], "the body must be a JSON object with `ruleset` (the file's text)")])
+    errors: list[dict[str, Any]] = []
+    source = _text(body, "ruleset", True, errors)
+    tests = _text(body, "tests", False, errors)
+    fhir = _text(body, "fhir", False, errors)
+    file_name = body.get("file_name", "ruleset.yaml")
+    if not isinstance(file_name, str) or not FILE_NAME.match(file_name):
+        errors.append(field_error(["file_name"], "`file_name` must be a plain file name ending in .yaml"))
+    signatures = body.get("signatures", [])
+    if not isinstance(signatures, list) or not all(isinstance(s, str) and len(s) < 20_000 for s in signatures):
+        errors.append(field_error(["signatures"], "`signatures` must be a list of compact JWS strings"))
+    if errors:
+        raise validation_problem(errors)
+    files = FileSet(file_name, source or "", tests, fhir, tuple(signatures))
+    revision, gate, new = _lifecycle().publish(files, actor)
+    answer = {**revision.summary(), "gate": gate.as_dict(), "new": new}
+    return json_response(answer, 201 if new and gate.ok else 200 if gate.ok else 422)
+
+
+@bp.post("/v1/admin/rulesets/<ruleset_id>/activate")
+def activate(ruleset_id: str) -> Response:
+    """Move a revision (`sha256` or `version`) to a stage, production by default."""
+    admin = _require_admin()
+    body = read_json()
+    actor = _actor(admin, body)
+    if not isinstance(body, dict):
+        body = {}
+    ref = body.get("sha256") or body.get("version")
+    stage = body.get("stage", "production")
+    errors = []
+    if not isinstance(ref, str) or not 0 < len(ref) <= 100:
+        errors.append(field_error(["sha256"], "`sha256` (or `version`) names the revision, as GET /v1/rulesets shows"))
+    if stage not in STAGES:
+        errors.append(field_error(["stage"], f"`stage` must be one of {', '.join(STAGES)}", allowed=list(STAGES)))
+    if errors:
+        raise validation_problem(errors)
+    revision = _lifecycle().activate(ruleset_id, ref, actor, stage)
+    return json_response(revision.summary())
+
+
+@bp.post("/v1/admin/rulesets/<ruleset_id>/rollback")
+def rollback(ruleset_id: str) -> Response:
+    admin = _require_admin()
+    actor = _actor(admin, read_json() if request.content_length else {})
+    return json_response(_lifecycle().rollback(ruleset_id, actor).summary())
+
+
+@bp.get("/v1/rulesets/<ruleset_id>/status")
+def status(ruleset_id: str) -> Response:
+    """Which revision is production, what each worker serves and refused (and why), sign-offs, actions."""
+    token = auditors.bearer_token()
+    if not token or (auditors.matching_digest(token) is None and _admin_digest() is None):
+        return auditors.challenge("invalid_token" if token else None)
+    return json_response(_lifecycle().status(ruleset_id))

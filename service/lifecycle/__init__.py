@@ -1,0 +1,49 @@
+"""The ruleset lifecycle: revisions in the shared store, stages, sign-off, diff and impact (issue 14).
+
+`open_lifecycle` is what create_app calls after the decision log is open: the folder's files are
+published, production revisions are taken from the store, and each serving process follows the store.
+Nothing here imports Flask: the HTTP layer (service/http/admin.py) and the CLI (service/cli.py) translate.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..decisions import DecisionLog
+from ..registry import Registry
+from .files import FileSet, read_fileset
+from .manager import Lifecycle, Settings
+from .store import STAGES, LifecycleError, Store, StoredRevision
+
+__all__ = [
+    "STAGES",
+    "FileSet",
+    "Lifecycle",
+    "LifecycleError",
+    "Settings",
+    "Store",
+    "StoredRevision",
+    "open_lifecycle",
+    "read_fileset",
+]
+
+
+def open_lifecycle(
+    config: Mapping[str, Any], instance_path: str | Path, registry: Registry, decision_log: DecisionLog
+) -> Lifecycle:
+    """Publish the folder, serve the store's production revisions; the follower starts in each worker."""
+    workdir = Path(instance_path) / "rulesets"
+    lifecycle = Lifecycle(
+        Store(decision_log.engine, decision_log.writer), registry, workdir, Settings.from_config(config)
+    )
+    try:
+        lifecycle.publish_folder()
+        lifecycle.sync(report=False)  # the serving processes report, once they follow
+    finally:
+        decision_log.close()  # no connection outlives start-up: gunicorn --preload forks the workers after this
+    # gunicorn workers are forked from the process that ran create_app: each starts following there.
+    os.register_at_fork(after_in_child=lifecycle.after_fork)
+    return lifecycle
