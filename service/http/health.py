@@ -30,6 +30,9 @@ def readyz() -> ResponseReturnValue:
     body = {"status": "ready" if ready else "not ready", "rulesets": loaded, "database": database}
     if registry.failures:
         body["failures"] = [{"path": f.path, "problems": f.problems} for f in registry.failures.values()]
+    lifecycle = current_app.extensions.get("lifecycle")
+    if lifecycle is not None:  # which worker refused which revision and why (service/lifecycle)
+        body["lifecycle"] = lifecycle.readiness()
     return jsonify(body), 200 if ready else 503
 
 
