@@ -210,8 +210,10 @@ def rulesets() -> ResponseReturnValue:
 @bp.get("/rulesets/<ruleset_id>")
 def ruleset(ruleset_id: str) -> ResponseReturnValue:
     active = _active(ruleset_id)
+    lifecycle = current_app.extensions.get("lifecycle")
     return render_template(
         "ruleset.html",
+        **(lifecycle.document(active.ruleset) if lifecycle is not None else {}),
         ruleset=active.ruleset,
         report=active.report,
         covering=tests_by_rule(active.report),

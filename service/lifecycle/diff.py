@@ -194,7 +194,7 @@ def _anchor(section: str, key: str) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ") or " "
+    return text.replace("|", "\\|").replace("\n", " ") or "—"
 
 
 def to_markdown(d: Diff) -> str:

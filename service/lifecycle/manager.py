@@ -258,6 +258,15 @@ class Lifecycle:
             ],
         }
 
+    def document(self, ruleset: Any) -> dict[str, Any]:
+        """For the ruleset document: the sign-offs of the revision shown, checked against the trusted keys."""
+        try:
+            stored = self.store.get(ruleset.sha256)
+        except SQLAlchemyError:
+            stored = None
+        signoffs = [s.as_dict() for s in self.signoffs(stored.files)] if stored else []
+        return {"signoffs": signoffs, "signing_mode": self.settings.signing}
+
     def status(self, ruleset_id: str) -> dict[str, Any]:
         revisions = self.store.revisions(ruleset_id)
         if not revisions and self.registry.get(ruleset_id) is None:
