@@ -45,13 +45,6 @@ def admin_hashes(configured: str) -> frozenset[str]:
 def init_app(app: Flask) -> None:
     admin_hashes(app.config.get("ADMIN_TOKEN_HASHES", ""))  # a bad setting fails at start, not in a request
 
-    @app.before_request
-    def _follow() -> None:
-        """Processes that were not forked (flask run, tests) start following on their first request."""
-        lifecycle = app.extensions.get("lifecycle")
-        if lifecycle is not None:
-            lifecycle.follow()
-
 
 def _lifecycle() -> Lifecycle:
     return current_app.extensions["lifecycle"]

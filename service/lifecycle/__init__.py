@@ -7,7 +7,7 @@ Nothing here imports Flask: the HTTP layer (service/http/admin.py) and the CLI (
 
 from __future__ import annotations
 
-import os
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,12 @@ __all__ = [
     "Settings",
     "Store",
     "StoredRevision",
+    "follow_in_worker",
     "open_lifecycle",
     "read_fileset",
 ]
+
+_instances: weakref.WeakSet[Lifecycle] = weakref.WeakSet()  # this process's (one per application)
 
 
 def open_lifecycle(
@@ -44,6 +47,14 @@ def open_lifecycle(
         lifecycle.sync(report=False)  # the serving processes report, once they follow
     finally:
         decision_log.close()  # no connection outlives start-up: gunicorn --preload forks the workers after this
-    # gunicorn workers are forked from the process that ran create_app: each starts following there.
-    os.register_at_fork(after_in_child=lifecycle.after_fork)
+    _instances.add(lifecycle)
     return lifecycle
+
+
+def follow_in_worker() -> None:
+    """gunicorn's post_fork hook (gunicorn.conf.py): each worker, forked after create_app, follows the store.
+
+    Only serving processes follow: CLI commands and test applications never start a polling thread.
+    """
+    for lifecycle in list(_instances):
+        lifecycle.after_fork()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -62,7 +63,7 @@ class Settings:
         return settings
 
 
-@dataclass
+@dataclass(eq=False)
 class Lifecycle:
     store: Store
     registry: Registry
@@ -119,6 +120,14 @@ class Lifecycle:
             except (LifecycleError, IntegrityError) as exc:  # another process did it first
                 log.info("ruleset %s: folder revision not made production (%s)", ruleset_id, exc)
 
+        # A ruleset that came from the folder and left it is no longer served (unless an admin activated it).
+        # Not when a folder file failed to load: its id is unknown, and the store's last good one keeps serving.
+        if not self.registry.failures:
+            folder_ids = set(self.registry.paths.values())
+            for ruleset_id, sha in self.store.production().items():
+                if ruleset_id not in folder_ids and not self._set_by_admin(ruleset_id):
+                    self.store.set_stage(ruleset_id, sha, "retired", STARTUP, action="stage")
+
     def _set_by_admin(self, ruleset_id: str) -> bool:
         for action in reversed(self.store.actions(ruleset_id)):
             if action["action"] in ("activate", "rollback") and action["detail"].get("stage") == "production":
@@ -145,7 +154,15 @@ class Lifecycle:
         return signing.check(files, self.trusted)
 
     def check_signoffs(self, revision: StoredRevision) -> None:
-        """RULESET_SIGNING=required: refuse production without enough valid sign-offs by trusted keys."""
+        """Refuse production for a file whose own `status` is not production, and (RULESET_SIGNING=required)
+        without enough valid sign-offs by trusted keys."""
+        declared = re.search(r"(?m)^status:\s*['\"]?(\w+)", revision.files.source_text)
+        if declared and declared.group(1) != "production":
+            raise LifecycleError(
+                f"revision {revision.sha256[:12]} says `status: {declared.group(1)}`: only a file that says "
+                "`status: production` can be made production (it can be made testing)",
+                422,
+            )
         if self.settings.signing != "required":
             return
         signoffs = self.signoffs(revision.files)
