@@ -87,6 +87,8 @@ class Prepared:
     decision: dict[str, Any]
     profile: dict[str, Any]
     started: float
+    active: Active | None = None
+    registry: Registry | None = None
 
 
 def prepare(
@@ -108,7 +110,13 @@ def prepare(
     decision = {"decision_id": str(uuid.uuid4()), "evaluated_at": now_rfc3339(), **body}
     if active.stage != "production":  # a testing revision, named explicitly: the answer says so
         decision["ruleset"] = {**decision["ruleset"], "stage": active.stage}
-    return Prepared(decision, profile, started)
+    review_due = active.ruleset.review_due
+    if review_due < dt.datetime.now(dt.UTC).date():  # it keeps answering, and says so
+        decision["warnings"] = [
+            *decision["warnings"],
+            {"kind": "review_overdue", "text": f"Review overdue: this ruleset was due for review on {review_due}."},
+        ]
+    return Prepared(decision, profile, started, active, registry)
 
 
 def commit(
@@ -133,7 +141,19 @@ def commit(
             identifiers=identifiers,
             cards=cards,
         )
+    _shadow(prepared)
     return prepared.decision
+
+
+def _shadow(prepared: Prepared) -> None:
+    """Hand a live production decision to the shadow revision (service/lifecycle/shadow.py), off the request path."""
+    registry, active = prepared.registry, prepared.active
+    if registry is None or active is None or registry.shadow_sink is None or active.stage != "production":
+        return
+    if "partial" in prepared.decision:  # a decision over missing facts: nothing comparable to re-evaluate
+        return
+    if active.ruleset.id in registry.shadow:
+        registry.shadow_sink(active, prepared.decision, prepared.profile)
 
 
 def make_decision(

@@ -93,6 +93,27 @@ def rollback(ruleset_id: str, by: str | None) -> None:
     click.echo(f"rolled back: {revision.ruleset_id} {revision.version} {revision.sha256} is production again")
 
 
+@rulesets.command("shadow")
+@click.argument("ruleset_id")
+@click.argument("sha", required=False)
+@click.option("--off", is_flag=True, help="Stop shadowing.")
+@BY
+def shadow(ruleset_id: str, sha: str | None, off: bool, by: str | None) -> None:
+    """Let testing revision SHA shadow RULESET_ID's production revision (or --off); without either, the report."""
+    lifecycle = _lifecycle()
+    if sha or off:
+        try:
+            chosen = lifecycle.set_shadow(ruleset_id, None if off else sha, _actor(by))
+        except LifecycleError as exc:
+            _fail(str(exc))
+        click.echo(f"{ruleset_id}: shadow {chosen or 'off'}")
+        return
+    report = lifecycle.store.divergences(ruleset_id)
+    click.echo(f"{ruleset_id}: shadow {report['shadow'] or 'off'}, {report['diverged_decisions']} diverged decision(s)")
+    for k in report["kinds"]:
+        click.echo(f"  {k['kind']}: {k['decisions']} (e.g. {', '.join(d[:8] for d in k['decision_ids'][:5])})")
+
+
 @rulesets.command("status")
 @click.argument("ruleset_id")
 @click.option("--json", "as_json", is_flag=True)

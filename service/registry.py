@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .engine import Engine
 from .ruleset import Ruleset, RulesetError, load_file, ruleset_files
@@ -58,6 +60,9 @@ class Registry:
     failures: dict[str, Failure] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)  # file -> id of the ruleset it last activated
     testing: dict[str, Active] = field(default_factory=dict)  # sha256 -> testing revision (service/lifecycle)
+    shadow: dict[str, Active] = field(default_factory=dict)  # ruleset id -> testing revision shadowing it
+    # Called with (production Active, decision, profile) after each recorded decision; must never block.
+    shadow_sink: Callable[[Active, dict[str, Any], dict[str, Any]], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod

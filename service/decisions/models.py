@@ -265,3 +265,27 @@ class WorkerStatus(Base):
     refused_sha256: Mapped[str | None] = mapped_column(String(HASH))
     reason: Mapped[str | None] = mapped_column(Text)
     checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Shadow(Base):
+    """The testing revision that shadows a ruleset's production one: every live decision is evaluated with it too."""
+
+    __tablename__ = "ruleset_shadows"
+
+    ruleset_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("ruleset_releases.sha256"))
+    set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ShadowDivergence(Base):
+    """A live decision whose shadow evaluation came out differently: which kinds of difference, for which decision."""
+
+    __tablename__ = "shadow_divergences"
+
+    id: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    decision_id: Mapped[str] = mapped_column(String(36), index=True)
+    ruleset_id: Mapped[str] = mapped_column(String(100))
+    production_sha256: Mapped[str] = mapped_column(String(HASH))
+    shadow_sha256: Mapped[str] = mapped_column(String(HASH), index=True)
+    kinds: Mapped[str] = mapped_column(Text)  # canonical JSON list of changes in words

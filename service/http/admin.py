@@ -171,3 +171,25 @@ def status(ruleset_id: str) -> Response:
     if not token or (auditors.matching_digest(token) is None and _admin_digest() is None):
         return auditors.challenge("invalid_token" if token else None)
     return json_response(_lifecycle().status(ruleset_id))
+
+
+@bp.post("/v1/admin/rulesets/<ruleset_id>/shadow")
+def shadow(ruleset_id: str) -> Response:
+    """Let a testing revision (`sha256` or `version`) shadow production; `{"sha256": null}` stops it."""
+    admin = _require_admin()
+    body = read_json()
+    actor = _actor(admin, body)
+    ref = body.get("sha256", body.get("version")) if isinstance(body, dict) else None
+    if ref is not None and not (isinstance(ref, str) and 0 < len(ref) <= 100):
+        raise validation_problem([field_error(["sha256"], "`sha256` names a testing revision, or is null to stop")])
+    sha = _lifecycle().set_shadow(ruleset_id, ref, actor)
+    return json_response({"ruleset_id": ruleset_id, "shadow": sha})
+
+
+@bp.get("/v1/rulesets/<ruleset_id>/shadow")
+def shadow_report(ruleset_id: str) -> Response:
+    """Divergences of the shadow revision from production, by kind, with decision ids (auditor or admin)."""
+    token = auditors.bearer_token()
+    if not token or (auditors.matching_digest(token) is None and _admin_digest() is None):
+        return auditors.challenge("invalid_token" if token else None)
+    return json_response(_lifecycle().store.divergences(ruleset_id))

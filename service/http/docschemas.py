@@ -238,7 +238,7 @@ class ExclusionSchema(_Doc):
 
 
 class WarningSchema(_Doc):
-    kind = fields.String(required=True, validate=validate.OneOf(["rule", "unknown_inputs"]))
+    kind = fields.String(required=True, validate=validate.OneOf(["rule", "unknown_inputs", "review_overdue"]))
     rule = _str()
     text = _str()
     fields_ = fields.List(fields.String(), data_key="fields", metadata={"description": "Inputs not recorded."})
@@ -272,3 +272,5 @@ class ReadinessSchema(_Doc):
     status = _str()
     rulesets = fields.List(fields.Nested(RulesetSummarySchema), required=True)
     failures = fields.List(fields.Dict())
+    warnings = fields.List(fields.String(), metadata={"description": "e.g. review overdue; the service still serves."})
+    lifecycle = fields.Dict(metadata={"description": "Which worker refused which ruleset revision, and why."})

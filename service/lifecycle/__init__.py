@@ -16,6 +16,7 @@ from ..decisions import DecisionLog
 from ..registry import Registry
 from .files import FileSet, read_fileset
 from .manager import Lifecycle, Settings
+from .shadow import ShadowRunner
 from .store import STAGES, LifecycleError, Store, StoredRevision
 
 __all__ = [
@@ -39,14 +40,15 @@ def open_lifecycle(
 ) -> Lifecycle:
     """Publish the folder, serve the store's production revisions; the follower starts in each worker."""
     workdir = Path(instance_path) / "rulesets"
-    lifecycle = Lifecycle(
-        Store(decision_log.engine, decision_log.writer), registry, workdir, Settings.from_config(config)
-    )
+    store = Store(decision_log.engine, decision_log.writer)
+    lifecycle = Lifecycle(store, registry, workdir, Settings.from_config(config))
     try:
         lifecycle.publish_folder()
         lifecycle.sync(report=False)  # the serving processes report, once they follow
     finally:
         decision_log.close()  # no connection outlives start-up: gunicorn --preload forks the workers after this
+    lifecycle.shadow = ShadowRunner(store, registry)
+    registry.shadow_sink = lifecycle.shadow.submit
     _instances.add(lifecycle)
     return lifecycle
 

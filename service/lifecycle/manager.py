@@ -70,6 +70,7 @@ class Lifecycle:
     workdir: Path
     settings: Settings
     refused: dict[str, tuple[str, str]] = field(default_factory=dict)  # ruleset id -> (sha, why), this process
+    shadow: Any = None  # the ShadowRunner (shadow.py), set by open_lifecycle
     _generation: int = -1
     _thread_pid: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -147,6 +148,12 @@ class Lifecycle:
         revision = self.resolve(ruleset_id, ref)
         return self.store.set_stage(ruleset_id, revision.sha256, stage, actor, check=self.check_signoffs)
 
+    def set_shadow(self, ruleset_id: str, ref: str | None, actor: str) -> str | None:
+        """Let a testing revision shadow production (ref None: stop); returns the shadow's sha256."""
+        sha = self.resolve(ruleset_id, ref).sha256 if ref else None
+        self.store.set_shadow(ruleset_id, sha, actor)
+        return sha
+
     def rollback(self, ruleset_id: str, actor: str) -> StoredRevision:
         return self.store.rollback(ruleset_id, actor, check=self.check_signoffs)
 
@@ -218,6 +225,10 @@ class Lifecycle:
                     log.error("testing revision %s refused here: %s", sha[:12], why)
                     wanted.discard(sha)
             self.registry.drop_testing(wanted)
+            shadows = self.store.shadows()
+            self.registry.shadow = {
+                rid: self.registry.testing[sha] for rid, sha in shadows.items() if sha in self.registry.testing
+            }
             self._generation = generation
 
     def _install(self, sha: str, stage: str) -> str | None:
@@ -303,6 +314,7 @@ class Lifecycle:
             "signing": {"mode": self.settings.signing, "required": self.settings.signatures_required},
             "revisions": out,
             "workers": self.store.worker_status(ruleset_id),
+            "shadow": self.store.divergences(ruleset_id, limit=1000),
             "actions": self.store.actions(ruleset_id, limit=50),
         }
 

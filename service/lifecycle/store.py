@@ -20,7 +20,16 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..decisions.chain import GENESIS, canonical, link_hash, timestamp
-from ..decisions.models import ChainHead, LifecycleAction, Release, Signoff, Stage, WorkerStatus
+from ..decisions.models import (
+    ChainHead,
+    LifecycleAction,
+    Release,
+    Shadow,
+    ShadowDivergence,
+    Signoff,
+    Stage,
+    WorkerStatus,
+)
 from .files import FileSet
 from .gate import GateResult
 
@@ -323,6 +332,66 @@ class Store:
         )
         with self.writer.begin() as conn:
             conn.execute(stmt)
+
+    # ---- shadow mode -----------------------------------------------------------------------------
+
+    def shadows(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(Shadow.ruleset_id, Shadow.sha256)).all())
+
+    def set_shadow(self, ruleset_id: str, sha256: str | None, actor: str) -> None:
+        """Let a testing revision shadow the production one (None: stop shadowing)."""
+        if sha256 is not None:
+            revision = self.get(sha256)
+            if revision is None or revision.ruleset_id != ruleset_id:
+                raise LifecycleError(f"ruleset `{ruleset_id}` has no published revision {sha256[:12]}", 404)
+            if revision.stage != "testing":
+                raise LifecycleError(f"only a testing revision can shadow; {sha256[:12]} is {revision.stage}", 422)
+        with self.writer.begin() as conn:
+            self._lock(conn)
+            conn.execute(Shadow.__table__.delete().where(Shadow.ruleset_id == ruleset_id))
+            if sha256 is not None:
+                conn.execute(insert(Shadow).values(ruleset_id=ruleset_id, sha256=sha256, set_at=_now()))
+            self._append(conn, actor, "shadow", ruleset_id, sha256, {"shadow": sha256 is not None})
+
+    def record_divergence(
+        self, decision_id: str, ruleset_id: str, production: str, shadow: str, kinds: list[str]
+    ) -> None:
+        with self.writer.begin() as conn:
+            conn.execute(
+                insert(ShadowDivergence).values(
+                    at=_now(),
+                    decision_id=decision_id,
+                    ruleset_id=ruleset_id,
+                    production_sha256=production,
+                    shadow_sha256=shadow,
+                    kinds=canonical(kinds),
+                )
+            )
+
+    def divergences(self, ruleset_id: str, limit: int = 10_000) -> dict[str, Any]:
+        """Divergences of the current (and past) shadows, counted by kind, with decision ids (newest first)."""
+        q = (
+            select(ShadowDivergence.decision_id, ShadowDivergence.shadow_sha256, ShadowDivergence.kinds)
+            .where(ShadowDivergence.ruleset_id == ruleset_id)
+            .order_by(ShadowDivergence.id.desc())
+            .limit(limit)
+        )
+        by_kind: dict[tuple[str, str], list[str]] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        for decision_id, sha, kinds in rows:
+            for kind in json.loads(kinds):
+                by_kind.setdefault((sha, kind), []).append(decision_id)
+        return {
+            "ruleset_id": ruleset_id,
+            "shadow": self.shadows().get(ruleset_id),
+            "diverged_decisions": len(rows),
+            "kinds": [
+                {"shadow_sha256": sha, "kind": kind, "decisions": len(ids), "decision_ids": ids[:20]}
+                for (sha, kind), ids in sorted(by_kind.items(), key=lambda kv: -len(kv[1]))
+            ],
+        }
 
     # ---- the actions chain -----------------------------------------------------------------------
 

@@ -98,6 +98,29 @@ def upgrade() -> None:
         sa.Column("checked_at", utc(), nullable=False),
         sa.PrimaryKeyConstraint("worker", "ruleset_id", name="pk_ruleset_worker_status"),
     )
+    op.create_table(
+        "ruleset_shadows",
+        sa.Column("ruleset_id", sa.String(100), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("set_at", utc(), nullable=False),
+        sa.PrimaryKeyConstraint("ruleset_id", name="pk_ruleset_shadows"),
+        sa.ForeignKeyConstraint(
+            ["sha256"], ["ruleset_releases.sha256"], name="fk_ruleset_shadows_sha256_ruleset_releases"
+        ),
+    )
+    op.create_table(
+        "shadow_divergences",
+        sa.Column("id", SEQ, autoincrement=True, nullable=False),
+        sa.Column("at", utc(), nullable=False),
+        sa.Column("decision_id", sa.String(36), nullable=False),
+        sa.Column("ruleset_id", sa.String(100), nullable=False),
+        sa.Column("production_sha256", sa.String(64), nullable=False),
+        sa.Column("shadow_sha256", sa.String(64), nullable=False),
+        sa.Column("kinds", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_shadow_divergences"),
+    )
+    op.create_index("ix_shadow_divergences_decision_id", "shadow_divergences", ["decision_id"])
+    op.create_index("ix_shadow_divergences_shadow_sha256", "shadow_divergences", ["shadow_sha256"])
     heads = sa.table("chain_heads", sa.column("name", sa.String), sa.column("seq", SEQ), sa.column("hash", sa.String))
     op.bulk_insert(heads, [{"name": "lifecycle", "seq": 0, "hash": GENESIS}])
     _append_only_triggers()
@@ -125,6 +148,13 @@ def _append_only_triggers() -> None:
 
 def downgrade() -> None:
     op.execute("DELETE FROM chain_heads WHERE name = 'lifecycle'")
-    for table in ("ruleset_worker_status", "lifecycle_actions", "ruleset_signoffs", "ruleset_stages"):
+    for table in (
+        "shadow_divergences",
+        "ruleset_shadows",
+        "ruleset_worker_status",
+        "lifecycle_actions",
+        "ruleset_signoffs",
+        "ruleset_stages",
+    ):
         op.drop_table(table)
     op.drop_table("ruleset_releases")
