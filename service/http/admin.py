@@ -19,13 +19,14 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from ..decisions import ConfigurationError
 from ..lifecycle import STAGES, FileSet, Lifecycle, LifecycleError
-from . import auditors
+from . import admin_spec, auditors, openapi
 from .api import json_response
 from .body import read_json
 from .errors import ApiProblem, validation_problem
 from .validation import field_error
 
 bp = Blueprint("admin", __name__)
+openapi.document(bp)(admin_spec.paths)
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
 NAME = re.compile(r"^[\w .,'()@-]{1,100}$")
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}\.ya?ml$")
