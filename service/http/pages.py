@@ -65,7 +65,8 @@ def _registry() -> Registry:
 
 
 def _active(ruleset_id: str) -> Active:
-    active = _registry().get(ruleset_id)
+    """The ruleset a page names: its id (production), or `<id>@<version>` / a sha256 (a testing revision too)."""
+    active = _registry().get(ruleset_id) or _registry().lookup(ruleset_id)
     if active is None:
         raise _NotFound(ruleset_id)
     return active
@@ -124,9 +125,15 @@ def _form(active: Active, submitted: forms.Submitted, problems: list[FieldProble
         entered=submitted.entered,
         errors=by_field,
         general_errors=general,
-        action=url_for("pages.answer_form", ruleset_id=active.ruleset.id),
+        action=url_for("pages.answer_form", ruleset_id=_ref(active)),
+        stage=active.stage,
     )
     return page, status
+
+
+def _ref(active: Active) -> str:
+    """How pages name a revision: a testing one by `<id>@<version>`, so the form keeps evaluating it."""
+    return active.ruleset.id if active.stage == "production" else f"{active.ruleset.id}@{active.ruleset.version}"
 
 
 def _answer(active: Active, params: MultiDict[str, str]) -> ResponseReturnValue:
@@ -137,7 +144,7 @@ def _answer(active: Active, params: MultiDict[str, str]) -> ResponseReturnValue:
     try:
         decision = make_decision(
             _registry(),
-            active.ruleset.id,
+            _ref(active),
             submitted.profile,
             channel="web",
             explain=True,
@@ -156,8 +163,9 @@ def _answer(active: Active, params: MultiDict[str, str]) -> ResponseReturnValue:
         not_recorded=[ruleset.inputs[f].label for f in decision["explanation"]["unknown_inputs"]],
         strengths={s.id: s.label for s in ruleset.strengths},
         counts=Counter(r["status"] for r in decision["explanation"]["rules"]),
-        permalink=url_for("pages.answer", ruleset_id=ruleset.id) + "?" + query,
-        edit_link=url_for("pages.try_form", ruleset_id=ruleset.id) + "?" + query,
+        permalink=url_for("pages.answer", ruleset_id=_ref(active)) + "?" + query,
+        edit_link=url_for("pages.try_form", ruleset_id=_ref(active)) + "?" + query,
+        stage=active.stage,
     )
 
 

@@ -100,6 +100,15 @@ def test_publish_activate_testing_and_rollback_over_http(app: Flask) -> None:
     assert by_sha["ruleset"]["stage"] == "testing"
     default = client.post("/v1/evaluations", json={"profile": profile}).json
     assert default["ruleset"]["sha256"] == old and "stage" not in default["ruleset"]
+    # the form evaluates it too when named, and says it is a testing revision
+    form = client.get(f"/rulesets/{RULESET_ID}@0.2.0/try").get_data(as_text=True)
+    assert "Testing revision." in form and f'action="/rulesets/{RULESET_ID}@0.2.0/try"' in form
+    page = client.get(
+        f"/rulesets/{RULESET_ID}@0.2.0/answer?age=40&diagnosis=confirmed&pregnant=false&conditions=heart_failure"
+    )
+    assert page.status_code == 200, page.get_data(as_text=True)[:2000]
+    assert "Testing revision." in page.get_data(as_text=True) and V2_CAVEAT in page.get_data(as_text=True)
+    assert "Testing revision." not in client.get(f"/rulesets/{RULESET_ID}/try").get_data(as_text=True)
 
     # production: swapped in on sync; the old one is retired
     resp = client.post(f"/v1/admin/rulesets/{RULESET_ID}/activate", json={"sha256": new}, headers=ADMIN)
