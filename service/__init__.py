@@ -39,6 +39,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         docs,
         errors,
         health,
+        lifecycle_pages,  # noqa: F401  (nested in the decision pages when imported)
         metrics,
         openapi,
         pages,
