@@ -13,7 +13,6 @@ from flask import Flask
 
 from . import config
 from .decisions import open_log
-from .lifecycle import open_lifecycle
 from .registry import Registry
 
 
@@ -44,6 +43,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         openapi,
         pages,
     )
+    from .lifecycle import open_lifecycle
 
     errors.register(app)
     auditor_session.init_app(app)

@@ -16,7 +16,6 @@ from ..decisions import DecisionLog
 from ..registry import Registry
 from .files import FileSet, read_fileset
 from .manager import Lifecycle, Settings
-from .shadow import ShadowRunner
 from .store import STAGES, LifecycleError, Store, StoredRevision
 
 __all__ = [
@@ -47,6 +46,8 @@ def open_lifecycle(
         lifecycle.sync(report=False)  # the serving processes report, once they follow
     finally:
         decision_log.close()  # no connection outlives start-up: gunicorn --preload forks the workers after this
+    from .shadow import ShadowRunner  # prometheus_client: not before gunicorn.conf.py set its metrics directory
+
     lifecycle.shadow = ShadowRunner(store, registry)
     registry.shadow_sink = lifecycle.shadow.submit
     _instances.add(lifecycle)

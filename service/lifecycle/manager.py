@@ -275,7 +275,10 @@ class Lifecycle:
     def readiness(self) -> dict[str, Any]:
         """For /readyz: each refusal by any worker (what and why), and this worker's own."""
         try:
-            refusals = [w for w in self.store.worker_status() if w["refused_sha256"]]
+            # Only refusals of what the store still asks for: a worker that refused a revision since replaced
+            # (or a worker long gone) is history, kept in the status endpoint, not a readiness concern.
+            wanted = set(self.store.production().values())
+            refusals = [w for w in self.store.worker_status() if w["refused_sha256"] in wanted]
         except SQLAlchemyError:
             refusals = []
         return {
