@@ -1,6 +1,7 @@
 """Treatment decision-support rules service for hair loss.
 
-`create_app()` wires configuration, the ruleset registry, the decision log and the blueprints - nothing else.
+`create_app()` wires the settings (service/config.py), the ruleset registry, the decision log, the ruleset
+lifecycle and the blueprints - nothing else.
 """
 
 from __future__ import annotations
@@ -13,36 +14,34 @@ from flask import Flask
 
 from . import config
 from .decisions import open_log
+from .http import app_context
 from .registry import Registry
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    settings = {**config.from_env(), **(overrides or {})}
-    instance_path = os.path.abspath(settings["INSTANCE_PATH"]) if settings["INSTANCE_PATH"] else None
+    settings, flask_config = config.load(overrides)  # a bad value stops here, naming the variable
+    instance_path = os.path.abspath(settings.instance_path) if settings.instance_path else None
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
-    app.config.update(settings)
-    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.config.update(flask_config)
+    app.extensions[app_context.SETTINGS] = settings
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    registry = Registry.from_folder(app.config["RULESETS_DIR"])
-    app.extensions["registry"] = registry
+    registry = Registry.from_folder(settings.rulesets_dir)
+    app.extensions[app_context.REGISTRY] = registry
 
+    from . import lifecycle_cli  # noqa: F401  (adds publish, activate, rollback, sign, diff, ... to `rulesets`)
     from .cli import rulesets
     from .decisions.cli import decisions
-    from .http import (
-        admin,
-        api,
-        audit,
-        auditor_session,
-        cds_hooks,
-        decision_pages,
-        docs,
-        errors,
-        health,
-        lifecycle_pages,  # noqa: F401  (nested in the decision pages when imported)
-        metrics,
-        openapi,
-        pages,
-    )
+    from .http import errors, openapi
+    from .http.admin import routes as admin
+    from .http.api import routes as api
+    from .http.audit import api as audit
+    from .http.audit import lifecycle_pages  # noqa: F401  (nests itself in the decision pages)
+    from .http.audit import pages as decision_pages
+    from .http.audit import session as auditor_session
+    from .http.cds_hooks import routes as cds_hooks
+    from .http.ops import docs, health, metrics
+    from .http.pages import routes as pages
     from .lifecycle import open_lifecycle
 
     errors.register(app)
@@ -54,10 +53,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(decisions)
     # After the rest of the configuration is checked, so that an error there never leaves a connection
     # behind; before CDS Hooks, whose replay cache lives in the same database.
-    app.extensions["decision_log"] = open_log(app.config, app.instance_path, registry)
-    app.extensions["lifecycle"] = open_lifecycle(
-        app.config, app.instance_path, registry, app.extensions["decision_log"]
+    app.extensions[app_context.DECISION_LOG] = open_log(app.config, app.instance_path, registry)
+    app.extensions[app_context.LIFECYCLE] = open_lifecycle(
+        settings, app.instance_path, registry, app.extensions[app_context.DECISION_LOG]
     )
-    admin.init_app(app)
     cds_hooks.init_app(app)
     return app

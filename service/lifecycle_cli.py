@@ -15,20 +15,16 @@ import sys
 from pathlib import Path
 
 import click
-from flask import current_app
 
 from .cli import rulesets
-from .lifecycle import Lifecycle, LifecycleError, read_fileset, signing
+from .http import app_context
+from .lifecycle import LifecycleError, read_fileset, signing
 from .lifecycle import diff as diffs
 from .lifecycle import impact as impacts
 from .lifecycle.gate import run_gate
 from .ruleset import Ruleset, RulesetError, load_file
 
 BY = click.option("--by", default=None, help="Who does it (recorded with the action); default: your login name.")
-
-
-def _lifecycle() -> Lifecycle:
-    return current_app.extensions["lifecycle"]
 
 
 def _actor(by: str | None) -> str:
@@ -53,7 +49,7 @@ def publish(path: str, by: str | None) -> None:
         files = read_fileset(path)
     except (OSError, UnicodeError) as exc:
         _fail(f"{path}: cannot read: {exc}")
-    revision, gate, new = _lifecycle().publish(files, _actor(by))
+    revision, gate, new = app_context.lifecycle().publish(files, _actor(by))
     state = "published" if new else "already published"
     if gate.ok:
         click.echo(f"{state}: {revision.ruleset_id} {revision.version} {revision.sha256} (stage {revision.stage})")
@@ -75,7 +71,7 @@ def publish(path: str, by: str | None) -> None:
 def activate(ruleset_id: str, sha: str, stage: str, by: str | None) -> None:
     """Move revision SHA (sha256, a prefix of 8+, or a version) of RULESET_ID to a stage."""
     try:
-        revision = _lifecycle().activate(ruleset_id, sha, _actor(by), stage)
+        revision = app_context.lifecycle().activate(ruleset_id, sha, _actor(by), stage)
     except LifecycleError as exc:
         _fail(str(exc))
     click.echo(f"{revision.ruleset_id} {revision.version} {revision.sha256} is now {revision.stage}")
@@ -87,7 +83,7 @@ def activate(ruleset_id: str, sha: str, stage: str, by: str | None) -> None:
 def rollback(ruleset_id: str, by: str | None) -> None:
     """Make the previous production revision of RULESET_ID production again."""
     try:
-        revision = _lifecycle().rollback(ruleset_id, _actor(by))
+        revision = app_context.lifecycle().rollback(ruleset_id, _actor(by))
     except LifecycleError as exc:
         _fail(str(exc))
     click.echo(f"rolled back: {revision.ruleset_id} {revision.version} {revision.sha256} is production again")
@@ -100,7 +96,7 @@ def rollback(ruleset_id: str, by: str | None) -> None:
 @BY
 def shadow(ruleset_id: str, sha: str | None, off: bool, by: str | None) -> None:
     """Let testing revision SHA shadow RULESET_ID's production revision (or --off); without either, the report."""
-    lifecycle = _lifecycle()
+    lifecycle = app_context.lifecycle()
     if sha or off:
         try:
             chosen = lifecycle.set_shadow(ruleset_id, None if off else sha, _actor(by))
@@ -120,7 +116,7 @@ def shadow(ruleset_id: str, sha: str | None, off: bool, by: str | None) -> None:
 def status(ruleset_id: str, as_json: bool) -> None:
     """Revisions and their stages, sign-offs, what each worker serves or refused, recent actions."""
     try:
-        body = _lifecycle().status(ruleset_id)
+        body = app_context.lifecycle().status(ruleset_id)
     except LifecycleError as exc:
         _fail(str(exc), 2)
     if as_json:
@@ -141,7 +137,7 @@ def status(ruleset_id: str, as_json: bool) -> None:
 @click.option("--verify", is_flag=True, help="Check the actions' hash chain; exit 1 if it is broken.")
 def history(ruleset_id: str | None, verify: bool) -> None:
     """Every lifecycle action (who, what, when), oldest first."""
-    store = _lifecycle().store
+    store = app_context.lifecycle().store
     for a in store.actions(ruleset_id, limit=10_000):
         sha = (a["sha256"] or "")[:12]
         click.echo(
@@ -199,7 +195,7 @@ def _revision(ref: str) -> Ruleset:
             return load_file(path)
         except RulesetError as exc:
             _fail(f"{ref} does not load:\n{exc}", 2)
-    lifecycle = _lifecycle()
+    lifecycle = app_context.lifecycle()
     matches = [
         r for r in lifecycle.store.revisions() if r.sha256 == ref or (len(ref) >= 8 and r.sha256.startswith(ref))
     ]
@@ -239,7 +235,7 @@ def impact(new: str, since: str | None, limit: int | None, as_json: bool) -> Non
             _fail(f"--since must be a date (YYYY-MM-DD) or an RFC 3339 time, not {since!r}", 2)
         if start.tzinfo is None:
             start = start.replace(tzinfo=dt.UTC)
-    db = current_app.extensions["decision_log"].engine
+    db = app_context.decision_log().engine
     read = 0
 
     def progress(n: int) -> None:

@@ -2,20 +2,19 @@
 
 `open_lifecycle` is what create_app calls after the decision log is open: the folder's files are
 published, production revisions are taken from the store, and each serving process follows the store.
-Nothing here imports Flask: the HTTP layer (service/http/admin.py) and the CLI (service/cli.py) translate.
+Nothing here imports Flask: the HTTP layer (service/http/admin/) and the CLI (service/lifecycle_cli.py) translate.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
+from ..config import Settings
 from ..decisions import DecisionLog
 from ..registry import Registry
 from .files import FileSet, read_fileset
-from .manager import Lifecycle, Settings
+from .manager import Lifecycle
 from .store import STAGES, LifecycleError, Store, StoredRevision
 
 __all__ = [
@@ -23,7 +22,6 @@ __all__ = [
     "FileSet",
     "Lifecycle",
     "LifecycleError",
-    "Settings",
     "Store",
     "StoredRevision",
     "follow_in_worker",
@@ -35,12 +33,12 @@ _instances: weakref.WeakSet[Lifecycle] = weakref.WeakSet()  # this process's (on
 
 
 def open_lifecycle(
-    config: Mapping[str, Any], instance_path: str | Path, registry: Registry, decision_log: DecisionLog
+    settings: Settings, instance_path: str | Path, registry: Registry, decision_log: DecisionLog
 ) -> Lifecycle:
     """Publish the folder, serve the store's production revisions; the follower starts in each worker."""
     workdir = Path(instance_path) / "rulesets"
     store = Store(decision_log.engine, decision_log.writer)
-    lifecycle = Lifecycle(store, registry, workdir, Settings.from_config(config))
+    lifecycle = Lifecycle(store, registry, workdir, settings)
     try:
         lifecycle.publish_folder()
         lifecycle.sync(report=False)  # the serving processes report, once they follow

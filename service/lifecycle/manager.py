@@ -17,13 +17,13 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from ..config import Settings
 from ..decisions.errors import ConfigurationError
 from ..registry import Registry
 from . import signing
@@ -33,34 +33,10 @@ from .store import LifecycleError, Store, StoredRevision
 
 log = logging.getLogger(__name__)
 STARTUP = "startup (RULESETS_DIR)"
-SIGNING_MODES = ("off", "required")
 
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-@dataclass
-class Settings:
-    signing: str = "off"
-    reviewer_keys: str = ""
-    signatures_required: int = 1
-    poll_seconds: float = 2.0
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Settings:
-        mode = str(config.get("RULESET_SIGNING", "off") or "off").strip().lower()
-        if mode not in SIGNING_MODES:
-            raise ConfigurationError(f"RULESET_SIGNING must be one of {', '.join(SIGNING_MODES)}, not {mode!r}")
-        settings = cls(
-            signing=mode,
-            reviewer_keys=str(config.get("RULESET_REVIEWER_KEYS", "") or ""),
-            signatures_required=int(config.get("RULESET_SIGNATURES_REQUIRED", 1)),
-            poll_seconds=float(config.get("LIFECYCLE_POLL_SECONDS", 2)),
-        )
-        if mode == "required" and not settings.reviewer_keys.strip():
-            raise ConfigurationError("RULESET_SIGNING=required needs RULESET_REVIEWER_KEYS (trusted public keys)")
-        return settings
 
 
 @dataclass(eq=False)
@@ -68,7 +44,7 @@ class Lifecycle:
     store: Store
     registry: Registry
     workdir: Path
-    settings: Settings
+    settings: Settings  # the application's (service/config.py): signing policy and poll interval
     refused: dict[str, tuple[str, str]] = field(default_factory=dict)  # ruleset id -> (sha, why), this process
     shadow: Any = None  # the ShadowRunner (shadow.py), set by open_lifecycle
     _generation: int = -1
@@ -78,7 +54,7 @@ class Lifecycle:
 
     def __post_init__(self) -> None:
         try:
-            self.trusted = signing.load_public_keys(self.settings.reviewer_keys)
+            self.trusted = signing.load_public_keys(self.settings.ruleset_reviewer_keys)
         except signing.SigningError as exc:
             raise ConfigurationError(str(exc)) from None
 
@@ -170,15 +146,15 @@ class Lifecycle:
                 "`status: production` can be made production (it can be made testing)",
                 422,
             )
-        if self.settings.signing != "required":
+        if self.settings.ruleset_signing != "required":
             return
         signoffs = self.signoffs(revision.files)
         count = signing.valid_count(signoffs)
-        if count < self.settings.signatures_required:
+        if count < self.settings.ruleset_signatures_required:
             problems = "; ".join(f"{s.reviewer}: {s.problem}" for s in signoffs if not s.valid) or "none signed"
             raise LifecycleError(
                 f"revision {revision.sha256[:12]} has {count} valid sign-off(s) by trusted reviewer keys; "
-                f"RULESET_SIGNING=required needs {self.settings.signatures_required} ({problems})",
+                f"RULESET_SIGNING=required needs {self.settings.ruleset_signatures_required} ({problems})",
                 422,
             )
 
@@ -253,14 +229,14 @@ class Lifecycle:
 
     def follow(self) -> None:
         """Start this process's follower thread (once per process; after a fork, in the child)."""
-        if self.settings.poll_seconds <= 0:
+        if self.settings.lifecycle_poll_seconds <= 0:
             return
         with self._lock:
             if self._thread_pid == os.getpid():
                 return
             self._thread_pid = os.getpid()
         ref = weakref.ref(self)
-        interval = self.settings.poll_seconds
+        interval = self.settings.lifecycle_poll_seconds
         thread = threading.Thread(target=_follow, args=(ref, interval), name="ruleset-follower", daemon=True)
         thread.start()
 
@@ -296,7 +272,7 @@ class Lifecycle:
         except SQLAlchemyError:
             stored = None
         signoffs = [s.as_dict() for s in self.signoffs(stored.files)] if stored else []
-        return {"signoffs": signoffs, "signing_mode": self.settings.signing}
+        return {"signoffs": signoffs, "signing_mode": self.settings.ruleset_signing}
 
     def status(self, ruleset_id: str) -> dict[str, Any]:
         revisions = self.store.revisions(ruleset_id)
@@ -314,7 +290,7 @@ class Lifecycle:
             "id": ruleset_id,
             "production": production,
             "serving_here": {"worker": worker_name(), "sha256": here.ruleset.sha256 if here else None},
-            "signing": {"mode": self.settings.signing, "required": self.settings.signatures_required},
+            "signing": {"mode": self.settings.ruleset_signing, "required": self.settings.ruleset_signatures_required},
             "revisions": out,
             "workers": self.store.worker_status(ruleset_id),
             "shadow": self.store.divergences(ruleset_id, limit=1000),

@@ -30,6 +30,7 @@ from ..decisions.models import (
     Stage,
     WorkerStatus,
 )
+from ..errors import ServiceError
 from .files import FileSet
 from .gate import GateResult
 
@@ -38,12 +39,22 @@ CHAIN = "lifecycle"
 ACTION_FIELDS = ("at", "actor", "action", "ruleset_id", "sha256", "detail")
 
 
-class LifecycleError(Exception):
-    """A lifecycle action that cannot be done; the message says why, in words for the person who asked."""
+class LifecycleError(ServiceError):
+    """A lifecycle action that cannot be done; the message says why, in words for the person who asked.
+
+    It names rulesets, revisions and files only, never patient data, so the message is the detail.
+    """
+
+    slug = "lifecycle"
+    title = "Lifecycle action refused"
 
     def __init__(self, message: str, status: int = 409) -> None:
         super().__init__(message)
         self.status = status
+
+    @property
+    def detail(self) -> str:
+        return str(self)
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from service import create_app
 from service.cds import prefetch
 from service.cds.cards import CardMaker
+from service.cds.extract import extract, selected_orders
 from service.cds.mapping import FhirMapping, load_mapping
 from service.engine import Engine
-from service.fhir import extract, selected_orders
 from service.ruleset import Ruleset, load_file
 
 from .conftest import DATA, ORDER_SELECT, PATIENT_VIEW, write_issuers
@@ -185,7 +185,7 @@ def default() -> tuple[Ruleset, FhirMapping, Engine]:
 def cards_for(
     default: tuple[Ruleset, FhirMapping, Engine], record: dict[str, Any], orders: list[str] | None = None
 ) -> list[dict[str, Any]]:
-    """What the CDS channel answers for a record, built from the same parts as service/http/cds_hooks.py."""
+    """What the CDS channel answers for a record, built from the same parts as service/http/cds_hooks/routes.py."""
     ruleset, mapping, engine = default
     body = {"context": {"patientId": "p1", "userId": "Practitioner/dr-1"}, "prefetch": record}
     data, _keys = prefetch.gather(mapping, body, timeout=1)

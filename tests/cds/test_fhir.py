@@ -1,4 +1,4 @@
-"""FHIR resources to a profile (service/fhir.py) and prefetch gathering with the FHIR-server fallback."""
+"""FHIR resources to a profile (service/cds/extract.py) and prefetch gathering with the FHIR-server fallback."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from service.cds import prefetch
+from service.cds.extract import FhirData, extract, selected_orders, whole_months, whole_years
 from service.cds.mapping import FhirMapping, load_mapping
 from service.cds.outcome import OutcomeError
-from service.fhir import FhirData, extract, selected_orders, whole_months, whole_years
 from service.ruleset import Ruleset, load_file
 
 from .conftest import DATA

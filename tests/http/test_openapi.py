@@ -12,8 +12,8 @@ from jsonschema import FormatChecker
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
-from service.http.docs import assets_dir
 from service.http.openapi import openapi_path
+from service.http.ops.docs import assets_dir
 
 from .conftest import RULESET_ID, VALID_PROFILE, write_ruleset
 

@@ -19,8 +19,8 @@ from marshmallow import fields
 
 from service import create_app
 from service.http import openapi
-from service.http.schemas import StrictBoolean, profile_schema
-from service.http.validation import profile_errors
+from service.http.api.schemas import StrictBoolean, profile_schema
+from service.http.api.validation import profile_errors
 from service.ruleset import Ruleset, validate_profile
 from service.ruleset.model import InputField
 

@@ -1,0 +1,1 @@
+"""The JSON API for EHR integrations: its blueprint, request schemas, validation and OpenAPI paths."""

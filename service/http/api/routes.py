@@ -1,0 +1,170 @@
+"""The JSON API: rulesets and evaluations under /v1.
+
+This module only translates. Every decision goes through `service.answering.make_decision` (channel "api" or
+"batch") so it is validated by the engine, stamped and recorded like any other; the marshmallow schemas
+(service/http/api/schemas.py) check the request first to answer every problem at once with field-level messages.
+A decision is returned only after the decision log (when configured) has stored it: if storing fails the
+answer is 503, never an unrecorded 200.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from ...answering import InvalidProfile, NoDefaultRuleset, UnknownRuleset, make_decision, pick_ruleset
+from ...errors import problem_type
+from ...registry import Active
+from ...ruleset.errors import suggest
+from .. import app_context, openapi
+from ..body import read_json
+from ..errors import ApiProblem, problem_body, validation_problem
+from ..ops import metrics
+from . import spec as api_spec
+from .ruleset_json import ruleset_json
+from .schemas import BatchEnvelope, EvaluationEnvelope
+from .validation import envelope_errors, field_error, profile_errors
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__)
+openapi.document(bp)(api_spec.paths)
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    # Keys keep the engine's order (Flask's jsonify would sort them). ASCII with \u escapes: the same JSON,
+    # and the encoder's fast path (decisions carry tens of kilobytes of evidence text).
+    return Response(json.dumps(body, separators=(",", ":")), status, mimetype="application/json")
+
+
+def _unknown_ruleset(ruleset_id: str, known: list[str], in_body: bool) -> ApiProblem:
+    hint = suggest(ruleset_id, known) if known else ""
+    message = f"there is no active ruleset `{ruleset_id}`{hint}; loaded: {', '.join(known) or 'none'}"
+    extra: dict[str, Any] = {"ruleset": ruleset_id, "allowed": known}
+    if in_body:
+        extra["errors"] = [field_error(["ruleset"], message, allowed=known)]
+    return ApiProblem(404, "unknown-ruleset", "Unknown ruleset", message[0].upper() + message[1:] + ".", **extra)
+
+
+def _active(ruleset_id: str) -> Active:
+    active = app_context.registry().get(ruleset_id)
+    if active is None:
+        raise _unknown_ruleset(ruleset_id, [a.ruleset.id for a in app_context.registry().all()], in_body=False)
+    return active
+
+
+def _pick(envelope: dict[str, Any], errors: list[dict[str, Any]]) -> Active | None:
+    """The ruleset a request names (404 if unknown) or the default; None if it cannot be told."""
+    if any(e["field"] == "ruleset" for e in errors):
+        return None
+    try:
+        return pick_ruleset(app_context.registry(), envelope.get("ruleset"))
+    except UnknownRuleset as exc:
+        raise _unknown_ruleset(exc.ruleset_id, exc.known, in_body=True) from None
+    except NoDefaultRuleset as exc:
+        message = (
+            "`ruleset` is required: the default is used only when exactly one production ruleset is loaded; "
+            f"loaded: {', '.join(exc.known) or 'none'}"
+        )
+        errors.append(field_error(["ruleset"], message, allowed=exc.known))
+        return None
+
+
+def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -> dict[str, Any]:
+    # A failed recording raises DecisionNotRecorded (503), which errors.py renders like any other error.
+    decision = make_decision(
+        app_context.registry(),
+        ruleset_id,
+        profile,
+        channel=channel,
+        explain=explain,
+        recorder=app_context.recorder(),
+    )
+    metrics.observe_decision(decision, channel)
+    return decision
+
+
+def _engine_rejected(exc: InvalidProfile, prefix: list[str | int]) -> list[dict[str, Any]]:
+    # The schema accepted what the engine refused: the two checks disagree. Answer the engine's words.
+    log.warning("profile schema and engine validation disagree; the engine's answer is used")
+    return [
+        field_error([*prefix, *([e.field] if e.field else [])], e.message, allowed=list(e.allowed)) for e in exc.errors
+    ]
+
+
+@bp.get("/v1/rulesets")
+def list_rulesets() -> Response:
+    return json_response({"rulesets": [a.ruleset.summary for a in app_context.registry().all()]})
+
+
+@bp.get("/v1/rulesets/<ruleset_id>")
+def get_ruleset(ruleset_id: str) -> Response:
+    active = _active(ruleset_id)
+    resp = json_response(ruleset_json(active))
+    resp.set_etag(active.ruleset.sha256)
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp.make_conditional(request)
+
+
+@bp.get("/v1/rulesets/<ruleset_id>/source")
+def get_ruleset_source(ruleset_id: str) -> Response:
+    """The exact bytes that were loaded (their SHA-256 is the ruleset's `sha256`)."""
+    rs = _active(ruleset_id).ruleset
+    resp = Response(rs.source_text.encode("utf-8"), mimetype="text/yaml")
+    resp.headers["Content-Disposition"] = f'inline; filename="{rs.id}.yaml"'
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.set_etag(rs.sha256)
+    return resp.make_conditional(request)
+
+
+@bp.post("/v1/evaluations")
+def evaluate() -> Response:
+    data = read_json()
+    envelope, errors = envelope_errors(EvaluationEnvelope, data)
+    active = _pick(envelope, errors)
+    if active is not None and isinstance(data, dict) and data.get("profile") is not None:
+        errors += profile_errors(active.ruleset, data["profile"], ["profile"])
+    if errors:
+        metrics.observe_invalid("api")
+        raise validation_problem(errors)
+    assert active is not None
+    try:
+        decision = _decide(envelope.get("ruleset"), data["profile"], envelope["explain"], "api")
+    except InvalidProfile as exc:
+        raise validation_problem(_engine_rejected(exc, ["profile"])) from None
+    except UnknownRuleset as exc:  # unloaded between the check and the decision
+        raise _unknown_ruleset(exc.ruleset_id, exc.known, in_body=True) from None
+    return json_response(decision)
+
+
+@bp.post("/v1/evaluations:batch")
+def evaluate_batch() -> Response:
+    data = read_json()
+    envelope, errors = envelope_errors(BatchEnvelope, data)
+    limit = app_context.settings().batch_limit
+    profiles = envelope.get("profiles")
+    if isinstance(profiles, list) and not 1 <= len(profiles) <= limit:
+        message = f"`profiles` must hold from 1 to {limit} profiles, not {len(profiles)} (BATCH_LIMIT)"
+        errors.append(field_error(["profiles"], message, minimum=1, maximum=limit))
+    active = _pick(envelope, errors)
+    if errors:
+        metrics.observe_invalid("batch")
+        raise validation_problem(errors)
+    assert active is not None and isinstance(profiles, list)
+    decisions: list[dict[str, Any]] = []
+    for index, profile in enumerate(profiles):
+        problems = profile_errors(active.ruleset, profile, ["profiles", index])
+        if not problems:
+            try:
+                ref = envelope.get("ruleset") or active.ruleset.id  # a testing revision stays the one named
+                decisions.append(_decide(ref, profile, envelope["explain"], "batch"))
+                continue
+            except InvalidProfile as exc:
+                problems = _engine_rejected(exc, ["profiles", index])
+        metrics.observe_invalid("batch")
+        detail = f"{len(problems)} problem(s) in profile {index}: " + "; ".join(p["message"] for p in problems[:3])
+        error = problem_body(422, "Invalid profile", detail, problem_type("validation-error"), errors=problems)
+        decisions.append({"index": index, "error": error})
+    return json_response({"decisions": decisions})

@@ -1,0 +1,1 @@
+"""The clinician's pages: the form, the answer and the ruleset document."""
