@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..decisions.chain import GENESIS, canonical, link_hash, timestamp
+from ..decisions.chain import GENESIS, action_content, canonical, link_hash, release_hash, signoff_hash, timestamp
 from ..decisions.models import (
     ChainHead,
     LifecycleAction,
@@ -36,7 +36,6 @@ from .gate import GateResult
 
 STAGES = ("draft", "testing", "production", "retired")
 CHAIN = "lifecycle"
-ACTION_FIELDS = ("at", "actor", "action", "ruleset_id", "sha256", "detail")
 
 
 class LifecycleError(ServiceError):
@@ -83,10 +82,6 @@ class StoredRevision:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def action_content(row: dict[str, Any]) -> dict[str, Any]:
-    return {f: timestamp(row[f]) if isinstance(row[f], dt.datetime) else row[f] for f in ACTION_FIELDS}
 
 
 class Store:
@@ -211,31 +206,34 @@ class Store:
             new_signatures = self._new_signatures(conn, sha, files.signatures) if known else list(files.signatures)
             if known and quiet_if_known and not new_signatures:
                 return False
+            anchors: dict[str, Any] = {}
             if not known:
-                conn.execute(
-                    insert(Release).values(
-                        sha256=sha,
-                        ruleset_id=ruleset.id if ruleset else _id_guess(files),
-                        version=ruleset.version if ruleset else "?",
-                        file_name=files.file_name,
-                        source_text=files.source_text,
-                        tests_text=files.tests_text,
-                        fhir_text=files.fhir_text,
-                        gate_ok=1 if gate.ok else 0,
-                        gate_report=canonical(gate.as_dict()),
-                        published_at=_now(),
-                        published_by=actor,
-                    )
-                )
+                release = {
+                    "sha256": sha,
+                    "ruleset_id": ruleset.id if ruleset else _id_guess(files),
+                    "version": ruleset.version if ruleset else "?",
+                    "file_name": files.file_name,
+                    "source_text": files.source_text,
+                    "tests_text": files.tests_text,
+                    "fhir_text": files.fhir_text,
+                    "gate_ok": 1 if gate.ok else 0,
+                    "gate_report": canonical(gate.as_dict()),
+                    "published_at": _now(),
+                    "published_by": actor[:200],
+                }
+                conn.execute(insert(Release).values(**release))
+                anchors["release"] = release_hash(release)  # `decisions verify` checks every column against it
                 conn.execute(
                     insert(Stage).values(
                         sha256=sha,
-                        ruleset_id=ruleset.id if ruleset else _id_guess(files),
+                        ruleset_id=release["ruleset_id"],
                         stage="draft",
                         changed_at=_now(),
                     )
                 )
-            self._add_signatures(conn, sha, new_signatures)
+            signoffs = self._add_signatures(conn, sha, new_signatures)
+            if signoffs:
+                anchors["signoffs"] = signoffs
             rid = conn.execute(select(Release.ruleset_id).where(Release.sha256 == sha)).scalar_one()
             self._append(
                 conn,
@@ -248,6 +246,7 @@ class Store:
                     "gate_ok": gate.ok,
                     "problems": gate.problems[:20],
                     "signatures": len(new_signatures),
+                    **anchors,
                 },
             )
         return not known
@@ -258,9 +257,9 @@ class Store:
             if rid is None:
                 raise LifecycleError(f"no published revision {sha256[:12]}", 404)
             new = self._new_signatures(conn, sha256, tuple(signatures))
-            self._add_signatures(conn, sha256, new)
+            signoffs = self._add_signatures(conn, sha256, new)
             if new:
-                self._append(conn, actor, "sign", rid, sha256, {"signatures": len(new)})
+                self._append(conn, actor, "sign", rid, sha256, {"signatures": len(new), "signoffs": signoffs})
         return len(new)
 
     def set_stage(
@@ -457,13 +456,19 @@ class Store:
         return out
 
     @staticmethod
-    def _add_signatures(conn: Connection, sha256: str, signatures: list[str]) -> None:
+    def _add_signatures(conn: Connection, sha256: str, signatures: list[str]) -> list[str]:
+        """Store sign-offs; the hash of each row, for the action that adds them to carry (chain.signoff_hash)."""
+        hashes = []
         for jws in signatures:
-            conn.execute(
-                insert(Signoff).values(
-                    sha256=sha256, jws_sha256=hashlib.sha256(jws.encode()).hexdigest(), jws=jws, added_at=_now()
-                )
-            )
+            row = {
+                "sha256": sha256,
+                "jws_sha256": hashlib.sha256(jws.encode()).hexdigest(),
+                "jws": jws,
+                "added_at": _now(),
+            }
+            conn.execute(insert(Signoff).values(**row))
+            hashes.append(signoff_hash(row))
+        return hashes
 
 
 def _id_guess(files: FileSet) -> str:

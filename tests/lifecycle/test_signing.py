@@ -11,7 +11,7 @@ from flask import Flask
 
 from service.lifecycle import read_fileset, signing
 
-from .conftest import ADMIN, RULESET_ID, example, write
+from .conftest import ADMIN, RULESET_ID, example, raw_sql, unguard, write
 
 
 @pytest.fixture
@@ -124,3 +124,38 @@ def test_the_admin_api_takes_signatures_and_the_document_shows_them(
     page = client.get(f"/rulesets/{RULESET_ID}").get_data(as_text=True)
     assert "No valid sign-off." not in page
     assert "Alice Derm" in page and "Dermatologist" in page and "2026-12-01" in page and ">valid<" in page
+
+
+H = "'" + "a" * 64 + "'"
+SIGNOFF_EDITS = {
+    "sha256": H,
+    "jws_sha256": H,
+    "jws": "jws || 'x'",
+    "added_at": "'2020-01-02 03:04:05.000006'",
+}
+
+
+def test_every_signoff_column_is_in_the_edits() -> None:
+    from service.decisions.models import Base
+
+    assert set(SIGNOFF_EDITS) == set(Base.metadata.tables["ruleset_signoffs"].columns.keys())
+
+
+@pytest.mark.parametrize("column", sorted(SIGNOFF_EDITS))
+def test_an_edited_signoff_is_named_by_decisions_verify(
+    signed_app: Flask, keys: dict, tmp_path: Path, database_url: str, column: str
+) -> None:
+    """A stored sign-off is append-only and anchored by the action that added it: `decisions verify` sees any edit."""
+    path = write(tmp_path / "c", example("0.2.0"))
+    _sign(signed_app, path, keys["alice"])
+    runner = signed_app.test_cli_runner()
+    assert runner.invoke(args=["rulesets", "publish", str(path)]).exit_code == 0
+    intact = runner.invoke(args=["decisions", "verify"])
+    assert intact.exit_code == 0 and "sign-offs: 1" in intact.output, intact.output
+    raw_sql(
+        database_url,
+        *unguard(database_url, "ruleset_signoffs"),
+        f"UPDATE ruleset_signoffs SET {column} = {SIGNOFF_EDITS[column]}",
+    )
+    result = runner.invoke(args=["decisions", "verify"])
+    assert result.exit_code == 1 and "ruleset_signoffs" in result.output, result.output
