@@ -95,6 +95,13 @@ def on_starting(server: Any) -> None:
     server.log.info("metrics directory %s", folder)
 
 
+def post_fork(server: Any, worker: Any) -> None:
+    """Each worker follows the ruleset store on its own (service/lifecycle): new revisions without a restart."""
+    from service.lifecycle import follow_in_worker
+
+    follow_in_worker()
+
+
 def child_exit(server: Any, worker: Any) -> None:
     """A dead worker's live gauges no longer count; its counters and histograms still do."""
     from prometheus_client import multiprocess

@@ -1,7 +1,7 @@
 """Treatment decision-support rules service for hair loss.
 
-`create_app()` wires the settings (service/config.py), the ruleset registry, the decision log and the
-blueprints - nothing else.
+`create_app()` wires the settings (service/config.py), the ruleset registry, the decision log, the ruleset
+lifecycle and the blueprints - nothing else.
 """
 
 from __future__ import annotations
@@ -29,26 +29,33 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     registry = Registry.from_folder(settings.rulesets_dir)
     app.extensions[app_context.REGISTRY] = registry
 
+    from . import lifecycle_cli  # noqa: F401  (adds publish, activate, rollback, sign, diff, ... to `rulesets`)
     from .cli import rulesets
     from .decisions.cli import decisions
     from .http import errors, openapi
+    from .http.admin import routes as admin
     from .http.api import routes as api
     from .http.audit import api as audit
+    from .http.audit import lifecycle_pages  # noqa: F401  (nests itself in the decision pages)
     from .http.audit import pages as decision_pages
     from .http.audit import session as auditor_session
     from .http.cds_hooks import routes as cds_hooks
     from .http.ops import docs, health, metrics
     from .http.pages import routes as pages
+    from .lifecycle import open_lifecycle
 
     errors.register(app)
     auditor_session.init_app(app)
     metrics.init_app(app)
-    for bp in (health.bp, api.bp, openapi.bp, docs.bp, pages.bp, audit.bp, decision_pages.bp):
+    for bp in (health.bp, api.bp, openapi.bp, docs.bp, pages.bp, audit.bp, decision_pages.bp, admin.bp):
         app.register_blueprint(bp)
     app.cli.add_command(rulesets)
     app.cli.add_command(decisions)
     # After the rest of the configuration is checked, so that an error there never leaves a connection
     # behind; before CDS Hooks, whose replay cache lives in the same database.
     app.extensions[app_context.DECISION_LOG] = open_log(app.config, app.instance_path, registry)
+    app.extensions[app_context.LIFECYCLE] = open_lifecycle(
+        settings, app.instance_path, registry, app.extensions[app_context.DECISION_LOG]
+    )
     cds_hooks.init_app(app)
     return app

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from .decisions.errors import LogError, RecordError
 from .engine import InvalidProfile, TooManyCompletions
-from .engine.answer import Decision
+from .engine.answer import Decision, Warning, WarningKind, to_json
 from .errors import ServiceError
 from .registry import Active, Registry
 from .ruleset.validator import ProfileCheck
@@ -112,7 +112,7 @@ def pick_ruleset(registry: Registry, ruleset_id: str | None) -> Active:
         if active is None:
             raise NoDefaultRuleset(known)
         return active
-    active = registry.get(ruleset_id)
+    active = registry.get(ruleset_id) or registry.lookup(ruleset_id)
     if active is None:
         raise UnknownRuleset(ruleset_id, known)
     return active
@@ -129,6 +129,8 @@ class Prepared:
     decision: Decision
     profile: dict[str, Any]
     started: float
+    active: Active | None = None
+    registry: Registry | None = None
 
 
 def prepare(
@@ -157,7 +159,21 @@ def prepare(
     else:
         body = active.engine.decide(profile, explain=explain)
     decision = dataclasses.replace(body, decision_id=str(uuid.uuid4()), evaluated_at=now_rfc3339())
-    return Prepared(decision, profile, started)
+    return Prepared(_mark_revision(active, decision), profile, started, active, registry)
+
+
+def _mark_revision(active: Active, decision: Decision) -> Decision:
+    """What the lifecycle adds to an answer: the stage of a testing revision named explicitly, and a
+    warning when the ruleset is past its review date (it keeps answering, and says so)."""
+    if active.stage != "production":
+        decision = dataclasses.replace(decision, ruleset=dataclasses.replace(decision.ruleset, stage=active.stage))
+    review_due = active.ruleset.review_due
+    if review_due < dt.datetime.now(dt.UTC).date():
+        overdue = Warning(
+            kind=WarningKind.REVIEW_OVERDUE, text=f"Review overdue: this ruleset was due for review on {review_due}."
+        )
+        decision = dataclasses.replace(decision, warnings=(*decision.warnings, overdue))
+    return decision
 
 
 def commit(
@@ -187,7 +203,19 @@ def commit(
             )
         except LogError as exc:
             raise DecisionNotRecorded(exc) from exc
+    _shadow(prepared)
     return prepared.decision
+
+
+def _shadow(prepared: Prepared) -> None:
+    """Hand a live production decision to the shadow revision (service/lifecycle/shadow.py), off the request path."""
+    registry, active = prepared.registry, prepared.active
+    if registry is None or active is None or registry.shadow_sink is None or active.stage != "production":
+        return
+    if prepared.decision.partial is not None:  # a decision over missing facts: nothing comparable to re-evaluate
+        return
+    if active.ruleset.id in registry.shadow:
+        registry.shadow_sink(active, to_json(prepared.decision), prepared.profile)
 
 
 def make_decision(

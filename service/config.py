@@ -22,6 +22,7 @@ from .errors import ConfigurationError
 ROOT = Path(__file__).resolve().parent.parent
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 CDS_HOOKS_AUTH_MODES = ("enabled", "disabled")
+RULESET_SIGNING_MODES = ("off", "required")
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -60,6 +61,7 @@ def from_env() -> dict[str, Any]:
         "BATCH_LIMIT": _int("BATCH_LIMIT", 1000),
         **cds_hooks_from_env(),
         **decision_log_from_env(),
+        **lifecycle_from_env(),
     }
 
 
@@ -70,6 +72,17 @@ def decision_log_from_env() -> dict[str, Any]:
         "DECISION_LOG_CONNECT_TIMEOUT_MS": _int("DECISION_LOG_CONNECT_TIMEOUT_MS", 2000),
         "DECISION_LOG_QUERY_TIMEOUT_MS": _int("DECISION_LOG_QUERY_TIMEOUT_MS", 20000),
         "DECISION_LOG_MIN_FREE_MB": _int("DECISION_LOG_MIN_FREE_MB", 64, minimum=0),
+    }
+
+
+def lifecycle_from_env() -> dict[str, Any]:
+    """Ruleset lifecycle settings (issue 14): admin tokens, sign-off policy, how often workers poll the store."""
+    return {
+        "ADMIN_TOKEN_HASHES": os.environ.get("ADMIN_TOKEN_HASHES", ""),
+        "RULESET_SIGNING": os.environ.get("RULESET_SIGNING", "off").strip().lower() or "off",
+        "RULESET_REVIEWER_KEYS": os.environ.get("RULESET_REVIEWER_KEYS", ""),
+        "RULESET_SIGNATURES_REQUIRED": _int("RULESET_SIGNATURES_REQUIRED", 1),
+        "LIFECYCLE_POLL_SECONDS": _int("LIFECYCLE_POLL_SECONDS", 2, minimum=0),
     }
 
 
@@ -87,13 +100,14 @@ def cds_hooks_from_env() -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=8)
-def token_hashes(configured: str) -> frozenset[str]:
-    """Parse AUDITOR_TOKEN_HASHES (comma-separated lower-case hex SHA-256 digests)."""
+def token_hashes(configured: str, variable: str = "AUDITOR_TOKEN_HASHES") -> frozenset[str]:
+    """Parse AUDITOR_TOKEN_HASHES or ADMIN_TOKEN_HASHES (comma-separated lower-case hex SHA-256 digests)."""
     digests = [d.strip().lower() for d in configured.split(",") if d.strip()]
     bad = [d for d in digests if not DIGEST.match(d)]
     if bad:
+        kind = "admin" if variable.startswith("ADMIN") else "auditor"
         raise ConfigurationError(
-            "AUDITOR_TOKEN_HASHES must list SHA-256 hex digests of auditor tokens, separated by commas "
+            f"{variable} must list SHA-256 hex digests of {kind} tokens, separated by commas "
             "(make one with `printf %s TOKEN | sha256sum`); "
             f"{len(bad)} entr{'y is' if len(bad) == 1 else 'ies are'} not 64 hex characters"
         )
@@ -129,6 +143,11 @@ class Settings:
     cds_hooks_fhir_timeout: float
     cds_hooks_max_body_bytes: int
     prometheus_multiproc_dir: str
+    admin_token_hashes: frozenset[str]
+    ruleset_signing: str  # off | required (sign-offs gate production activation)
+    ruleset_reviewer_keys: str  # comma-separated PEM public key files or folders
+    ruleset_signatures_required: int
+    lifecycle_poll_seconds: int  # 0: a process never follows the store on its own (tests, CLI)
 
     @property
     def cds_hooks_authenticated(self) -> bool:
@@ -141,6 +160,14 @@ class Settings:
         if mode not in CDS_HOOKS_AUTH_MODES:
             raise SystemExit(f"configuration error: CDS_HOOKS_AUTH must be enabled or disabled, not {mode!r}")
         origins = str(config["CDS_HOOKS_CORS_ORIGINS"]).split(",")
+        signing = str(config["RULESET_SIGNING"] or "off").strip().lower()
+        if signing not in RULESET_SIGNING_MODES:
+            raise ConfigurationError(
+                f"RULESET_SIGNING must be one of {', '.join(RULESET_SIGNING_MODES)}, not {signing!r}"
+            )
+        reviewer_keys = str(config["RULESET_REVIEWER_KEYS"] or "")
+        if signing == "required" and not reviewer_keys.strip():
+            raise ConfigurationError("RULESET_SIGNING=required needs RULESET_REVIEWER_KEYS (trusted public keys)")
         return cls(
             rulesets_dir=str(config["RULESETS_DIR"]),
             instance_path=str(config["INSTANCE_PATH"] or ""),
@@ -163,6 +190,11 @@ class Settings:
             cds_hooks_fhir_timeout=float(config["CDS_HOOKS_FHIR_TIMEOUT"]),
             cds_hooks_max_body_bytes=int(config["CDS_HOOKS_MAX_BODY_BYTES"]),
             prometheus_multiproc_dir=str(config.get("PROMETHEUS_MULTIPROC_DIR") or ""),
+            admin_token_hashes=token_hashes(str(config["ADMIN_TOKEN_HASHES"] or ""), "ADMIN_TOKEN_HASHES"),
+            ruleset_signing=signing,
+            ruleset_reviewer_keys=reviewer_keys,
+            ruleset_signatures_required=int(config["RULESET_SIGNATURES_REQUIRED"]),
+            lifecycle_poll_seconds=int(config["LIFECYCLE_POLL_SECONDS"]),
         )
 
 

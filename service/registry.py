@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .engine import Engine
 from .ruleset import Ruleset, RulesetError, load_file, ruleset_files
@@ -40,6 +42,7 @@ class Active:
     ruleset: Ruleset
     engine: Engine
     report: Report
+    stage: str = "production"  # or "testing": evaluated only when a request names it (id@version or sha)
 
 
 @dataclass
@@ -56,6 +59,10 @@ class Registry:
     revisions: dict[str, Ruleset] = field(default_factory=dict)
     failures: dict[str, Failure] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)  # file -> id of the ruleset it last activated
+    testing: dict[str, Active] = field(default_factory=dict)  # sha256 -> testing revision (service/lifecycle)
+    shadow: dict[str, Active] = field(default_factory=dict)  # ruleset id -> testing revision shadowing it
+    # Called with (production Active, decision, profile) after each recorded decision; must never block.
+    shadow_sink: Callable[[Active, dict[str, Any], dict[str, Any]], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -111,8 +118,38 @@ class Registry:
         log.info("activated ruleset %s %s (%s)", ruleset.id, ruleset.version, ruleset.sha256[:12])
         return None
 
+    def install(self, ruleset: Ruleset, stage: str = "production") -> None:
+        """Swap in a revision that passed the gate (service/lifecycle): one dict assignment, so a request
+        sees either the old Active or the new one, never a mix."""
+        entry = Active(ruleset, Engine(ruleset), verified(ruleset), stage)
+        with self._lock:
+            if stage == "production":
+                self.active[ruleset.id] = entry
+            else:
+                self.testing[ruleset.sha256] = entry
+            self.revisions[ruleset.sha256] = ruleset
+        log.info("installed %s ruleset %s %s (%s)", stage, ruleset.id, ruleset.version, ruleset.sha256[:12])
+
+    def drop_testing(self, keep: set[str]) -> None:
+        with self._lock:
+            self.testing = {sha: a for sha, a in self.testing.items() if sha in keep}
+
     def get(self, ruleset_id: str) -> Active | None:
         return self.active.get(ruleset_id)
+
+    def lookup(self, ref: str) -> Active | None:
+        """A revision named explicitly: `<id>@<version>` or a sha256 (production or testing)."""
+        candidates = [*self.active.values(), *self.testing.values()]
+        if "@" in ref:
+            ruleset_id, _, version = ref.partition("@")
+            for a in candidates:
+                if a.ruleset.id == ruleset_id and (a.ruleset.version == version or a.ruleset.sha256 == version):
+                    return a
+            return None
+        for a in candidates:
+            if a.ruleset.sha256 == ref:
+                return a
+        return None
 
     def default(self) -> Active | None:
         """The ruleset to use when a request names none: the only production one, if exactly one."""

@@ -12,6 +12,11 @@ sha256 of the ruleset text, which is hashed in the decision); the other columns 
 covered by its `content_hash` (REVISION_FORMAT), and verify also re-derives id, version and options
 from the text. The full decision text (tens of kilobytes with its evidence) enters as its own
 SHA-256, which protects it just as well and spares encoding it a second time on every append.
+
+The ruleset lifecycle (service/lifecycle) keeps its actions in a chain of their own (head `lifecycle`).
+Published releases and reviewer sign-offs are append-only rows that are not chained themselves: the
+action that stored each one carries the hash of all its columns (`release_hash`, `signoff_hash`), so
+an edit of any column is caught by the actions chain that anchors it.
 """
 
 from __future__ import annotations
@@ -57,6 +62,22 @@ FEEDBACK_FIELDS = (
     "received_at",
 )
 
+ACTION_FIELDS = ("at", "actor", "action", "ruleset_id", "sha256", "detail")
+RELEASE_FIELDS = (
+    "sha256",
+    "ruleset_id",
+    "version",
+    "file_name",
+    "source_text",
+    "tests_text",
+    "fhir_text",
+    "gate_ok",
+    "gate_report",
+    "published_at",
+    "published_by",
+)
+SIGNOFF_FIELDS = ("sha256", "jws_sha256", "jws", "added_at")
+
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
@@ -94,6 +115,21 @@ def revision_hash(row: Mapping[str, Any]) -> str:
     """The hash of every column of a ruleset revision (the text itself through its sha256, checked apart)."""
     content = {**_plain(row, REVISION_FIELDS), "format": REVISION_FORMAT}
     return hashlib.sha256(canonical(content).encode("utf-8")).hexdigest()
+
+
+def action_content(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A lifecycle action's content in its chain (publish, stage changes, rollbacks, sign-offs, shadows)."""
+    return _plain(row, ACTION_FIELDS)
+
+
+def release_hash(row: Mapping[str, Any]) -> str:
+    """The hash of every column of a published release, carried by the `publish` action that stored it."""
+    return hashlib.sha256(canonical({**_plain(row, RELEASE_FIELDS), "format": FORMAT}).encode("utf-8")).hexdigest()
+
+
+def signoff_hash(row: Mapping[str, Any]) -> str:
+    """The hash of every column of a stored sign-off, carried by the action that added it."""
+    return hashlib.sha256(canonical({**_plain(row, SIGNOFF_FIELDS), "format": FORMAT}).encode("utf-8")).hexdigest()
 
 
 def link_hash(prev_hash: str, content: Mapping[str, Any]) -> str:

@@ -6,6 +6,10 @@ deleted or rewritten); seq numbers run without gaps; the chain head matches the 
 the newest records were cut off). For ruleset revisions, the stored text must hash to its sha256, the
 id, version and option list must be the ones the text declares (audit queries are validated against
 the stored options), and every column must match the revision's content_hash (tests_text, stored_at).
+The ruleset lifecycle's actions are a chain of their own (`lifecycle`); each published release and each
+reviewer sign-off must hash to what the action that stored it recorded (chain.release_hash, signoff_hash).
+The lifecycle's current-state tables (stages, worker status, shadows, shadow divergences) change in place
+and are not evidence: every change of stage or shadow is itself an action in the chain.
 The walk runs in one snapshot (REPEATABLE READ on PostgreSQL, a read transaction on SQLite), so it can
 run while the service writes.
 """
@@ -13,6 +17,7 @@ run while the service writes.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,10 +27,19 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..ruleset.yamlsrc import YamlSyntaxError, parse
-from .chain import GENESIS, decision_content, feedback_content, link_hash, revision_hash
+from .chain import (
+    GENESIS,
+    action_content,
+    decision_content,
+    feedback_content,
+    link_hash,
+    release_hash,
+    revision_hash,
+    signoff_hash,
+)
 from .errors import LogError
 from .log import DecisionLog, revision_options
-from .models import Card, ChainHead, Decision, Feedback, Revision
+from .models import Card, ChainHead, Decision, Feedback, LifecycleAction, Release, Revision, Signoff
 
 BATCH = 1000
 
@@ -49,6 +63,8 @@ class Report:
     counts: dict[str, int] = field(default_factory=dict)
     heads: dict[str, str] = field(default_factory=dict)
     revisions: int = 0
+    releases: int = 0
+    signoffs: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -68,6 +84,17 @@ def verify(log: DecisionLog) -> Report:
             )
             _walk(conn, report, "feedback", Feedback, heads.get("feedback", gone), _feedback_rows(conn), "card_uuid")
             _revisions(conn, report)
+            anchors = _Anchors()
+            _walk(
+                conn,
+                report,
+                "lifecycle",
+                LifecycleAction,
+                heads.get("lifecycle", gone),
+                _action_rows(conn, anchors),
+                "action",
+            )
+            _releases(conn, report, anchors)
     except SQLAlchemyError as exc:
         raise LogError("the decision log cannot be read") from exc
     return report
@@ -103,6 +130,65 @@ def _feedback_rows(conn: Connection) -> Iterator[Checked]:
     for rows in _batches(conn, Feedback):
         for row in rows:
             yield row, link_hash(row.prev_hash, feedback_content(row._asdict()))
+
+
+@dataclass
+class _Anchors:
+    """What the lifecycle actions recorded of the rows they stored: sha256 -> release hash, sign-off hashes."""
+
+    releases: dict[str, str] = field(default_factory=dict)
+    signoffs: set[str] = field(default_factory=set)
+
+
+def _action_rows(conn: Connection, anchors: _Anchors) -> Iterator[Checked]:
+    for rows in _batches(conn, LifecycleAction):
+        for row in rows:
+            try:
+                detail = json.loads(row.detail)
+            except ValueError:
+                detail = None  # the chain walk reports the edit
+            if isinstance(detail, dict):
+                if isinstance(detail.get("release"), str) and row.sha256:
+                    anchors.releases.setdefault(row.sha256, detail["release"])
+                anchors.signoffs.update(s for s in detail.get("signoffs") or () if isinstance(s, str))
+            yield row, link_hash(row.prev_hash, action_content(row._asdict()))
+
+
+def _releases(conn: Connection, report: Report, anchors: _Anchors) -> None:
+    """Each release and sign-off against the hash its action recorded (the text against its sha256 too)."""
+    for rel in conn.execute(select(Release.__table__).order_by(Release.published_at, Release.sha256)):
+        report.releases += 1
+        name = f"{rel.ruleset_id} {rel.sha256[:12]}"
+        if hashlib.sha256(rel.source_text.encode("utf-8")).hexdigest() != rel.sha256:
+            report.problems.append(
+                Problem(
+                    "ruleset_releases", None, name, "revision", "the stored ruleset text does not hash to its sha256"
+                )
+            )
+        if anchors.releases.get(rel.sha256) != release_hash(rel._asdict()):
+            report.problems.append(
+                Problem(
+                    "ruleset_releases",
+                    None,
+                    name,
+                    "edited",
+                    "its columns do not match the hash its publish action recorded",
+                )
+            )
+    for sig in conn.execute(select(Signoff.__table__).order_by(Signoff.added_at, Signoff.jws_sha256)):
+        report.signoffs += 1
+        name = f"{sig.sha256[:12]} {sig.jws_sha256[:12]}"
+        intact = hashlib.sha256(sig.jws.encode("utf-8")).hexdigest() == sig.jws_sha256
+        if not intact or signoff_hash(sig._asdict()) not in anchors.signoffs:
+            report.problems.append(
+                Problem(
+                    "ruleset_signoffs",
+                    None,
+                    name,
+                    "edited",
+                    "the sign-off does not match the hash the action that added it recorded",
+                )
+            )
 
 
 def _walk(
@@ -198,7 +284,8 @@ def _derived_mismatches(rev: Any) -> list[str]:
 def summary_lines(report: Report) -> list[str]:
     lines = [
         f"{chain} chain: {report.counts[chain]} record(s), last hash {report.heads[chain]}"
-        for chain in ("decisions", "feedback")
+        for chain in ("decisions", "feedback", "lifecycle")
     ]
     lines.append(f"ruleset revisions: {report.revisions}")
+    lines.append(f"ruleset releases: {report.releases}, sign-offs: {report.signoffs}")
     return lines

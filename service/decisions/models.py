@@ -182,3 +182,113 @@ class SeenJwt(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+# ---- the ruleset lifecycle (service/lifecycle): revisions, stages, sign-offs, actions -------------
+
+
+class Release(Base):
+    """A published ruleset file set (ruleset, tests, FHIR mapping) with the report of its activation gate.
+
+    Keyed by the sha256 of the ruleset file, as `GET /v1/rulesets` shows it. Append-only: a revision is
+    never edited, and its stage lives in `ruleset_stages`.
+    """
+
+    __tablename__ = "ruleset_releases"
+
+    sha256: Mapped[str] = mapped_column(String(HASH), primary_key=True)
+    ruleset_id: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[str] = mapped_column(String(100))
+    file_name: Mapped[str] = mapped_column(String(300))
+    source_text: Mapped[str] = mapped_column(Text)
+    tests_text: Mapped[str | None] = mapped_column(Text)
+    fhir_text: Mapped[str | None] = mapped_column(Text)
+    gate_ok: Mapped[int] = mapped_column(Integer)  # 1 passed, 0 refused
+    gate_report: Mapped[str] = mapped_column(Text)  # canonical JSON
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    published_by: Mapped[str] = mapped_column(String(200))
+
+
+class Stage(Base):
+    """The stage of each published revision: draft | testing | production | retired (mutable)."""
+
+    __tablename__ = "ruleset_stages"
+    __table_args__ = (
+        # One production revision per ruleset id, enforced by the database for every replica.
+        Index(
+            "uq_ruleset_stages_one_production",
+            "ruleset_id",
+            unique=True,
+            sqlite_where=text("stage = 'production'"),
+            postgresql_where=text("stage = 'production'"),
+        ),
+    )
+
+    sha256: Mapped[str] = mapped_column(ForeignKey("ruleset_releases.sha256"), primary_key=True)
+    ruleset_id: Mapped[str] = mapped_column(String(100))
+    stage: Mapped[str] = mapped_column(String(20))
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Signoff(Base):
+    """A reviewer's detached JWS over the sha256 of each file of a revision (append-only)."""
+
+    __tablename__ = "ruleset_signoffs"
+
+    sha256: Mapped[str] = mapped_column(ForeignKey("ruleset_releases.sha256"), primary_key=True)
+    jws_sha256: Mapped[str] = mapped_column(String(HASH), primary_key=True)
+    jws: Mapped[str] = mapped_column(Text)
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class LifecycleAction(Base):
+    """Every publish, stage change, activation, rollback and sign-off, with who did it, in a hash chain."""
+
+    __tablename__ = "lifecycle_actions"
+
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    ruleset_id: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str | None] = mapped_column(String(HASH))
+    detail: Mapped[str] = mapped_column(Text)  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(String(HASH))
+    hash: Mapped[str] = mapped_column(String(HASH))
+
+
+class WorkerStatus(Base):
+    """What each worker process serves for each ruleset, and what it refused and why (mutable)."""
+
+    __tablename__ = "ruleset_worker_status"
+
+    worker: Mapped[str] = mapped_column(String(200), primary_key=True)
+    ruleset_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    serving_sha256: Mapped[str | None] = mapped_column(String(HASH))
+    refused_sha256: Mapped[str | None] = mapped_column(String(HASH))
+    reason: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Shadow(Base):
+    """The testing revision that shadows a ruleset's production one: every live decision is evaluated with it too."""
+
+    __tablename__ = "ruleset_shadows"
+
+    ruleset_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("ruleset_releases.sha256"))
+    set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ShadowDivergence(Base):
+    """A live decision whose shadow evaluation came out differently: which kinds of difference, for which decision."""
+
+    __tablename__ = "shadow_divergences"
+
+    id: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    decision_id: Mapped[str] = mapped_column(String(36), index=True)
+    ruleset_id: Mapped[str] = mapped_column(String(100))
+    production_sha256: Mapped[str] = mapped_column(String(HASH))
+    shadow_sha256: Mapped[str] = mapped_column(String(HASH), index=True)
+    kinds: Mapped[str] = mapped_column(Text)  # canonical JSON list of changes in words

@@ -66,6 +66,7 @@ class WarningKind(StrEnum):
     RULE = "rule"  # a rule's own warning text
     UNKNOWN_INPUTS = "unknown_inputs"  # a rule could apply once unrecorded optional facts are recorded
     MISSING_REQUIRED = "missing_required"  # required facts missing: only what holds for every value is certain
+    REVIEW_OVERDUE = "review_overdue"  # the ruleset is past its review date (it keeps answering, and says so)
 
 
 class RuleStatus(StrEnum):
@@ -79,6 +80,9 @@ class RulesetRef:
     id: str
     version: str
     sha256: str
+    stage: str | None = _field(
+        "Set when the answer comes from a revision that is not production (e.g. testing).", default=None
+    )
 
 
 @_frozen

@@ -1,6 +1,7 @@
 """What the running app holds, by name: the one place that knows the keys of `app.extensions`.
 
-`create_app()` stores the settings, the ruleset registry, the decision log and the CDS Hooks channel once; handlers and
+`create_app()` stores the settings, the ruleset registry, the decision log, the ruleset lifecycle and the CDS
+Hooks channel once; handlers and
 CLI commands ask for them here instead of indexing `current_app.extensions` themselves, so a key cannot be
 misspelt in one module and a test can swap a part (e.g. a failing decision log) in one place.
 Each accessor takes an explicit app for code that runs outside a request (building the OpenAPI document).
@@ -16,12 +17,14 @@ if TYPE_CHECKING:
     from ..cds.setup import Channel
     from ..config import Settings
     from ..decisions import DecisionLog
+    from ..lifecycle import Lifecycle
     from ..registry import Registry
 
 SETTINGS = "settings"
 REGISTRY = "registry"
 DECISION_LOG = "decision_log"
 CDS_CHANNEL = "cds_hooks"
+LIFECYCLE = "lifecycle"
 
 
 def _extensions(app: Flask | None) -> dict[str, Any]:
@@ -51,3 +54,13 @@ def recorder(app: Flask | None = None) -> DecisionLog | None:
 def cds_channel(app: Flask | None = None) -> Channel:
     """The CDS Hooks channel's state: verifier, allowed origins, services (service/cds/setup.py)."""
     return _extensions(app)[CDS_CHANNEL]
+
+
+def lifecycle(app: Flask | None = None) -> Lifecycle:
+    """The ruleset lifecycle: revisions in the shared store, stages, sign-offs (service/lifecycle)."""
+    return _extensions(app)[LIFECYCLE]
+
+
+def lifecycle_or_none(app: Flask | None = None) -> Lifecycle | None:
+    """The lifecycle, or None in an app built without one (the pages and /readyz then show no lifecycle)."""
+    return _extensions(app).get(LIFECYCLE)

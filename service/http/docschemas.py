@@ -217,3 +217,5 @@ class ReadinessSchema(_Doc):
     status = _str()
     rulesets = fields.List(fields.Nested(RulesetSummarySchema), required=True)
     failures = fields.List(fields.Dict())
+    warnings = fields.List(fields.String(), metadata={"description": "e.g. review overdue; the service still serves."})
+    lifecycle = fields.Dict(metadata={"description": "Which worker refused which ruleset revision, and why."})

@@ -116,7 +116,9 @@ def test_the_timeouts_are_settings(
             return
         assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "750ms"
         assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "9s"  # a read
-        assert conn.exec_driver_sql("SELECT count(*) FROM chain_heads").scalar() == 2  # the URL's search_path holds
+        assert (
+            conn.exec_driver_sql("SELECT count(*) FROM chain_heads").scalar() == 3
+        )  # 3 heads: the URL's search_path holds
         parameters = conn.connection.dbapi_connection.info.get_parameters()
         assert parameters["connect_timeout"] == "4"  # libpq counts whole seconds
         assert parameters["tcp_user_timeout"] == "750"

@@ -196,8 +196,55 @@ EDITS: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "chain_heads": ("name = 'decisions'", {"name": "'decision'", "seq": "seq + 1", "hash": H}),
+    # The ruleset lifecycle (service/lifecycle): the startup publish of the folder's file set is action 1.
+    "lifecycle_actions": (
+        "seq = 1",
+        {
+            "seq": "101",
+            "at": WHEN,
+            "actor": "'someone else'",
+            "action": "'sign'",
+            "ruleset_id": "'other-ruleset'",
+            "sha256": H,
+            "detail": "'{}'",
+            "prev_hash": H,
+            "hash": H,
+        },
+    ),
+    "ruleset_releases": (
+        "1 = 1",
+        {
+            "sha256": H,
+            "ruleset_id": "'other-ruleset'",
+            "version": "'9.9.9'",
+            "file_name": "'other.yaml'",
+            "source_text": "source_text || ' '",
+            "tests_text": "'tests: []'",
+            "fhir_text": "'codes: {}'",
+            "gate_ok": "1 - gate_ok",
+            "gate_report": "'{}'",
+            "published_at": WHEN,
+            "published_by": "'someone else'",
+        },
+    ),
 }
-APPEND_ONLY = ("ruleset_revisions", "decisions", "decision_cards", "feedback")
+APPEND_ONLY = ("ruleset_revisions", "decisions", "decision_cards", "feedback", "lifecycle_actions", "ruleset_releases")
+# Tables of the log without an edit above, each with the reason.
+NOT_EDITED_HERE = {
+    "log_settings": "facts about the log itself (the identifier key's fingerprint), not records",
+    "cds_hooks_seen_jwt": "the CDS Hooks replay cache: expiring token ids, purged; not evidence",
+    "ruleset_signoffs": "covered by verify like releases; its tamper test needs a reviewer key: tests/lifecycle",
+    "ruleset_stages": "current state, changed in place; every change of stage is a lifecycle action",
+    "ruleset_shadows": "current state, changed in place; every change of shadow is a lifecycle action",
+    "ruleset_worker_status": "what each worker serves now, rewritten on every check; not evidence",
+    "shadow_divergences": "observations of a shadow revision, off the request path; not evidence of any answer",
+}
+
+
+def test_every_table_of_the_log_has_edits_below_or_a_reason() -> None:
+    from service.decisions.models import Base
+
+    assert set(Base.metadata.tables) == set(EDITS) | set(NOT_EDITED_HERE)
 
 
 def test_every_column_of_every_logged_table_has_an_edit_below() -> None:

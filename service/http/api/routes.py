@@ -163,7 +163,8 @@ def evaluate_batch() -> Response:
         check, problems = check_profile(active.ruleset, profile, ["profiles", index])
         if not problems:
             try:
-                decisions.append(_decide(active.ruleset.id, check, envelope["explain"], "batch"))
+                ref = envelope.get("ruleset") or active.ruleset.id  # a testing revision stays the one named
+                decisions.append(_decide(ref, check, envelope["explain"], "batch"))
                 continue
             except InvalidProfile as exc:
                 problems = _rejected(exc, ["profiles", index])

@@ -71,7 +71,7 @@ def _guard() -> ResponseReturnValue | None:
         return None if request.method != "POST" or auditor_session.csrf_ok() else _csrf_refused()
     if wants_html():
         target = request.full_path.rstrip("?") if request.method == "GET" else None
-        return redirect(url_for(".sign_in", next=target), 303)
+        return redirect(url_for("decision_pages.sign_in", next=target), 303)  # also from nested blueprints
     return auditors.challenge(None)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -31,6 +32,12 @@ def readyz() -> ResponseReturnValue:
     body = {"status": "ready" if ready else "not ready", "rulesets": loaded, "database": database}
     if registry.failures:
         body["failures"] = [{"path": f.path, "problems": f.problems} for f in registry.failures.values()]
+    overdue = [a.ruleset for a in registry.all() if a.ruleset.review_due < dt.datetime.now(dt.UTC).date()]
+    if overdue:  # a warning, not a failure: the ruleset keeps serving
+        body["warnings"] = [f"review overdue: {rs.id} {rs.version} was due on {rs.review_due}" for rs in overdue]
+    lifecycle = app_context.lifecycle_or_none()
+    if lifecycle is not None:  # which worker refused which revision and why (service/lifecycle)
+        body["lifecycle"] = lifecycle.readiness()
     return jsonify(body), 200 if ready else 503
 
 

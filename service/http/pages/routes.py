@@ -48,7 +48,8 @@ def _setup(state: BlueprintSetupState) -> None:
 
 
 def _active(ruleset_id: str) -> Active:
-    active = app_context.registry().get(ruleset_id)
+    """The ruleset a page names: its id (production), or `<id>@<version>` / a sha256 (a testing revision too)."""
+    active = app_context.registry().get(ruleset_id) or app_context.registry().lookup(ruleset_id)
     if active is None:
         raise _NotFound(ruleset_id)
     return active
@@ -110,9 +111,15 @@ def _form(active: Active, submitted: forms.Submitted, problems: list[FieldProble
         entered=submitted.entered,
         errors=by_field,
         general_errors=general,
-        action=url_for("pages.answer_form", ruleset_id=active.ruleset.id),
+        action=url_for("pages.answer_form", ruleset_id=_ref(active)),
+        stage=active.stage,
     )
     return page, status
+
+
+def _ref(active: Active) -> str:
+    """How pages name a revision: a testing one by `<id>@<version>`, so the form keeps evaluating it."""
+    return active.ruleset.id if active.stage == "production" else f"{active.ruleset.id}@{active.ruleset.version}"
 
 
 def _answer(active: Active, params: MultiDict[str, str]) -> ResponseReturnValue:
@@ -123,7 +130,7 @@ def _answer(active: Active, params: MultiDict[str, str]) -> ResponseReturnValue:
     try:
         decision = make_decision(
             app_context.registry(),
-            active.ruleset.id,
+            _ref(active),
             submitted.profile,
             channel="web",
             explain=True,
@@ -144,8 +151,9 @@ def _answer(active: Active, params: MultiDict[str, str]) -> ResponseReturnValue:
         not_recorded=[ruleset.inputs[f].label for f in explanation.unknown_inputs],
         strengths={s.id: s.label for s in ruleset.strengths},
         counts=Counter(str(r.status) for r in explanation.rules),
-        permalink=url_for("pages.answer", ruleset_id=ruleset.id) + "?" + query,
-        edit_link=url_for("pages.try_form", ruleset_id=ruleset.id) + "?" + query,
+        permalink=url_for("pages.answer", ruleset_id=_ref(active)) + "?" + query,
+        edit_link=url_for("pages.try_form", ruleset_id=_ref(active)) + "?" + query,
+        stage=active.stage,
     )
 
 
@@ -198,8 +206,10 @@ def rulesets() -> ResponseReturnValue:
 @bp.get("/rulesets/<ruleset_id>")
 def ruleset(ruleset_id: str) -> ResponseReturnValue:
     active = _active(ruleset_id)
+    lifecycle = app_context.lifecycle_or_none()
     return render_template(
         "ruleset.html",
+        **(lifecycle.document(active.ruleset) if lifecycle is not None else {}),
         ruleset=active.ruleset,
         report=active.report,
         covering=tests_by_rule(active.report),

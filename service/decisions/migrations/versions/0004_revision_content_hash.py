@@ -1,7 +1,7 @@
 """Ruleset revisions: a hash over every column, so `decisions verify` covers tests_text, options and the rest.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-01
 
 Before this, verify checked only that a revision's source_text hashes to its sha256: an edit of
@@ -23,7 +23,7 @@ from service.decisions.chain import revision_hash
 from service.decisions.models import UTCDateTime
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

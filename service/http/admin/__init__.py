@@ -1,0 +1,1 @@
+"""The ruleset administrators' side: publish, activate, roll back and shadow revisions (admin token)."""
