@@ -29,6 +29,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from .cli import rulesets
     from .decisions.cli import decisions
     from .http import errors, openapi
+    from .http.access import limits
     from .http.api import routes as api
     from .http.audit import api as audit
     from .http.audit import pages as decision_pages
@@ -48,4 +49,5 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # behind; before CDS Hooks, whose replay cache lives in the same database.
     app.extensions["decision_log"] = open_log(app.config, app.instance_path, registry)
     cds_hooks.init_app(app)
+    limits.init_app(app)  # last: it wraps the registered endpoints
     return app

@@ -48,6 +48,40 @@ def from_env() -> dict[str, Any]:
         "LOG_LEVEL": _log_level(),
         "BATCH_LIMIT": _int("BATCH_LIMIT", 1000),
         **cds_hooks_from_env(),
+        **access_from_env(),
+    }
+
+
+def _rate(name: str, default: str) -> str:
+    """A rate limit in the limits library's notation ("20/minute", "5/second;100/hour"), or "off"."""
+    from limits import parse_many
+
+    raw = os.environ.get(name, default).strip() or default
+    if raw.lower() == "off":
+        return "off"
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise SystemExit(
+            f"configuration error: {name} must be a rate such as 20/minute or 5/second;100/hour (or off), not {raw!r}"
+        ) from None
+    return raw
+
+
+def access_from_env() -> dict[str, Any]:
+    """Rate limits and the proxy in front (README "## Security"); kept apart so each block merges cleanly."""
+    storage = os.environ.get("RATE_LIMIT_STORAGE_URI", "memory://").strip() or "memory://"
+    if not storage.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+        raise SystemExit(
+            f"configuration error: RATE_LIMIT_STORAGE_URI must be memory:// or a redis:// URL, not {storage!r}"
+        )
+    return {
+        "RATE_LIMIT_STORAGE_URI": storage,
+        "RATE_LIMIT_KEY_PREFIX": os.environ.get("RATE_LIMIT_KEY_PREFIX", "hairloss-rules").strip() or "hairloss-rules",
+        "RATE_LIMIT_EVALUATIONS": _rate("RATE_LIMIT_EVALUATIONS", "100/second;3000/minute"),
+        "RATE_LIMIT_SIGN_IN": _rate("RATE_LIMIT_SIGN_IN", "10/minute;50/hour"),
+        "RATE_LIMIT_AUTH_FAILURES": _rate("RATE_LIMIT_AUTH_FAILURES", "20/minute;200/hour"),
+        "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0, minimum=0),
     }
 
 

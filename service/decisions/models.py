@@ -179,3 +179,17 @@ class SeenJwt(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class RevokedSession(Base):
+    """Auditor sessions ended by signing out, so a copied cookie stops working at once in every worker.
+
+    The session cookie is signed, not stored: signing out must be remembered server-side until the session
+    would have expired anyway. Like the seen-JWT table, entries expire and are purged (DELETE allowed);
+    only a SHA-256 of the session id is kept.
+    """
+
+    __tablename__ = "auditor_revoked_sessions"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)

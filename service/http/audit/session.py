@@ -8,23 +8,32 @@ The cookie is HttpOnly, SameSite=Strict, Secure when the request came over https
 https behind a proxy), and scoped to the decision pages' path: no other page ever receives it. Forms
 that change something carry a per-session CSRF token, compared in constant time.
 
+Signing out is also remembered server-side: each sign-in gets a random session id, and signing out
+stores its SHA-256 in the database (the decision log's, shared by every worker and replica) until the
+session would have expired, so a copied cookie stops working at once instead of living out its 12 hours.
+
 The key that signs the cookie is SECRET_KEY, or one generated into the instance folder on first run
 (mode 0600), like the decision log's HMAC key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
+import threading
 import time
 from pathlib import Path
 
-from flask import Flask, request, session
+from flask import Flask, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
+from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ... import keyfiles
-from ...decisions import ConfigurationError
+from ...decisions import ConfigurationError, LogError
+from ...decisions.models import RevokedSession
 from . import auditors
 
 log = logging.getLogger(__name__)
@@ -35,6 +44,7 @@ MAX_AGE = 12 * 60 * 60  # seconds a sign-in lasts, whatever the browser does wit
 COOKIE_NAME = "auditor_session"
 PATH = "/decisions"
 CSRF_FIELD = "csrf_token"
+REVOCATIONS = "auditor_revocations"
 
 
 def secret_key(configured: str, instance_path: str | Path) -> str:
@@ -80,26 +90,88 @@ def init_app(app: Flask) -> None:
     app.session_interface = AuditorSessionInterface()
 
 
+class Revocations:
+    """Session ids ended by signing out, in a table every worker and replica shares."""
+
+    PURGE_EVERY_S = 300.0
+    table = RevokedSession.__table__
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._last_purge = 0.0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(sid: str) -> str:
+        return hashlib.sha256(sid.encode("utf-8")).hexdigest()
+
+    def revoke(self, sid: str, until: int) -> None:
+        """Remember until `until` (epoch seconds) that this session has ended; raises LogError if it cannot."""
+        try:
+            self._purge()
+            with self.engine.begin() as conn:
+                conn.execute(insert(self.table).values(key=self._key(sid), expires_at=until))
+        except IntegrityError:
+            return  # signed out twice
+        except SQLAlchemyError as exc:
+            raise LogError(f"cannot record the sign-out ({type(exc).__name__})") from None
+
+    def is_revoked(self, sid: str) -> bool:
+        """Whether the session has ended; a database that cannot answer counts as ended (fail closed)."""
+        try:
+            with self.engine.connect() as conn:
+                found = conn.execute(select(self.table.c.key).where(self.table.c.key == self._key(sid))).first()
+        except SQLAlchemyError:
+            log.warning("decision pages: cannot read the revoked sessions; treating the session as ended")
+            return True
+        return found is not None
+
+    def _purge(self) -> None:
+        now = time.time()
+        with self._lock:
+            if now - self._last_purge < self.PURGE_EVERY_S:
+                return
+            self._last_purge = now
+        with self.engine.begin() as conn:
+            conn.execute(delete(self.table).where(self.table.c.expires_at < int(now)))
+
+
+def _revocations() -> Revocations:
+    found = current_app.extensions.get(REVOCATIONS)
+    if found is None:
+        found = current_app.extensions[REVOCATIONS] = Revocations(current_app.extensions["decision_log"].engine)
+    return found
+
+
 def signed_in() -> bool:
-    """Whether the session belongs to a signed-in auditor whose token is still configured and not expired."""
-    digest, since = session.get("auditor"), session.get("since")
-    if not isinstance(digest, str) or not isinstance(since, int):
+    """Whether the session belongs to a signed-in auditor whose token is still configured, who has not
+    signed out (anywhere) and whose session has not expired."""
+    digest, since, sid = session.get("auditor"), session.get("since"), session.get("sid")
+    if not isinstance(digest, str) or not isinstance(since, int) or not isinstance(sid, str):
         return False
     if not 0 <= time.time() - since < MAX_AGE or not auditors.is_configured(digest):
-        sign_out()
+        session.clear()
+        return False
+    if _revocations().is_revoked(sid):
+        session.clear()
         return False
     return True
 
 
 def sign_in(digest: str) -> None:
-    """Start a fresh session (a new CSRF token too) for the token with this configured digest."""
+    """Start a fresh session (a new id and CSRF token too) for the token with this configured digest."""
     session.clear()
     session["auditor"] = digest
     session["since"] = int(time.time())
+    session["sid"] = secrets.token_urlsafe(32)
     session["csrf"] = secrets.token_urlsafe(32)
 
 
 def sign_out() -> None:
+    """End the session here and everywhere: the cookie is cleared and its id is remembered as ended."""
+    sid, since = session.get("sid"), session.get("since")
+    if isinstance(sid, str) and isinstance(since, int):
+        _revocations().revoke(sid, since + MAX_AGE + 60)
     session.clear()
 
 

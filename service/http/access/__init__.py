@@ -1,0 +1,1 @@
+"""Who may reach what, and how often: rate limits per credential and client address, session revocation."""

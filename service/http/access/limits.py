@@ -1,0 +1,103 @@
+"""Rate limits on evaluations, sign-in and token checks (Flask-Limiter), shared across workers and replicas.
+
+Each limit counts per credential when the request carries one (the SHA-256 of its bearer token, so no
+token is kept) and per client address otherwise; failed token checks and sign-ins count per address, so a
+guesser is slowed down whatever tokens it tries. A request over a limit gets `429` problem+json with
+`Retry-After`. Counters live in Redis when RATE_LIMIT_STORAGE_URI names one (every gunicorn worker and
+replica then shares them) and in the worker's memory otherwise - the embedded default for a single
+instance, and the fallback while Redis is unreachable, so an outage of the limiter's store never stops
+the service. Behind a reverse proxy, TRUSTED_PROXY_COUNT says how many proxies' X-Forwarded-For entries to
+trust for the client address (werkzeug's ProxyFix); with 0 the socket's peer address is the client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "rate_limiter"
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def credential_or_address() -> str:
+    """The key of a request: its bearer credential (hashed) if it sends one, else its client address."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return "credential:" + hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
+    return "address:" + client_address()
+
+
+def _limit(name: str) -> Callable[[], str]:
+    """The limit configured under `name`, read at request time."""
+    return lambda: current_app.config[name]
+
+
+def _off(name: str) -> Callable[[], bool]:
+    return lambda: current_app.config[name] == "off"
+
+
+def _address() -> str:
+    return "address:" + client_address()
+
+
+# Endpoints that evaluate a profile on an open channel (JSON API, batch, the clinician form).
+EVALUATING = ("api.evaluate", "api.evaluate_batch", "pages.answer_form", "pages.answer")
+# Blueprints whose refused credentials (401, 403) count against the client address.
+CHECKING_TOKENS = ("audit", "decision_pages", "cds_hooks")
+SIGN_IN = "decision_pages.sign_in_submit"
+
+
+def init_app(app: Flask) -> Limiter:
+    """Limits for this app, after its blueprints are registered (one Limiter per app keeps tests apart)."""
+    if app.config.get("TRUSTED_PROXY_COUNT"):
+        count = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0)  # type: ignore[method-assign]
+    storage = app.config.get("RATE_LIMIT_STORAGE_URI", "memory://")
+    options = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5} if storage.startswith("redis") else {}
+    limiter = Limiter(
+        key_func=credential_or_address,
+        app=app,
+        storage_uri=storage,
+        storage_options=options,
+        key_prefix=app.config.get("RATE_LIMIT_KEY_PREFIX", "hairloss-rules"),
+        headers_enabled=True,
+        in_memory_fallback_enabled=True,
+        strategy="moving-window",
+    )
+    evaluations = limiter.shared_limit(
+        _limit("RATE_LIMIT_EVALUATIONS"), scope="evaluations", exempt_when=_off("RATE_LIMIT_EVALUATIONS")
+    )
+    for endpoint in EVALUATING:
+        if endpoint in app.view_functions:
+            app.view_functions[endpoint] = evaluations(app.view_functions[endpoint])
+    if SIGN_IN in app.view_functions:
+        sign_in = limiter.shared_limit(
+            _limit("RATE_LIMIT_SIGN_IN"),
+            scope="sign-in",
+            key_func=_address,
+            exempt_when=_off("RATE_LIMIT_SIGN_IN"),
+            override_defaults=False,
+        )
+        app.view_functions[SIGN_IN] = sign_in(app.view_functions[SIGN_IN])
+    failures = limiter.shared_limit(
+        _limit("RATE_LIMIT_AUTH_FAILURES"),
+        scope="token-failures",
+        key_func=_address,
+        exempt_when=_off("RATE_LIMIT_AUTH_FAILURES"),
+        deduct_when=lambda response: response.status_code in (401, 403),
+    )
+    for name in CHECKING_TOKENS:
+        if name in app.blueprints:
+            failures(app.blueprints[name])
+    app.extensions[EXTENSION] = limiter
+    return limiter
