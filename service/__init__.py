@@ -29,7 +29,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from .cli import rulesets
     from .decisions.cli import decisions
     from .http import errors, openapi
-    from .http.access import limits
+    from .http.access import limits, roles
     from .http.api import routes as api
     from .http.audit import api as audit
     from .http.audit import pages as decision_pages
@@ -37,12 +37,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from .http.cds_hooks import routes as cds_hooks
     from .http.ops import docs, health, metrics
     from .http.pages import routes as pages
+    from .http.pages import sign_in as clinician_sign_in
 
     errors.register(app)
+    roles.init_app(app)
     auditor_session.init_app(app)
     metrics.init_app(app)
     for bp in (health.bp, api.bp, openapi.bp, docs.bp, pages.bp, audit.bp, decision_pages.bp):
         app.register_blueprint(bp)
+    clinician_sign_in.init_app(app)
     app.cli.add_command(rulesets)
     app.cli.add_command(decisions)
     # After the rest of the configuration is checked, so that an error there never leaves a connection

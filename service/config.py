@@ -7,6 +7,7 @@ message naming the variable, not later inside a request.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +43,13 @@ def from_env() -> dict[str, Any]:
         "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
         "DECISION_HMAC_KEY": os.environ.get("DECISION_HMAC_KEY", ""),
         "DECISION_LOG_SQLITE_SYNC": os.environ.get("DECISION_LOG_SQLITE_SYNC", "NORMAL"),
-        "AUDITOR_TOKEN_HASHES": os.environ.get("AUDITOR_TOKEN_HASHES", ""),
         "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
         "MAX_CONTENT_LENGTH": _int("MAX_BODY_BYTES", 1_048_576),
         "LOG_LEVEL": _log_level(),
         "BATCH_LIMIT": _int("BATCH_LIMIT", 1000),
         **cds_hooks_from_env(),
         **access_from_env(),
+        **roles_from_env(),
     }
 
 
@@ -83,6 +84,92 @@ def access_from_env() -> dict[str, Any]:
         "RATE_LIMIT_AUTH_FAILURES": _rate("RATE_LIMIT_AUTH_FAILURES", "20/minute;200/hour"),
         "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0, minimum=0),
     }
+
+
+ROLES = ("integration", "clinician", "auditor", "admin")
+TOKEN_HASH_SETTINGS = {role: f"{role.upper()}_TOKEN_HASHES" for role in ROLES}
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _digests(name: str) -> str:
+    """A comma-separated list of SHA-256 hex digests (of tokens), checked and normalised (lower case)."""
+    digests = [d.strip().lower() for d in os.environ.get(name, "").split(",") if d.strip()]
+    bad = [d for d in digests if not _DIGEST.match(d)]
+    if bad:
+        raise SystemExit(
+            f"configuration error: {name} must list SHA-256 hex digests of tokens, separated by commas "
+            f"(make one with `printf %s TOKEN | sha256sum`); {len(bad)} entr{'y is' if len(bad) == 1 else 'ies are'} "
+            "not 64 hex characters"
+        )
+    return ",".join(digests)
+
+
+def _https_url(name: str) -> str:
+    """An https URL (plain http only to this machine), without a trailing slash; "" when unset."""
+    from urllib.parse import urlsplit
+
+    from .cds.urls import secure_enough
+
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if not secure_enough(raw) or parts.query or parts.fragment:
+        raise SystemExit(
+            f"configuration error: {name} must be an https URL (http only to a loopback address) without "
+            f"query or fragment, not {raw!r}"
+        )
+    return raw
+
+
+def _role_map(name: str) -> dict[str, str]:
+    """`idp-role=our-role,...`; empty means the identity provider's role names are ours."""
+    raw = os.environ.get(name, "").strip()
+    mapping: dict[str, str] = {}
+    for entry in (e.strip() for e in raw.split(",")):
+        if not entry:
+            continue
+        theirs, sep, ours = (part.strip() for part in entry.partition("="))
+        if not sep or not theirs or ours not in ROLES:
+            raise SystemExit(
+                f"configuration error: {name} must be a comma-separated list of IDP_ROLE=ROLE with ROLE one of "
+                f"{', '.join(ROLES)}; {entry!r} is not"
+            )
+        mapping[theirs] = ours
+    return mapping or {role: role for role in ROLES}
+
+
+def roles_from_env() -> dict[str, Any]:
+    """Who may use which channel (README "## Security"): hashed static tokens per role and an OIDC provider.
+
+    With none of INTEGRATION_TOKEN_HASHES, CLINICIAN_TOKEN_HASHES and OIDC_ISSUER set, the evaluation
+    channels stay open (a first try on loopback); see service/http/access/roles.py.
+    """
+    settings: dict[str, Any] = {name: _digests(name) for name in TOKEN_HASH_SETTINGS.values()}
+    issuer = _https_url("OIDC_ISSUER")  # kept exactly as given: `iss` is compared exactly
+    audience = os.environ.get("OIDC_AUDIENCE", "").strip()
+    client_id = os.environ.get("OIDC_CLIENT_ID", "").strip()
+    if issuer and not audience:
+        raise SystemExit("configuration error: OIDC_AUDIENCE must be set with OIDC_ISSUER (the `aud` of our tokens)")
+    claim = os.environ.get("OIDC_ROLES_CLAIM", "roles").strip() or "roles"
+    settings.update(
+        {
+            "OIDC_ISSUER": issuer,
+            "OIDC_AUDIENCE": audience,
+            "OIDC_ROLES_CLAIM": claim,
+            "OIDC_ROLE_MAP": _role_map("OIDC_ROLE_MAP"),
+            "OIDC_CLIENT_ID": client_id,
+            "OIDC_CLIENT_SECRET": os.environ.get("OIDC_CLIENT_SECRET", "").strip(),
+            "OIDC_SCOPES": os.environ.get("OIDC_SCOPES", "openid profile").strip() or "openid profile",
+            "OIDC_JWKS_TTL": _int("OIDC_JWKS_TTL_S", 3600),
+            "OIDC_TIMEOUT": _int("OIDC_TIMEOUT_MS", 3000) / 1000.0,
+        }
+    )
+    if (settings["OIDC_CLIENT_ID"] or settings["OIDC_CLIENT_SECRET"]) and not issuer:
+        raise SystemExit("configuration error: OIDC_CLIENT_ID and OIDC_CLIENT_SECRET need OIDC_ISSUER")
+    if "openid" not in settings["OIDC_SCOPES"].split():
+        raise SystemExit(f"configuration error: OIDC_SCOPES must include openid, not {settings['OIDC_SCOPES']!r}")
+    return settings
 
 
 def cds_hooks_from_env() -> dict[str, Any]:

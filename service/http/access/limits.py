@@ -53,8 +53,8 @@ def _address() -> str:
 # Endpoints that evaluate a profile on an open channel (JSON API, batch, the clinician form).
 EVALUATING = ("api.evaluate", "api.evaluate_batch", "pages.answer_form", "pages.answer")
 # Blueprints whose refused credentials (401, 403) count against the client address.
-CHECKING_TOKENS = ("audit", "decision_pages", "cds_hooks")
-SIGN_IN = "decision_pages.sign_in_submit"
+CHECKING_TOKENS = ("audit", "decision_pages", "cds_hooks", "api", "pages", "clinician")
+SIGN_IN = ("decision_pages.sign_in_submit", "clinician.sign_in_submit")
 
 
 def init_app(app: Flask) -> Limiter:
@@ -80,15 +80,16 @@ def init_app(app: Flask) -> Limiter:
     for endpoint in EVALUATING:
         if endpoint in app.view_functions:
             app.view_functions[endpoint] = evaluations(app.view_functions[endpoint])
-    if SIGN_IN in app.view_functions:
-        sign_in = limiter.shared_limit(
-            _limit("RATE_LIMIT_SIGN_IN"),
-            scope="sign-in",
-            key_func=_address,
-            exempt_when=_off("RATE_LIMIT_SIGN_IN"),
-            override_defaults=False,
-        )
-        app.view_functions[SIGN_IN] = sign_in(app.view_functions[SIGN_IN])
+    sign_in = limiter.shared_limit(
+        _limit("RATE_LIMIT_SIGN_IN"),
+        scope="sign-in",
+        key_func=_address,
+        exempt_when=_off("RATE_LIMIT_SIGN_IN"),
+        override_defaults=False,
+    )
+    for endpoint in SIGN_IN:
+        if endpoint in app.view_functions:
+            app.view_functions[endpoint] = sign_in(app.view_functions[endpoint])
     failures = limiter.shared_limit(
         _limit("RATE_LIMIT_AUTH_FAILURES"),
         scope="token-failures",

@@ -19,6 +19,7 @@ from ...decide import InvalidProfile, NoDefaultRuleset, Recorder, UnknownRuleset
 from ...registry import Active, Registry
 from ...ruleset.errors import suggest
 from .. import openapi
+from ..access import roles
 from ..body import read_json
 from ..errors import ApiProblem, problem_body, problem_type, validation_problem
 from ..ops import metrics
@@ -154,6 +155,7 @@ def get_ruleset_source(ruleset_id: str) -> Response:
 
 
 @bp.post("/v1/evaluations")
+@roles.require_role("integration")
 def evaluate() -> Response:
     data = read_json()
     envelope, errors = envelope_errors(EvaluationEnvelope, data)
@@ -174,6 +176,7 @@ def evaluate() -> Response:
 
 
 @bp.post("/v1/evaluations:batch")
+@roles.require_role("integration")
 def evaluate_batch() -> Response:
     data = read_json()
     envelope, errors = envelope_errors(BatchEnvelope, data)

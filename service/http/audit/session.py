@@ -42,6 +42,7 @@ KEY_FILE = "session-secret.key"
 MIN_SECRET_CHARS = 32
 MAX_AGE = 12 * 60 * 60  # seconds a sign-in lasts, whatever the browser does with its cookie
 COOKIE_NAME = "auditor_session"
+CLINICIAN_COOKIE_NAME = "clinician_session"
 PATH = "/decisions"
 CSRF_FIELD = "csrf_token"
 REVOCATIONS = "auditor_revocations"
@@ -69,15 +70,34 @@ def secret_key(configured: str, instance_path: str | Path) -> str:
     return key
 
 
+def _auditor_request() -> bool:
+    path = request.path
+    return path == PATH or path.startswith(PATH + "/")
+
+
 class AuditorSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed cookie, Secure per request and limited to the decision pages' path."""
+    """Flask's signed cookie, Secure per request and limited to the decision pages' path.
+
+    The clinicians' pages have a cookie of their own (CLINICIAN_COOKIE_NAME, service/http/pages/
+    clinician_session.py): everywhere but under /decisions the session is that one, so neither kind of
+    sign-in is ever sent to, or readable by, the other's pages. The clinicians' cookie is SameSite=Lax,
+    not Strict: the OIDC provider's redirect back to the callback is a cross-site navigation, and a Strict
+    cookie would not come with it (the sign-in's state and PKCE verifier live in the session); the form's
+    POST carries a CSRF token instead.
+    """
+
+    def get_cookie_name(self, app: Flask) -> str:
+        return COOKIE_NAME if _auditor_request() else CLINICIAN_COOKIE_NAME
 
     def get_cookie_secure(self, app: Flask) -> bool:
         behind_https = str(app.config.get("PUBLIC_BASE_URL", "")).startswith("https://")
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure or behind_https
 
     def get_cookie_path(self, app: Flask) -> str:
-        return request.script_root.rstrip("/") + PATH
+        return request.script_root.rstrip("/") + (PATH if _auditor_request() else "/")
+
+    def get_cookie_samesite(self, app: Flask) -> str:
+        return "Strict" if _auditor_request() else "Lax"
 
 
 def init_app(app: Flask) -> None:
@@ -134,6 +154,11 @@ class Revocations:
             self._last_purge = now
         with self.engine.begin() as conn:
             conn.execute(delete(self.table).where(self.table.c.expires_at < int(now)))
+
+
+def revocations() -> Revocations:
+    """The app's record of ended sessions (auditors' and clinicians' alike: session ids are random)."""
+    return _revocations()
 
 
 def _revocations() -> Revocations:

@@ -19,7 +19,7 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
@@ -29,8 +29,9 @@ from ...decide import InvalidProfile, make_decision
 from ...registry import Active, Registry
 from ...render import tests_by_rule
 from ...ruleset.profile import FieldProblem
+from ..access import roles
 from ..errors import problem
-from . import forms, presenting
+from . import clinician_session, forms, presenting
 
 log = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__)
@@ -51,6 +52,39 @@ SECURITY_HEADERS = {
 @bp.record_once
 def _setup(state: BlueprintSetupState) -> None:
     presenting.register(state.app)
+
+
+# The clinicians' pages: they evaluate (and record) profiles. The ruleset pages below stay public.
+CLINICIAN_PAGES = {"pages.index", "pages.try_form", "pages.answer_form", "pages.answer"}
+
+
+@bp.before_request
+def _clinicians_only() -> ResponseReturnValue | None:
+    """The clinician role: a bearer credential (scripts) or a signed-in session (browsers); open mode lets all in."""
+    if request.endpoint not in CLINICIAN_PAGES or roles.channel_open("clinician"):
+        return None
+    if roles.bearer_token() is not None:
+        return roles.check("clinician")
+    principal = clinician_session.signed_in()
+    if principal is not None:
+        g.principal = principal
+        g.clinician_csrf = clinician_session.csrf_token()
+        if request.method == "POST" and not clinician_session.csrf_ok():
+            log.warning("clinician pages: a form without a valid CSRF token was refused")
+            detail = "The form was not sent from this service's own page, or the page is stale. Open it again."
+            if not wants_html():
+                return problem(403, "Form refused", detail)
+            return render_template("error.html", title="Form refused", detail=detail), 403
+        return None
+    if wants_html():
+        target = request.full_path.rstrip("?") if request.method == "GET" else None
+        return redirect(url_for("clinician.sign_in", next=target), 303)
+    return roles.check("clinician")
+
+
+@bp.context_processor
+def _clinician_globals() -> dict[str, object]:
+    return {"clinician_csrf": g.get("clinician_csrf"), "csrf_field": clinician_session.CSRF_FIELD}
 
 
 @bp.after_request
@@ -180,7 +214,8 @@ def try_form(ruleset_id: str) -> ResponseReturnValue:
 
 @bp.post("/rulesets/<ruleset_id>/try")
 def answer_form(ruleset_id: str) -> ResponseReturnValue:
-    return _answer(_active(ruleset_id), request.form)
+    fields = MultiDict([(k, v) for k, v in request.form.items(multi=True) if k != clinician_session.CSRF_FIELD])
+    return _answer(_active(ruleset_id), fields)
 
 
 @bp.get("/rulesets/<ruleset_id>/answer")
