@@ -172,6 +172,42 @@ def roles_from_env() -> dict[str, Any]:
     return settings
 
 
+def _loopback_bind(address: str) -> bool:
+    """Whether a gunicorn bind address is reachable from this machine only (a unix socket counts)."""
+    import ipaddress
+
+    if address.startswith(("unix:", "fd://")):
+        return True
+    host = address.strip()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.rsplit(":", 1)[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name or "" (every interface)
+
+
+def access_configured(settings: dict[str, Any]) -> bool:
+    """Whether a credential is configured for the evaluation channels (else they are open to anyone)."""
+    return bool(settings["INTEGRATION_TOKEN_HASHES"] or settings["CLINICIAN_TOKEN_HASHES"] or settings["OIDC_ISSUER"])
+
+
+def refuse_open_bind(binds: list[str]) -> None:
+    """Stop the start when gunicorn would listen beyond loopback while the evaluation channels are open."""
+    exposed = [b for b in binds if not _loopback_bind(b)]
+    if exposed and not access_configured(roles_from_env()):
+        raise SystemExit(
+            f"configuration error: gunicorn would listen on {', '.join(exposed)}, beyond this machine, while no "
+            "credential is configured for the evaluation channels, so anyone on the network could evaluate and "
+            "fill the decision log. Set INTEGRATION_TOKEN_HASHES and/or CLINICIAN_TOKEN_HASHES, or OIDC_ISSUER "
+            "(README: Security), or bind to 127.0.0.1 (GUNICORN_BIND)."
+        )
+
+
 def cds_hooks_from_env() -> dict[str, Any]:
     """CDS Hooks settings (README "## Configuration"); kept apart so each channel's block merges cleanly."""
     return {

@@ -8,6 +8,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "rulesets" / "examples" / "minimal.yaml"
+ACCESS_SETTINGS = (
+    "INTEGRATION_TOKEN_HASHES",
+    "CLINICIAN_TOKEN_HASHES",
+    "AUDITOR_TOKEN_HASHES",
+    "ADMIN_TOKEN_HASHES",
+    "OIDC_ISSUER",
+    "OIDC_AUDIENCE",
+    "OIDC_CLIENT_ID",
+    "OIDC_CLIENT_SECRET",
+    "OIDC_ROLE_MAP",
+    "OIDC_ROLES_CLAIM",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -15,7 +27,7 @@ def _isolated_instance(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     """create_app() opens the decision log in the instance folder: give every test its own, and never let a
     DATABASE_URL or key from the developer's shell reach a test."""
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path_factory.mktemp("instance")))
-    for name in ("DATABASE_URL", "DECISION_HMAC_KEY", "DECISION_LOG_SQLITE_SYNC", "AUDITOR_TOKEN_HASHES"):
+    for name in ("DATABASE_URL", "DECISION_HMAC_KEY", "DECISION_LOG_SQLITE_SYNC", *ACCESS_SETTINGS):
         monkeypatch.delenv(name, raising=False)
 
 
