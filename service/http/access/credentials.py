@@ -167,7 +167,7 @@ class OidcProvider:
         self.timeout_s = timeout_s
         self.ttl_s = ttl_s
         self._fetch = fetch
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # key() holds it while _load_keys() reads metadata()
         self._metadata: dict[str, Any] | None = None
         self._metadata_at = 0.0
         self._keys: dict[str, dict[str, Any]] = {}
