@@ -22,7 +22,7 @@ from flask.typing import ResponseReturnValue
 
 from ..access import roles
 from ..access.credentials import ProviderUnavailable, Refused
-from . import clinician_session
+from . import clinician_session, links
 from .routes import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
@@ -123,8 +123,8 @@ def sign_in_submit() -> ResponseReturnValue:
 
 
 def _redirect_uri() -> str:
-    base = current_app.config.get("PUBLIC_BASE_URL", "")
-    return base + url_for(".callback") if base else url_for(".callback", _external=True)
+    """PUBLIC_BASE_URL's callback when set, like every absolute link of the pages (links.py)."""
+    return links.base_url() + "/clinician/callback"
 
 
 @bp.get("/sign-in/oidc")
