@@ -1,1 +1,2 @@
-"""Who may reach what, and how often: rate limits per credential and client address, session revocation."""
+"""Who may reach what, and how often: credentials and roles (credentials.py, roles.py), rate limits per
+credential and client address (limits.py)."""

@@ -10,6 +10,10 @@ a CDS Hooks client following a link) gets the service's problem+json instead, fi
 Routes: `/` and `/rulesets/<id>/try` (the form; GET prefills it from the query string, POST answers),
 `/rulesets/<id>/answer` (the permalink: the profile in the query string), `/rulesets`, `/rulesets/<id>`
 and `/rulesets/<id>/source` (auditors).
+
+The form and answer pages need the clinician role once access is configured (service/http/access/
+roles.py): a bearer credential, or a session from /clinician/sign-in (sign_in.py); a browser without
+either is sent to sign in. The ruleset pages stay public.
 """
 
 from __future__ import annotations
