@@ -15,12 +15,15 @@ COPY requirements.txt .
 RUN pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt
 
 FROM ${PYTHON_IMAGE}
+# gunicorn listens on the container's loopback only: its sync workers are held by slow clients, so it is
+# meant to be reached through nginx (deploy/compose.yaml runs nginx in this container's network namespace).
+# GUNICORN_BIND=0.0.0.0:8000 opens it to the container network - only behind a buffering proxy.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     RULESETS_DIR=/app/rulesets \
     INSTANCE_PATH=/app/instance \
-    GUNICORN_BIND=0.0.0.0:8000
+    GUNICORN_BIND=127.0.0.1:8000
 # A non-root user (numeric, so orchestrators can verify it) with a home directory: gunicorn keeps its
 # control socket in $HOME/.gunicorn.
 RUN groupadd --system --gid 10001 app \

@@ -33,8 +33,12 @@ check: $(STAMP)
 browser: $(STAMP)
 	$(BIN)/python -m pytest tests/browser
 
+# `make bench` runs every benchmark; `make bench BENCH="engine workers"` only those. wrk (Debian package,
+# bench only) adds C-client figures where it is installed: apt-get update && apt-get install -y wrk.
+BENCH ?=
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	@command -v wrk >/dev/null || echo "note: wrk is not installed; the wrk figures will be skipped (apt-get install -y wrk)"
+	$(BIN)/python -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-results

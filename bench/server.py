@@ -33,6 +33,12 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    @property
+    def worker_class(self) -> str:
+        """The worker class gunicorn reports using (sync, gthread)."""
+        match = re.search(r"Using worker: (\S+)", self.log())
+        return match.group(1) if match else "?"
+
     def worker_pids(self) -> list[int]:
         """The gunicorn workers: the master's child processes (read from /proc)."""
         pids = []
@@ -69,15 +75,18 @@ def gunicorn(
     rulesets_dir: Path | str,
     *,
     workers: int | None = None,
+    worker_class: str | None = None,
+    threads: int | None = None,
     env: dict[str, str] | None = None,
     startup_timeout: float = 120.0,
     app: str = "service:create_app()",
 ) -> Iterator[Server]:
     """gunicorn on 127.0.0.1 and a port the kernel picks; stopped with SIGTERM (graceful) on exit.
 
-    With `workers`, returns once that many workers have booted. HOME is a fresh directory and the control
-    socket is off, so several servers (tests, other engineers' runs) never share gunicorn's
-    $HOME/.gunicorn/gunicorn.ctl.
+    With `workers`, returns once that many workers have booted. `worker_class` (sync|gthread) and `threads`
+    set GUNICORN_WORKER_CLASS and GUNICORN_THREADS (gunicorn.conf.py's defaults otherwise). HOME is a fresh
+    directory and the control socket is off, so several servers (tests, other engineers' runs) never share
+    gunicorn's $HOME/.gunicorn/gunicorn.ctl.
     """
     with tempfile.TemporaryDirectory(prefix="hairloss-gunicorn-") as tmp:
         log_path = Path(tmp) / "gunicorn.log"
@@ -89,7 +98,12 @@ def gunicorn(
                 "RULESETS_DIR": str(rulesets_dir),
                 "GUNICORN_BIND": "127.0.0.1:0",
                 "GUNICORN_ACCESS_LOG": "off",
+                # Benchmarks and tests drive thousands of evaluations from 127.0.0.1: no evaluation limit
+                # unless the caller (or its environment) sets one.
+                "RATE_LIMIT_EVALUATIONS": os.environ.get("RATE_LIMIT_EVALUATIONS", "off"),
                 **({"GUNICORN_WORKERS": str(workers)} if workers else {}),
+                **({"GUNICORN_WORKER_CLASS": worker_class} if worker_class else {}),
+                **({"GUNICORN_THREADS": str(threads)} if threads else {}),
                 **(env or {}),
             }
         )

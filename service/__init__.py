@@ -1,6 +1,7 @@
 """Treatment decision-support rules service for hair loss.
 
-`create_app()` wires configuration, the ruleset registry, the decision log and the blueprints - nothing else.
+`create_app()` wires the settings (service/config.py), the ruleset registry, the decision log and the
+blueprints - nothing else.
 """
 
 from __future__ import annotations
@@ -13,18 +14,20 @@ from flask import Flask
 
 from . import config
 from .decisions import open_log
+from .http import app_context
 from .registry import Registry
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    settings = {**config.from_env(), **(overrides or {})}
-    instance_path = os.path.abspath(settings["INSTANCE_PATH"]) if settings["INSTANCE_PATH"] else None
+    settings, flask_config = config.load(overrides)  # a bad value stops here, naming the variable
+    instance_path = os.path.abspath(settings.instance_path) if settings.instance_path else None
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
-    app.config.update(settings)
-    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.config.update(flask_config)
+    app.extensions[app_context.SETTINGS] = settings
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    registry = Registry.from_folder(app.config["RULESETS_DIR"])
-    app.extensions["registry"] = registry
+    registry = Registry.from_folder(settings.rulesets_dir)
+    app.extensions[app_context.REGISTRY] = registry
 
     from .cli import rulesets
     from .decisions.cli import decisions
@@ -50,7 +53,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(decisions)
     # After the rest of the configuration is checked, so that an error there never leaves a connection
     # behind; before CDS Hooks, whose replay cache lives in the same database.
-    app.extensions["decision_log"] = open_log(app.config, app.instance_path, registry)
+    app.extensions[app_context.DECISION_LOG] = open_log(app.config, app.instance_path, registry)
     cds_hooks.init_app(app)
     limits.init_app(app)  # last: it wraps the registered endpoints
     return app

@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from .cds.mapping import load_mapping, mapping_path
 from .engine import Engine, InvalidProfile
+from .http import app_context
 from .registry import verified
 from .render import render_markdown
 from .ruleset import Ruleset, RulesetError, load_file, ruleset_files
@@ -25,7 +25,7 @@ rulesets = AppGroup("rulesets", help="Check, evaluate and render ruleset files."
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 def check(paths: tuple[str, ...], as_json: bool) -> None:
     """Load, cross-check, prove invariants and run tests; exit 1 on any failure."""
-    targets = [Path(p) for p in paths] or [Path(current_app.config["RULESETS_DIR"])]
+    targets = [Path(p) for p in paths] or [Path(app_context.settings().rulesets_dir)]
     files: list[Path] = []
     for target in targets:
         if not target.exists():
@@ -84,11 +84,11 @@ def _mapping_problems(ruleset: Ruleset) -> list[str]:
 
 
 def _find(ruleset_id: str) -> Ruleset:
-    registry = current_app.extensions["registry"]
+    registry = app_context.registry()
     active = registry.get(ruleset_id)
     if active is not None:
         return active.ruleset
-    for path in ruleset_files(current_app.config["RULESETS_DIR"]):
+    for path in ruleset_files(app_context.settings().rulesets_dir):
         try:
             ruleset = load_file(path)
         except RulesetError:

@@ -1,18 +1,31 @@
 """Configuration from environment variables (documented as a table in README.md).
 
-Everything is read once at start-up and checked here, so a typo in a deployment fails at once with a
-message naming the variable, not later inside a request.
+Everything is read once at start-up and checked here, into one frozen `Settings`, so a typo in a
+deployment fails at once with a message naming the variable, not later inside a request. No other module
+reads `os.environ`: `create_app()` builds the settings and the modules receive them (through
+`service.http.app_context.settings()`, or as arguments). gunicorn.conf.py reads only its own GUNICORN_*
+variables, through `gunicorn_from_env` below.
 """
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+CDS_HOOKS_AUTH_MODES = ("enabled", "disabled")
+DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _int(name: str, default: int, minimum: int = 1) -> int:
@@ -48,8 +61,19 @@ def from_env() -> dict[str, Any]:
         "LOG_LEVEL": _log_level(),
         "BATCH_LIMIT": _int("BATCH_LIMIT", 1000),
         **cds_hooks_from_env(),
+        **decision_log_from_env(),
         **access_from_env(),
         **roles_from_env(),
+    }
+
+
+def decision_log_from_env() -> dict[str, Any]:
+    """How long the decision log waits for its database, and the disk room it needs (README "Configuration")."""
+    return {
+        "DECISION_LOG_TIMEOUT_MS": _int("DECISION_LOG_TIMEOUT_MS", 2000),
+        "DECISION_LOG_CONNECT_TIMEOUT_MS": _int("DECISION_LOG_CONNECT_TIMEOUT_MS", 2000),
+        "DECISION_LOG_QUERY_TIMEOUT_MS": _int("DECISION_LOG_QUERY_TIMEOUT_MS", 20000),
+        "DECISION_LOG_MIN_FREE_MB": _int("DECISION_LOG_MIN_FREE_MB", 64, minimum=0),
     }
 
 
@@ -88,13 +112,12 @@ def access_from_env() -> dict[str, Any]:
 
 ROLES = ("integration", "clinician", "auditor", "admin")
 TOKEN_HASH_SETTINGS = {role: f"{role.upper()}_TOKEN_HASHES" for role in ROLES}
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _digests(name: str) -> str:
     """A comma-separated list of SHA-256 hex digests (of tokens), checked and normalised (lower case)."""
     digests = [d.strip().lower() for d in os.environ.get(name, "").split(",") if d.strip()]
-    bad = [d for d in digests if not _DIGEST.match(d)]
+    bad = [d for d in digests if not DIGEST.match(d)]
     if bad:
         raise SystemExit(
             f"configuration error: {name} must list SHA-256 hex digests of tokens, separated by commas "
@@ -104,17 +127,26 @@ def _digests(name: str) -> str:
     return ",".join(digests)
 
 
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name or "" (every interface)
+
+
 def _https_url(name: str) -> str:
-    """An https URL (plain http only to this machine), without a trailing slash; "" when unset."""
-    from urllib.parse import urlsplit
-
-    from .cds.urls import secure_enough
-
+    """An https URL (plain http only to this machine, as service/cds/urls.py allows), "" when unset."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return ""
     parts = urlsplit(raw)
-    if not secure_enough(raw) or parts.query or parts.fragment:
+    secure = bool(parts.hostname) and not parts.username and not parts.password
+    secure = secure and (
+        parts.scheme == "https" or (parts.scheme == "http" and _is_loopback_host(parts.hostname or ""))
+    )
+    if not secure or parts.query or parts.fragment:
         raise SystemExit(
             f"configuration error: {name} must be an https URL (http only to a loopback address) without "
             f"query or fragment, not {raw!r}"
@@ -122,9 +154,8 @@ def _https_url(name: str) -> str:
     return raw
 
 
-def _role_map(name: str) -> dict[str, str]:
+def role_map(name: str, raw: str) -> dict[str, str]:
     """`idp-role=our-role,...`; empty means the identity provider's role names are ours."""
-    raw = os.environ.get(name, "").strip()
     mapping: dict[str, str] = {}
     for entry in (e.strip() for e in raw.split(",")):
         if not entry:
@@ -157,7 +188,7 @@ def roles_from_env() -> dict[str, Any]:
             "OIDC_ISSUER": issuer,
             "OIDC_AUDIENCE": audience,
             "OIDC_ROLES_CLAIM": claim,
-            "OIDC_ROLE_MAP": _role_map("OIDC_ROLE_MAP"),
+            "OIDC_ROLE_MAP": role_map("OIDC_ROLE_MAP", os.environ.get("OIDC_ROLE_MAP", "").strip()),
             "OIDC_CLIENT_ID": client_id,
             "OIDC_CLIENT_SECRET": os.environ.get("OIDC_CLIENT_SECRET", "").strip(),
             "OIDC_SCOPES": os.environ.get("OIDC_SCOPES", "openid profile").strip() or "openid profile",
@@ -174,8 +205,6 @@ def roles_from_env() -> dict[str, Any]:
 
 def _loopback_bind(address: str) -> bool:
     """Whether a gunicorn bind address is reachable from this machine only (a unix socket counts)."""
-    import ipaddress
-
     if address.startswith(("unix:", "fd://")):
         return True
     host = address.strip()
@@ -183,12 +212,7 @@ def _loopback_bind(address: str) -> bool:
         host = host[1 : host.find("]")] if "]" in host else host
     elif host.count(":") == 1:
         host = host.rsplit(":", 1)[0]
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name or "" (every interface)
+    return _is_loopback_host(host)
 
 
 def access_configured(settings: dict[str, Any]) -> bool:
@@ -217,7 +241,162 @@ def cds_hooks_from_env() -> dict[str, Any]:
         "CDS_HOOKS_CORS_ORIGINS": os.environ.get("CDS_HOOKS_CORS_ORIGINS", ""),
         "CDS_HOOKS_FHIR_TIMEOUT": _int("CDS_HOOKS_FHIR_TIMEOUT_MS", 2000) / 1000.0,
         "CDS_HOOKS_MAX_BODY_BYTES": _int("CDS_HOOKS_MAX_BODY_BYTES", 8 * 1_048_576),
+        "PROMETHEUS_MULTIPROC_DIR": os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""),
     }
+
+
+@functools.lru_cache(maxsize=32)
+def token_hashes(configured: str, name: str = "AUDITOR_TOKEN_HASHES") -> frozenset[str]:
+    """Parse a role's token digests (AUDITOR_TOKEN_HASHES etc.: comma-separated hex SHA-256 digests).
+
+    Cached per value, so the token checks may read the setting on every request: an operator revokes a
+    token by changing it (app.config), without a restart."""
+    digests = [d.strip().lower() for d in configured.split(",") if d.strip()]
+    bad = [d for d in digests if not DIGEST.match(d)]
+    if bad:
+        role = name.removesuffix("_TOKEN_HASHES").lower()
+        raise ConfigurationError(
+            f"{name} must list SHA-256 hex digests of {role} tokens, separated by commas "
+            "(make one with `printf %s TOKEN | sha256sum`); "
+            f"{len(bad)} entr{'y is' if len(bad) == 1 else 'ies are'} not 64 hex characters"
+        )
+    return frozenset(digests)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the application, typed and checked; built once by `create_app()`.
+
+    Field names are the variables' (README "Configuration"); `max_body_bytes` is Flask's MAX_CONTENT_LENGTH
+    and `cds_hooks_fhir_timeout` is in seconds (CDS_HOOKS_FHIR_TIMEOUT_MS / 1000).
+    """
+
+    rulesets_dir: str
+    instance_path: str
+    database_url: str
+    decision_hmac_key: str
+    decision_log_sqlite_sync: str
+    decision_log_timeout_ms: int
+    decision_log_connect_timeout_ms: int
+    decision_log_query_timeout_ms: int
+    decision_log_min_free_mb: int
+    auditor_token_hashes: frozenset[str]
+    secret_key: str
+    max_body_bytes: int
+    log_level: str
+    batch_limit: int
+    public_base_url: str
+    cds_hooks_auth: str
+    cds_hooks_issuers: str
+    cds_hooks_cors_origins: frozenset[str]
+    cds_hooks_fhir_timeout: float
+    cds_hooks_max_body_bytes: int
+    prometheus_multiproc_dir: str
+    # Access (service/http/access): token digests per role, the OIDC provider, rate limits, the proxy.
+    integration_token_hashes: frozenset[str]
+    clinician_token_hashes: frozenset[str]
+    admin_token_hashes: frozenset[str]
+    oidc_issuer: str
+    oidc_audience: str
+    oidc_roles_claim: str
+    oidc_role_map: Mapping[str, str]
+    oidc_client_id: str
+    oidc_client_secret: str = field(repr=False)
+    oidc_scopes: str
+    oidc_jwks_ttl: float  # seconds (OIDC_JWKS_TTL_S)
+    oidc_timeout: float  # seconds (OIDC_TIMEOUT_MS / 1000)
+    rate_limit_storage_uri: str
+    rate_limit_key_prefix: str
+    rate_limit_evaluations: str  # the limits library's notation, or "off"
+    rate_limit_sign_in: str
+    rate_limit_auth_failures: str
+    trusted_proxy_count: int
+
+    @property
+    def cds_hooks_authenticated(self) -> bool:
+        return self.cds_hooks_auth == "enabled"
+
+    def token_hashes(self, role: str) -> frozenset[str]:
+        """The configured token digests of a role (at start; the token checks re-read app.config)."""
+        return getattr(self, f"{role}_token_hashes")
+
+    @property
+    def access_configured(self) -> bool:
+        """Whether a credential is configured for the evaluation channels (else they are open to anyone)."""
+        return bool(self.integration_token_hashes or self.clinician_token_hashes or self.oidc_issuer)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        """From the configuration mapping (from_env's keys, with a caller's overrides); stops on a bad value."""
+        mode = str(config["CDS_HOOKS_AUTH"]).strip().lower()
+        if mode not in CDS_HOOKS_AUTH_MODES:
+            raise SystemExit(f"configuration error: CDS_HOOKS_AUTH must be enabled or disabled, not {mode!r}")
+        origins = str(config["CDS_HOOKS_CORS_ORIGINS"]).split(",")
+        return cls(
+            rulesets_dir=str(config["RULESETS_DIR"]),
+            instance_path=str(config["INSTANCE_PATH"] or ""),
+            database_url=str(config["DATABASE_URL"] or ""),
+            decision_hmac_key=str(config["DECISION_HMAC_KEY"] or ""),
+            decision_log_sqlite_sync=str(config["DECISION_LOG_SQLITE_SYNC"]),
+            decision_log_timeout_ms=int(config["DECISION_LOG_TIMEOUT_MS"]),
+            decision_log_connect_timeout_ms=int(config["DECISION_LOG_CONNECT_TIMEOUT_MS"]),
+            decision_log_query_timeout_ms=int(config["DECISION_LOG_QUERY_TIMEOUT_MS"]),
+            decision_log_min_free_mb=int(config["DECISION_LOG_MIN_FREE_MB"]),
+            auditor_token_hashes=token_hashes(str(config["AUDITOR_TOKEN_HASHES"] or "")),
+            secret_key=str(config["SECRET_KEY"] or ""),
+            max_body_bytes=int(config["MAX_CONTENT_LENGTH"]),
+            log_level=str(config["LOG_LEVEL"]),
+            batch_limit=int(config["BATCH_LIMIT"]),
+            public_base_url=str(config["PUBLIC_BASE_URL"] or "").rstrip("/"),
+            cds_hooks_auth=mode,
+            cds_hooks_issuers=str(config["CDS_HOOKS_ISSUERS"] or ""),
+            cds_hooks_cors_origins=frozenset(o.strip().rstrip("/") for o in origins if o.strip()),
+            cds_hooks_fhir_timeout=float(config["CDS_HOOKS_FHIR_TIMEOUT"]),
+            cds_hooks_max_body_bytes=int(config["CDS_HOOKS_MAX_BODY_BYTES"]),
+            prometheus_multiproc_dir=str(config.get("PROMETHEUS_MULTIPROC_DIR") or ""),
+            **_access_settings(config),
+        )
+
+
+def _access_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The access fields of Settings from the configuration mapping (env values are checked by from_env)."""
+    mapping = config.get("OIDC_ROLE_MAP") or {}
+    if isinstance(mapping, str):
+        mapping = role_map("OIDC_ROLE_MAP", mapping)
+    hashes = {
+        f"{role}_token_hashes": token_hashes(str(config.get(name) or ""), name)
+        for role, name in TOKEN_HASH_SETTINGS.items()
+        if role != "auditor"
+    }
+    return {
+        **hashes,
+        "oidc_issuer": str(config.get("OIDC_ISSUER") or ""),
+        "oidc_audience": str(config.get("OIDC_AUDIENCE") or ""),
+        "oidc_roles_claim": str(config.get("OIDC_ROLES_CLAIM") or "roles"),
+        "oidc_role_map": MappingProxyType(dict(mapping or {r: r for r in ROLES})),
+        "oidc_client_id": str(config.get("OIDC_CLIENT_ID") or ""),
+        "oidc_client_secret": str(config.get("OIDC_CLIENT_SECRET") or ""),
+        "oidc_scopes": str(config.get("OIDC_SCOPES") or "openid profile"),
+        "oidc_jwks_ttl": float(config.get("OIDC_JWKS_TTL", 3600)),
+        "oidc_timeout": float(config.get("OIDC_TIMEOUT", 3.0)),
+        "rate_limit_storage_uri": str(config.get("RATE_LIMIT_STORAGE_URI") or "memory://"),
+        "rate_limit_key_prefix": str(config.get("RATE_LIMIT_KEY_PREFIX") or "hairloss-rules"),
+        "rate_limit_evaluations": str(config["RATE_LIMIT_EVALUATIONS"]),
+        "rate_limit_sign_in": str(config["RATE_LIMIT_SIGN_IN"]),
+        "rate_limit_auth_failures": str(config["RATE_LIMIT_AUTH_FAILURES"]),
+        "trusted_proxy_count": int(config.get("TRUSTED_PROXY_COUNT") or 0),
+    }
+
+
+def load(overrides: Mapping[str, Any] | None = None) -> tuple[Settings, dict[str, Any]]:
+    """The settings from the environment and a caller's overrides, and the Flask configuration holding them.
+
+    Overrides use the configuration keys (e.g. `{"RULESETS_DIR": ..., "TESTING": True}`); keys that are not
+    settings (Flask's own, such as TESTING) go to the Flask configuration only.
+    """
+    config = {**from_env(), **(overrides or {})}
+    settings = Settings.from_config(config)
+    return settings, config
 
 
 def gunicorn_from_env() -> dict[str, Any]:

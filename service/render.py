@@ -7,47 +7,17 @@ when a report is given.
 
 from __future__ import annotations
 
-from .ruleset.model import InputField, Invariant, Ruleset
-from .ruleset.words import describe, describe_action
-from .verify import Report
-
-LEVEL_WORDS = {
-    "high": "High",
-    "moderate": "Moderate",
-    "low": "Low",
-    "very_low": "Very low",
-    "not_applicable": "Not applicable",
-}
-
-COURSE_LABELS = (("sessions", "Sessions"), ("time_to_response", "Time to response"), ("maintenance", "Maintenance"))
-SEMANTICS = (
-    "An exclusion always beats a recommendation: an excluded option is never shown as a candidate.",
-    "A comparison on an input that is not recorded is never satisfied, whatever the operator; "
-    "rules that must act on missing facts say so with *is not recorded*.",
-    "Candidates are ordered by strength, then by the order of the option catalogue below.",
+from .ruleset.model import Ruleset
+from .ruleset.words import (
+    COURSE_LABELS,
+    LEVEL_WORDS,
+    SEMANTICS,
+    allowed_words,
+    describe,
+    describe_action,
+    invariant_words,
 )
-
-
-def allowed_words(f: InputField) -> str:
-    """What an input accepts, as written in the document's inputs table."""
-    if f.type == "integer":
-        return f"{f.minimum}-{f.maximum} {f.unit}"
-    if f.type == "boolean":
-        return "yes / no"
-    return ", ".join(f"`{v.code}` ({v.label})" for v in f.values)
-
-
-def invariant_words(rs: Ruleset, inv: Invariant) -> str:
-    """The statement an invariant makes, in words (its scope, then its claim)."""
-    scope = f"when {describe(rs, inv.when)}, " if inv.when is not None else "for every valid profile, "
-    opts = ", ".join(rs.options[o].label for o in inv.options)
-    claim = {
-        "never_candidate": f"{opts} is never a candidate",
-        "always_excluded": f"{opts} is always excluded",
-        "always_referral": f"{opts} is always a referral",
-        "some_candidate_or_referral": "there is at least one candidate or referral",
-    }[inv.kind]
-    return scope + claim
+from .verify import Report
 
 
 def tests_by_rule(report: Report) -> dict[str, list[str]]:

@@ -27,7 +27,16 @@ def _isolated_instance(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     """create_app() opens the decision log in the instance folder: give every test its own, and never let a
     DATABASE_URL or key from the developer's shell reach a test."""
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path_factory.mktemp("instance")))
-    for name in ("DATABASE_URL", "DECISION_HMAC_KEY", "DECISION_LOG_SQLITE_SYNC", *ACCESS_SETTINGS):
+    for name in (
+        "DATABASE_URL",
+        "DECISION_HMAC_KEY",
+        "DECISION_LOG_SQLITE_SYNC",
+        "DECISION_LOG_TIMEOUT_MS",
+        "DECISION_LOG_CONNECT_TIMEOUT_MS",
+        "DECISION_LOG_QUERY_TIMEOUT_MS",
+        "DECISION_LOG_MIN_FREE_MB",
+        *ACCESS_SETTINGS,
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -44,6 +44,8 @@ VOCABULARY: dict[str, tuple[str, bool, Any]] = {
             "intolerant_other",
         ],
     ),
+    # 1.1.0 (issue 12): the topical minoxidil history decides the oral minoxidil indication (§8, §17.B).
+    "topical_minoxidil": ("enum", False, ["not_tried", "responding", "ineffective", "irritating", "impractical"]),
     "transplant_history": ("enum", True, ["none", "fue", "fut"]),
     "months_since_transplant": ("integer", False, (0, 600)),
     "pregnant": ("boolean", False, None),
@@ -74,6 +76,14 @@ VOCABULARY: dict[str, tuple[str, bool, Any]] = {
             "hyperandrogenism",
             "abnormal_semen_analysis",
             "paradoxical_alopecia_history",
+            # 1.1.0 (issue 12): cautions of H-6, H-10 and H-11 that lived only in caveat text.
+            "erectile_or_ejaculatory_dysfunction",
+            "systemic_infection",
+            "haemodynamic_instability",
+            "unstable_loss",
+            "body_dysmorphic_disorder",
+            "trichotillomania",
+            "medically_unfit_for_surgery",
         ],
     ),
     "medications": (
@@ -101,7 +111,9 @@ TREATMENTS = {
     "spironolactone",
     "lllt",
     "hair_transplant",
+    "mesotherapy_cocktails",  # 1.1.0: never a candidate, always shown as not recommended (§17.C)
 }
+NEVER_CANDIDATES = ["mesotherapy_cocktails"]
 REFERRALS = {"diagnosis_review", "endocrine_workup", "specialist_review"}
 FIVE_ARIS = ["oral_finasteride", "topical_finasteride", "oral_dutasteride", "dutasteride_mesotherapy"]
 TAG = re.compile(r"\[(V|S|U)\b")
@@ -151,8 +163,8 @@ def excluded(decision: dict[str, Any]) -> dict[str, list[str]]:
 # ---- the contract: metadata, vocabulary, options -------------------------------------------------
 
 
-def test_metadata_is_production_1_0_1_with_role_names(ruleset: Ruleset) -> None:
-    assert (ruleset.id, ruleset.version, ruleset.status) == ("androgenetic-alopecia", "1.0.1", "production")
+def test_metadata_is_production_1_1_0_with_role_names(ruleset: Ruleset) -> None:
+    assert (ruleset.id, ruleset.version, ruleset.status) == ("androgenetic-alopecia", "1.1.0", "production")
     assert [s.id for s in ruleset.strengths] == ["recommended", "consider", "specialist_only"]
     assert all(s.description for s in ruleset.strengths)
     assert ruleset.reviewers and all("pending" in r.name.lower() for r in ruleset.reviewers)
@@ -263,7 +275,8 @@ def test_named_tests_span_the_required_cases(ruleset: Ruleset) -> None:
 
 
 def test_no_dead_rules_unreachable_options_or_gaps(report: Report) -> None:
-    assert (report.dead_rules, report.unreachable_options, report.gaps) == ([], [], [])
+    # The only unreachable option is the one that is never a candidate by design (INV-X1).
+    assert (report.dead_rules, report.unreachable_options, report.gaps) == ([], NEVER_CANDIDATES, [])
 
 
 def test_durable_rules_agrees_with_the_reference_evaluator(report: Report) -> None:
@@ -288,11 +301,16 @@ def test_pregnant_woman_gets_no_5ari_spironolactone_or_oral_minoxidil(engine: En
 def test_typical_mans_answer_carries_no_pregnancy_or_breastfeeding_warning(engine: Engine) -> None:
     d = engine.evaluate(adult(age=34, prior_finasteride="non_responder", conditions=[], medications=[], preferences=[]))
     pending = {w["rule"]: w["fields"] for w in d["warnings"] if w["kind"] == "unknown_inputs"}
-    # Only conception plans remain worth asking a man about: they decide H-10 and the M-9 fertility caveat.
-    assert pending == {"H-10": ["trying_to_conceive"], "M-9": ["trying_to_conceive"]}
+    # 1.1.0: conception plans decide oral dutasteride (M-9-D; mesotherapy is withheld outright by H-10U
+    # while they are not recorded), and the topical minoxidil history decides oral minoxidil.
+    assert pending == {"M-9-D": ["trying_to_conceive"], "A-1": ["topical_minoxidil"]}
     text = " ".join(w["text"] for w in d["warnings"]).lower()
     assert "pregnan" not in text and "breastfeeding" not in text
     assert "oral_dutasteride" in candidates(d) and "specialist_review" not in {r["option"] for r in d["referrals"]}
+    # A caution, not an exclusion: the finasteride non-responder keeps dutasteride, with the prompt to ask.
+    card = next(c for c in d["candidates"] if c["option"] == "oral_dutasteride")
+    assert any("Conception plans are not recorded" in c for c in card["caveats"])
+    assert any("To consider once recorded" in r for r in excluded(d)["dutasteride_mesotherapy"])
 
 
 def test_pregnancy_recorded_for_a_man_is_flagged_and_withholds_pregnancy_contraindicated_drugs(engine: Engine) -> None:
@@ -338,10 +356,48 @@ def test_first_line_for_a_man_comes_first_with_evidence_and_h9_caveats(engine: E
     assert any("PSA" in c for c in finasteride["caveats"]) and finasteride["evidence"]["references"]
 
 
-def test_unrecorded_conditions_are_named_in_a_warning(engine: Engine) -> None:
-    d = engine.evaluate(adult())
-    assert "oral_minoxidil" in candidates(d)
-    assert any(w["kind"] == "unknown_inputs" and "conditions" in w["fields"] for w in d["warnings"])
+def test_unrecorded_conditions_withhold_oral_minoxidil_and_prp_and_say_what_to_record(engine: Engine) -> None:
+    # 1.1.0 (issue 12, fix 2): unrecorded conditions are no longer reassuring (H-5, H-6 are hard exclusions).
+    d = engine.evaluate(adult(topical_minoxidil="ineffective"))
+    assert not {"oral_minoxidil", "prp"} & set(candidates(d))
+    assert any("To consider once recorded" in r and "heart failure" in r for r in excluded(d)["oral_minoxidil"])
+    assert any("To consider once recorded" in r and "anticoagulant" in r for r in excluded(d)["prp"])
+    assert any(w.get("rule") == "H-5U" and "Conditions are not recorded" in w["text"] for w in d["warnings"])
+    recorded = engine.evaluate(adult(topical_minoxidil="ineffective", conditions=[], medications=[]))
+    assert candidates(recorded)["oral_minoxidil"] == "consider" and "prp" in candidates(recorded)
+
+
+def test_man_trying_to_conceive_gets_oral_dutasteride_only_through_a_specialist(engine: Engine) -> None:
+    d = engine.evaluate(
+        adult(prior_finasteride="partial_responder", trying_to_conceive=True, conditions=[], medications=[])
+    )
+    assert "oral_dutasteride" not in candidates(d)
+    assert any("Trying to conceive" in r and "specialist" in r for r in excluded(d)["oral_dutasteride"])
+    referral = next(r for r in d["referrals"] if r["option"] == "specialist_review")
+    assert any("Trying to conceive" in t for t in referral["rationale"])
+    finasteride = next(c for c in d["candidates"] if c["option"] == "oral_finasteride")
+    assert any("andrology referral" in c for c in finasteride["caveats"])
+    assert any("condom" in c for c in finasteride["caveats"])
+
+
+def test_breastfeeding_counts_whatever_the_childbearing_potential(engine: Engine) -> None:
+    woman = adult(sex="female", pattern="ludwig-II", childbearing_potential=False, topical_minoxidil="ineffective")
+    woman.update(conditions=[], medications=[], preferences=[])
+    unrecorded = engine.evaluate(woman)
+    assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil"} & set(candidates(unrecorded))
+    assert any(w.get("rule") == "H-1U" and "breastfeeding" in w["text"] for w in unrecorded["warnings"])
+    lactating = engine.evaluate(dict(woman, breastfeeding=True))
+    assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil", "topical_minoxidil"} & set(candidates(lactating))
+    assert [r["option"] for r in lactating["referrals"]] == ["specialist_review"]
+    recorded = engine.evaluate(dict(woman, breastfeeding=False))
+    assert {"spironolactone", "oral_minoxidil"} <= set(candidates(recorded))
+
+
+def test_mesotherapy_cocktails_are_always_shown_as_not_recommended(engine: Engine) -> None:
+    for profile in (adult(), adult(sex="female", pattern="ludwig-I", age=15), adult(diagnosis="other")):
+        d = engine.evaluate(profile)
+        assert "mesotherapy_cocktails" not in candidates(d)
+        assert any("Not recommended" in r for r in excluded(d)["mesotherapy_cocktails"])
 
 
 def test_recent_transplant_protects_native_hair_and_defers_injections(engine: Engine) -> None:

@@ -9,17 +9,21 @@ Why a token failed is logged (with its `iss` and `jti`, never the token) but nev
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import logging
+import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
-import requests
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
@@ -33,7 +37,10 @@ REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
 LEEWAY_S = 60
 MAX_LIFETIME_S = 3600  # CDS Hooks best practice: JWTs live "no more than an hour"; bounds the replay cache
 JWKS_TTL_S = 3600
-UNKNOWN_KID_RETRY_S = 60
+UNKNOWN_KID_RETRY_S = 60  # an unknown `kid` is looked for again at most once a minute
+UNKNOWN_KID_REFETCHES = 2  # refetches for unknown kids per issuer and minute, whatever kids the tokens name
+MAX_REMEMBERED_MISSES = 1024
+JWKS_DEADLINE_S = 3.0  # the whole fetch, connection and body, not each socket operation
 JWKS_MAX_BYTES = 512 * 1024
 
 PublicKey = EllipticCurvePublicKey | RSAPublicKey
@@ -135,11 +142,46 @@ def _algorithm_for(key: Any) -> str | None:
     return None
 
 
-def fetch_jwks(url: str, timeout: float = 3.0) -> dict[str, Any]:
-    """GET a JWK Set with a short timeout and a size limit; redirects are not followed to another host's keys."""
-    with requests.get(url, timeout=(timeout, timeout), allow_redirects=False, stream=True) as resp:
-        resp.raise_for_status()
-        body = resp.raw.read(JWKS_MAX_BYTES + 1, decode_content=True)
+def fetch_jwks(url: str, timeout: float = JWKS_DEADLINE_S) -> dict[str, Any]:
+    """GET a JWK Set within one overall deadline and a size limit; redirects are not followed.
+
+    Socket timeouts bound each operation only, so a host that drips its headers or body a byte at a time
+    would hold the worker until gunicorn kills it. A watchdog shuts the socket at the deadline instead,
+    which ends any read in progress: the whole fetch, connection included, takes at most about `timeout`.
+    """
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout)
+    else:
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+    expired = threading.Event()
+
+    def abort() -> None:
+        expired.set()
+        if conn.sock is not None:
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(timeout, abort)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        conn.request("GET", target, headers={"Accept": "application/json, application/jwk-set+json"})
+        resp = conn.getresponse()
+        if resp.status != 200:
+            raise ValueError(f"the JWK Set URL answered {resp.status}")
+        body = resp.read(JWKS_MAX_BYTES + 1)
+    except OSError:
+        if expired.is_set():
+            raise TimeoutError(f"JWK Set not received within {timeout:g} s") from None
+        raise
+    finally:
+        watchdog.cancel()
+        conn.close()
+    if expired.is_set():
+        raise TimeoutError(f"JWK Set not received within {timeout:g} s")
     if len(body) > JWKS_MAX_BYTES:
         raise ValueError("JWK Set larger than 512 KiB")
     data = json.loads(body)
@@ -150,13 +192,20 @@ def fetch_jwks(url: str, timeout: float = 3.0) -> dict[str, Any]:
 
 @dataclass
 class KeySet:
-    """One issuer's keys: inline, or fetched and cached, refetched on an unknown `kid` (key rotation)."""
+    """One issuer's keys: inline, or fetched and cached, refetched on an unknown `kid` (key rotation).
+
+    Refetches are bounded per issuer, not only per `kid`: tokens that each name a fresh random `kid` must
+    not turn every request into a fetch (at most UNKNOWN_KID_REFETCHES a minute, and each `kid` once a
+    minute), and a key host that fails or stalls is not tried again for a minute.
+    """
 
     issuer: Issuer
     fetch: Fetch
     _keys: dict[str, tuple[PublicKey, str]] = field(default_factory=dict)
-    _fetched_at: float = 0.0
+    _fetched_at: float | None = None
+    _failed_at: float | None = None
     _misses: dict[str, float] = field(default_factory=dict)
+    _refetches: deque[float] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -168,23 +217,37 @@ class KeySet:
             return self._keys.get(kid)
         with self._lock:
             now = time.monotonic()
-            stale = now - self._fetched_at > JWKS_TTL_S
-            unknown = kid not in self._keys and now - self._misses.get(kid, -UNKNOWN_KID_RETRY_S) >= UNKNOWN_KID_RETRY_S
-            if stale or unknown:
+            resting = self._failed_at is not None and now - self._failed_at < UNKNOWN_KID_RETRY_S
+            stale = self._fetched_at is None or now - self._fetched_at > JWKS_TTL_S
+            if stale and not resting:
+                self._refresh(now)
+            elif kid not in self._keys and not resting and self._may_refetch_for(kid, now):
+                self._refetches.append(now)
                 self._refresh(now)
             if kid not in self._keys:
-                self._misses[kid] = now  # an unknown kid refetches at most once a minute
+                if len(self._misses) >= MAX_REMEMBERED_MISSES:
+                    self._misses.clear()
+                self._misses[kid] = now
             return self._keys.get(kid)
+
+    def _may_refetch_for(self, kid: str, now: float) -> bool:
+        if now - self._misses.get(kid, -UNKNOWN_KID_RETRY_S) < UNKNOWN_KID_RETRY_S:
+            return False
+        while self._refetches and now - self._refetches[0] >= UNKNOWN_KID_RETRY_S:
+            self._refetches.popleft()
+        return len(self._refetches) < UNKNOWN_KID_REFETCHES
 
     def _refresh(self, now: float) -> None:
         try:
             keys = _public_keys(self.fetch(self.issuer.jwks_url), f"issuer {self.issuer.iss} JWKS")
-        except (requests.RequestException, ValueError, ConfigError) as exc:
-            # Keep serving the last good keys; the next unknown kid or expiry tries again.
+        except (http.client.HTTPException, ValueError, ConfigError, OSError) as exc:
+            # Keep serving the last good keys; the host is left alone for a minute.
+            self._failed_at = time.monotonic()
             log.warning("issuer %s: cannot fetch its JWK Set: %s", self.issuer.iss, type(exc).__name__)
             return
         self._keys = keys
         self._fetched_at = now
+        self._failed_at = None
         self._misses.clear()
 
 
@@ -245,6 +308,8 @@ class Verifier:
         jti, exp, iat = claims["jti"], claims["exp"], claims["iat"]
         if not isinstance(jti, str) or not jti:
             raise AuthFailed(f"issuer {iss}: `jti` must be a non-empty string")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (exp, iat)):
+            raise AuthFailed(f"issuer {iss}: `exp` and `iat` must be NumericDate numbers (RFC 7519)")
         if exp - time.time() > MAX_LIFETIME_S + LEEWAY_S or exp - iat > MAX_LIFETIME_S:
             raise AuthFailed(f"issuer {iss}: token lifetime exceeds {MAX_LIFETIME_S} s")
         tenant = claims.get("tenant", "")

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..render import LEVEL_WORDS
 from ..ruleset.model import Ruleset, condition_leaves
+from ..ruleset.words import LEVEL_WORDS
 from .extract import Extraction, Order
 
 SUMMARY_MAX = 139
@@ -361,7 +361,14 @@ class CardMaker:
         for e in exclusions:
             detail += [f"- **{md(e['label'])}**: " + " ".join(md(r["text"]) for r in e.get("reasons") or [])]
         detail += ["", "This holds whatever the facts missing from the record turn out to be."]
+        detail += self._by_name(order)
         return self.card("critical", summary, detail, ORDER_OVERRIDES, [e["option"] for e in exclusions])
+
+    @staticmethod
+    def _by_name(order: Order) -> list[str]:
+        if not order.by_name:
+            return []
+        return ["", f"The order was recognised by its text (matched by name: {md(order.ingredient)}), not by a code."]
 
     def _possibly_excluded_order(
         self, order: Order, exclusions: list[dict[str, Any]], possible: list[Possible]
@@ -371,6 +378,17 @@ class CardMaker:
         names = [self._option_label(p.option) for p in possible] + [e["label"] for e in exclusions]
         summary = f"{' / '.join(names)} may be unsuitable: it depends on {self._facts_words(facts)}"
         detail = [f"**{md(order.label)}** ({md(order.reference)}) may be excluded for this patient.", ""]
+        if not possible:
+            # Certain exclusions of some of the options the order could be (its dose form is not coded).
+            summary = f"{order.label}: {' / '.join(names)} is excluded for this patient; check which form is ordered"
+            detail = [
+                f"**{md(order.label)}** ({md(order.reference)}) does not say its dose form; it could be "
+                + ", ".join(md(self._option_label(o)) for o in order.options if o in self.ruleset.options)
+                + ".",
+                "",
+                *(f"{md(e['label'])} is excluded for this patient." for e in exclusions),
+                "",
+            ]
         for p in possible:
             detail.append(
                 f"- **{md(self._option_label(p.option))}** may be excluded, depending on "
@@ -381,6 +399,7 @@ class CardMaker:
                 f"- **{md(e['label'])}** is excluded: " + " ".join(md(r["text"]) for r in e.get("reasons") or [])
             )
         detail += ["", "Record the missing facts in the linked form to settle it before signing the order."]
+        detail += self._by_name(order)
         options = [p.option for p in possible] + [e["option"] for e in exclusions]
         return self.card("warning", summary, detail, ORDER_OVERRIDES, options)
 

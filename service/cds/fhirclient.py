@@ -96,6 +96,19 @@ def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def bundle_urls(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The resources of a Bundle by their entry's `fullUrl` (absolute, or `urn:uuid:`), to follow references."""
+    out = {}
+    for entry in bundle.get("entry") or []:
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("fullUrl"), str)
+            and isinstance(entry.get("resource"), dict)
+        ):
+            out[entry["fullUrl"]] = entry["resource"]
+    return out
+
+
 def next_link(bundle: dict[str, Any]) -> str | None:
     for link in bundle.get("link") or []:
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):

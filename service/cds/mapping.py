@@ -18,8 +18,8 @@ from urllib.parse import parse_qsl
 from ..ruleset import yamlsrc
 from ..ruleset.errors import Problem, RulesetError, suggest
 from ..ruleset.model import InputField, Person, Ruleset
-from ..ruleset.reader import SEMVER, Path, _Reader
-from ..ruleset.sections import _people
+from ..ruleset.reader import SEMVER, Path, TreeReader
+from ..ruleset.sections import read_people
 
 MAPPING_SUFFIX = ".fhir.yaml"
 
@@ -44,7 +44,20 @@ SEARCH = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
 # 2.0.1 recommends, 3.0 requires: type-level search with references, token equality (optionally `:in`),
 # date prefixes eq/lt/gt/ge/le, `_count` and `_sort`.
 ALLOWED_MODIFIERS = ("", "in")
-ALLOWED_SPECIAL = ("_count", "_sort")
+ALLOWED_SPECIAL = ("_count", "_sort", "_include")
+# `_include` only to bring the Medication a request or statement names (issue 13: medicationReference).
+ALLOWED_INCLUDES = ("MedicationRequest:medication", "MedicationStatement:medication")
+OID_ALIAS = re.compile(r"^urn:oid:[0-2](\.(0|[1-9]\d*))+$")
+# FHIR R4 status codes (condition-clinical, condition-ver-status, observation-status) a mapping may name.
+CLINICAL_STATUSES = ("active", "recurrence", "relapse", "inactive", "remission", "resolved")
+VERIFICATION_STATUSES = ("unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error")
+OBSERVATION_STATUSES = ("registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error")
+DEFAULT_CONDITION_STATUS = {
+    "active": ("active", "recurrence", "relapse"),
+    "unconfirmed": ("unconfirmed", "provisional", "differential"),
+    "refuted": ("refuted", "entered-in-error"),
+}
+DEFAULT_OBSERVATION_STATUSES = ("final", "amended", "corrected")
 SUPPORTED_RESOURCES = (
     "Patient",
     "Condition",
@@ -63,14 +76,16 @@ class Code:
     source: str
     subcodes: bool = False  # ICD-10-CM only: the code's category includes every code below it
     line: int | None = None
+    aliases: tuple[str, ...] = ()  # other names of the system EHRs send (OIDs: urn:oid:2.16.840.1.113883.6.90)
 
     def matches(self, system: str | None, code: str | None) -> bool:
-        if system != self.system or not isinstance(code, str):
+        if (system != self.system and system not in self.aliases) or not isinstance(code, str):
             return False
         if code == self.code:
             return True
-        if self.subcodes:
-            return code.replace(".", "").upper().startswith(self.code.replace(".", "").upper())
+        if self.system == ICD10CM:  # EHRs send ICD-10-CM with or without the dot, in either case: I50.9, i509
+            mine, theirs = self.code.replace(".", "").upper(), code.strip().replace(".", "").upper()
+            return theirs.startswith(mine) if self.subcodes else theirs == mine
         return False
 
 
@@ -83,12 +98,17 @@ class CodedFact:
     codes: tuple[Code, ...]
     months_since: str = ""  # procedures: integer field for whole months since the latest one
     line: int | None = None
+    texts: tuple[str, ...] = ()  # whole phrases that mean the same when the record has text, not a code
+    unconfirmed: Any = None  # conditions: the value an unconfirmed/provisional/differential one records
+    max_age_days: int | None = None  # conditions: one with an onset or record date older than this is not used
 
 
 @dataclass(frozen=True)
 class Answer:
     code: Code
     value: Any
+    texts: tuple[str, ...] = ()  # whole phrases meaning this answer in valueString or a text-only value
+    statuses: tuple[str, ...] = ()  # if given, the Observation statuses this answer is taken from
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,7 @@ class ObservationFact:
     answers: tuple[Answer, ...]
     max_age_days: int
     line: int | None = None
+    statuses: tuple[str, ...] = DEFAULT_OBSERVATION_STATUSES
 
 
 @dataclass(frozen=True)
@@ -114,6 +135,7 @@ class Ingredient:
     codes: tuple[Code, ...]
     products: tuple[Product, ...]
     orders: tuple[str, ...] = ()  # options an order coded at ingredient level could be
+    names: tuple[str, ...] = ()  # names (lower case) matched as whole words in a coding display or text
 
 
 @dataclass(frozen=True)
@@ -156,6 +178,7 @@ class FhirMapping:
     procedures: tuple[CodedFact, ...]
     ingredients: dict[str, Ingredient]
     medication_classes: tuple[MedicationClass, ...]
+    condition_status: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_CONDITION_STATUS))
 
     def sources(self) -> dict[str, set[str]]:
         """Field id -> FHIR resource types it is read from (to know when a field's sources were all read)."""
@@ -187,6 +210,21 @@ class FhirMapping:
                 return ing, None
         return None
 
+    def ingredient_named(self, text: Any) -> Ingredient | None:
+        """The ingredient whose name is a whole word of `text` (a coding display or a concept's text)."""
+        if not isinstance(text, str) or not text.strip():
+            return None
+        words = f" {normal_text(text)} "
+        for ing in self.ingredients.values():
+            if any(f" {name} " in words for name in ing.names):
+                return ing
+        return None
+
+
+def normal_text(text: str) -> str:
+    """Lower-case words separated by single spaces: how names and phrases are compared."""
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
 
 def mapping_path(ruleset_path: str | FsPath) -> FsPath:
     path = FsPath(ruleset_path)
@@ -205,6 +243,7 @@ TOP_KEYS = {
     "observations": False,
     "procedures": False,
     "medications": False,
+    "condition_status": False,
 }
 
 
@@ -224,7 +263,7 @@ def load_mapping(path: str | FsPath, ruleset: Ruleset) -> FhirMapping:
         raise RulesetError(
             str(path), [Problem(str(path), exc.line, None, f"YAML syntax error: {exc.message}")]
         ) from None
-    r = _Reader(str(path), src)
+    r = TreeReader(str(path), src)
     for line, message in src.problems:
         r.error((), message, line=line)
     mapping = _Loader(r, ruleset).build(src.data, str(path), hashlib.sha256(raw).hexdigest())
@@ -234,10 +273,11 @@ def load_mapping(path: str | FsPath, ruleset: Ruleset) -> FhirMapping:
 
 
 class _Loader:
-    def __init__(self, r: _Reader, ruleset: Ruleset) -> None:
+    def __init__(self, r: TreeReader, ruleset: Ruleset) -> None:
         self.r = r
         self.rs = ruleset
         self.systems: dict[str, str] = {}
+        self.aliases: dict[str, tuple[str, ...]] = {}
 
     def build(self, data: Any, file: str, sha: str) -> FhirMapping | None:
         r = self.r
@@ -257,8 +297,8 @@ class _Loader:
             version=str(version),
             path=file,
             sha256=sha,
-            authors=_people(r, data.get("authors"), ("authors",), "authors", need_date=False),
-            reviewers=_people(r, data.get("reviewers"), ("reviewers",), "reviewers", need_date=True),
+            authors=read_people(r, data.get("authors"), ("authors",), "authors", need_date=False),
+            reviewers=read_people(r, data.get("reviewers"), ("reviewers",), "reviewers", need_date=True),
             prefetch=self._prefetch(data.get("prefetch")),
             patient=self._patient(data.get("patient")),
             conditions=self._facts(data.get("conditions"), ("conditions",), "a condition"),
@@ -266,6 +306,7 @@ class _Loader:
             procedures=self._facts(data.get("procedures"), ("procedures",), "a procedure", procedures=True),
             ingredients=ingredients,
             medication_classes=self._medications(data.get("medications"), ingredients),
+            condition_status=self._condition_status(data.get("condition_status")),
         )
 
     # ---- code systems and codes ----------------------------------------------------------------
@@ -277,13 +318,29 @@ class _Loader:
                 ("systems",), "`systems` must map short names to code system URIs, e.g. `sct: http://snomed.info/sct`"
             )
             return out
-        for alias, uri in node.items():
+        for alias, item in node.items():
+            # `name: url`, or `name: {url, aliases, source}` for a system EHRs also send by another name (OID)
+            uri, others = item, ()
+            if isinstance(item, dict):
+                p = ("systems", alias)
+                if not self.r.keys(item, p, {"url": True, "aliases": False, "source": False}, f"system `{alias}`"):
+                    continue
+                uri = item.get("url")
+                others = self.r.text_list(item, "aliases", p, f"system `{alias}`")
+                for other in others:
+                    if not OID_ALIAS.match(other):
+                        self.r.error(
+                            (*p, "aliases"), f"alias {other!r} must be an OID URI like urn:oid:2.16.840.1.113883.6.90"
+                        )
+                if others and not self.r.text(item, "source", p, f"system `{alias}`"):
+                    self.r.error(p, f"system `{alias}`: `source` must say where its aliases were verified")
             if uri not in CODE_SYSTEMS:
                 self.r.error(
                     ("systems", alias), f"code system {uri!r} is not one the service knows{suggest(uri, CODE_SYSTEMS)}"
                 )
                 continue
             out[str(alias)] = uri
+            self.aliases[uri] = tuple(o for o in others if OID_ALIAS.match(o))
         return out
 
     def _code(self, node: Any, path: Path, what: str, extra: dict[str, bool] | None = None) -> Code | None:
@@ -314,6 +371,7 @@ class _Loader:
             source=source,
             subcodes=subcodes,
             line=self.r.src.line(path),
+            aliases=self.aliases.get(system, ()),
         )
 
     def _codes(self, node: Any, path: Path, what: str) -> tuple[Code, ...]:
@@ -412,6 +470,8 @@ class _Loader:
                     self.r.error(
                         path, f"`{base}` is outside the prefetch subset (allowed: {', '.join(ALLOWED_SPECIAL)})"
                     )
+                if base == "_include" and value not in ALLOWED_INCLUDES:
+                    self.r.error(path, f"`_include={value}` is not supported (only {', '.join(ALLOWED_INCLUDES)})")
                 if modifier not in ALLOWED_MODIFIERS:
                     self.r.error(path, f"modifier `:{modifier}` is outside the prefetch subset (only `:in`)")
                 prefix = value[:2]
@@ -468,6 +528,8 @@ class _Loader:
         allowed = {"field": not procedures, "value": not procedures, "codes": True}
         if procedures:
             allowed["months_since"] = False
+        else:
+            allowed.update({"texts": False, "unconfirmed": False, "max_age_days": False})
         for i, item in enumerate(node):
             p = (*path, i)
             if not self.r.keys(item, p, allowed, what):
@@ -482,8 +544,21 @@ class _Loader:
             if item.get("months_since") is not None:
                 g = self._field({"field": item["months_since"]}, (*p, "months_since"), ("integer",))
                 months = g.id if g else ""
+            texts = tuple(normal_text(t) for t in self.r.text_list(item, "texts", p, what))
+            unconfirmed = None
+            if "unconfirmed" in item and f is not None:
+                if f.type != "enum":
+                    self.r.error((*p, "unconfirmed"), "`unconfirmed` is for enum fields (e.g. diagnosis: uncertain)")
+                else:
+                    unconfirmed = self._value(f, {"value": item["unconfirmed"]}, (*p, "unconfirmed"))
+            age = item.get("max_age_days")
+            if age is not None and (type(age) is not int or age < 1):
+                self.r.error((*p, "max_age_days"), "`max_age_days` must be a whole number of days (1 or more)")
+                age = None
             if f is not None or months:
-                out.append(CodedFact(f.id if f else "", value, codes, months, self.r.src.line(p)))
+                out.append(
+                    CodedFact(f.id if f else "", value, codes, months, self.r.src.line(p), texts, unconfirmed, age)
+                )
         return tuple(out)
 
     def _observations(self, node: Any) -> tuple[ObservationFact, ...]:
@@ -493,7 +568,7 @@ class _Loader:
             self.r.error(("observations",), "`observations` must be a list of {field, codes, answers, max_age_days}")
             return ()
         out = []
-        allowed = {"field": True, "codes": True, "answers": True, "max_age_days": True}
+        allowed = {"field": True, "codes": True, "answers": True, "max_age_days": True, "statuses": False}
         for i, item in enumerate(node):
             p = ("observations", i)
             if not self.r.keys(item, p, allowed, "an observation"):
@@ -510,11 +585,14 @@ class _Loader:
                 node_answers = []
             for j, a in enumerate(node_answers):
                 ap = (*p, "answers", j)
-                code = self._code(a, ap, "an answer", extra={"value": True})
+                code = self._code(a, ap, "an answer", extra={"value": True, "texts": False, "statuses": False})
                 if code is not None and f is not None:
-                    answers.append(Answer(code, self._value(f, a, ap)))
+                    texts = tuple(normal_text(t) for t in self.r.text_list(a, "texts", ap, "an answer"))
+                    only = self._statuses(a, "statuses", ap, OBSERVATION_STATUSES)
+                    answers.append(Answer(code, self._value(f, a, ap), texts, only))
+            statuses = self._statuses(item, "statuses", p, OBSERVATION_STATUSES) or DEFAULT_OBSERVATION_STATUSES
             if f is not None and type(age) is int:
-                out.append(ObservationFact(f.id, codes, tuple(answers), age, self.r.src.line(p)))
+                out.append(ObservationFact(f.id, codes, tuple(answers), age, self.r.src.line(p), statuses))
         return tuple(out)
 
     def _ingredients(self, node: Any) -> dict[str, Ingredient]:
@@ -527,8 +605,13 @@ class _Loader:
             return out
         for iid, item in node.items():
             p = (*path, iid)
-            if not self.r.keys(item, p, {"codes": False, "products": False, "orders": False}, f"ingredient `{iid}`"):
+            allowed = {"codes": False, "products": False, "orders": False, "names": False}
+            if not self.r.keys(item, p, allowed, f"ingredient `{iid}`"):
                 continue
+            names = tuple(normal_text(n) for n in self.r.text_list(item, "names", p, f"ingredient `{iid}`"))
+            for name in names:
+                if len(name) < 5:
+                    self.r.error((*p, "names"), f"name `{name}` is too short to match safely (5 letters or more)")
             if not item.get("codes") and not item.get("products"):
                 self.r.error(p, f"ingredient `{iid}` needs its RxNorm ingredient `codes`, its `products`, or both")
             codes = self._codes(item["codes"], (*p, "codes"), f"ingredient `{iid}`") if item.get("codes") else ()
@@ -559,8 +642,34 @@ class _Loader:
                 if code.system and code.system != RXNORM:
                     self.r.error(p, f"medication codes are RxNorm; `{code.code}` is {CODE_SYSTEMS[code.system]}")
             out[str(iid)] = Ingredient(
-                str(iid), codes, tuple(products), tuple(o for o in orders if o in self.rs.options)
+                str(iid),
+                codes,
+                tuple(products),
+                tuple(o for o in orders if o in self.rs.options),
+                tuple(n for n in names if len(n) >= 5),
             )
+        return out
+
+    def _statuses(self, node: dict[str, Any], key: str, path: Path, allowed: tuple[str, ...]) -> tuple[str, ...]:
+        values = self.r.text_list(node, key, path, f"`{key}`")
+        for v in values:
+            if v not in allowed:
+                self.r.error((*path, key), f"`{v}` is not a FHIR status here{suggest(v, allowed)}")
+        return tuple(v for v in values if v in allowed)
+
+    def _condition_status(self, node: Any) -> dict[str, tuple[str, ...]]:
+        """Which Condition statuses count: active (clinical), unconfirmed and refuted (verification)."""
+        out = dict(DEFAULT_CONDITION_STATUS)
+        if node is None:
+            return out
+        p: Path = ("condition_status",)
+        if not self.r.keys(node, p, {"active": False, "unconfirmed": False, "refuted": False}, "`condition_status`"):
+            return out
+        if "active" in node:
+            out["active"] = self._statuses(node, "active", p, CLINICAL_STATUSES)
+        for key in ("unconfirmed", "refuted"):
+            if key in node:
+                out[key] = self._statuses(node, key, p, VERIFICATION_STATUSES)
         return out
 
     def _medications(self, node: Any, ingredients: dict[str, Ingredient]) -> tuple[MedicationClass, ...]:

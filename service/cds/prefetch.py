@@ -6,8 +6,14 @@ For each key of the mapping's templates:
 - present, `null`, or an empty Bundle -> the client has no data: read in full, nothing found;
 - present, an OperationOutcome        -> the client failed to prefetch: fetch it from the FHIR server;
 - absent                              -> not prefetched: fetch it from the FHIR server.
-The FHIR server is used only when the request carries `fhirServer` and `fhirAuthorization`. A key the
+The FHIR server is used only when the request carries `fhirServer` and `fhirAuthorization`, and only over
+https (or to this machine): a plain-http `fhirServer` is accepted but never sent the token. A key the
 mapping marks `required` that ends up unavailable answers 412 with an OperationOutcome naming the key.
+
+A `medicationReference` (in the prefetched requests and statements, and in `draftOrders`) that names
+neither a contained resource nor a Bundle entry is read from the FHIR server when it can be. Every
+resource must be about `context.patientId`, whatever the form of its patient reference (relative,
+absolute, versioned, or a `urn:uuid` entry): data of another patient is refused with 400.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .extract import FhirData
-from .fhirclient import FhirClient, Unavailable, bundle_resources, next_link
+from .extract import FhirData, Resolver, draft_entries, medication_references, parse_reference
+from .fhirclient import FhirClient, Unavailable, bundle_resources, bundle_urls, next_link
 from .mapping import TOKEN, FhirMapping, Template
 from .outcome import Issue, OutcomeError, is_operation_outcome
+from .urls import secure_enough
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,15 @@ class KeyResult:
     state: str  # prefetched | fetched | none | unavailable
     resources: list[dict[str, Any]] = field(default_factory=list)
     complete: bool = True
+    urls: dict[str, dict[str, Any]] = field(default_factory=dict)  # Bundle entries by fullUrl
+
+
+def usable_server(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(fhirServer, access token) when the server may be read: both given, and never a token over plain http."""
+    server, auth = body.get("fhirServer"), body.get("fhirAuthorization")
+    if server and auth and secure_enough(server):
+        return server, auth["access_token"]
+    return None
 
 
 def token_values(context: dict[str, Any]) -> dict[str, str]:
@@ -62,10 +78,10 @@ def gather(mapping: FhirMapping, body: dict[str, Any], timeout: float) -> tuple[
                 continue
         to_fetch.append(template)
 
-    server, auth = body.get("fhirServer"), body.get("fhirAuthorization")
-    if to_fetch and server and auth:
+    reader = usable_server(body)
+    if to_fetch and reader:
         values = token_values(context)
-        client = FhirClient(server, auth["access_token"], timeout)
+        client = FhirClient(reader[0], reader[1], timeout)
         try:
             with ThreadPoolExecutor(max_workers=min(4, len(to_fetch))) as pool:
                 fetched = list(pool.map(lambda t: _fetch(client, t, values, patient_id), to_fetch))
@@ -79,19 +95,67 @@ def gather(mapping: FhirMapping, body: dict[str, Any], timeout: float) -> tuple[
 
     missing = [t.key for t in mapping.prefetch.values() if t.required and results[t.key].state == "unavailable"]
     if missing:
+        plain = body.get("fhirServer") and body.get("fhirAuthorization") and reader is None
+        why = " (fhirServer is plain http: the access token is never sent over it)" if plain else ""
         raise OutcomeError(
             412,
             [
                 Issue(
                     f"CDS Hooks prefetch key '{key}' was absent or an OperationOutcome, and the FHIR server could not "
-                    f"be read (give fhirServer and fhirAuthorization, or prefetch `{mapping.prefetch[key].query}`).",
+                    f"be read{why} (give an https fhirServer and fhirAuthorization, or prefetch "
+                    f"`{mapping.prefetch[key].query}`).",
                     code="processing",
                     expression=f"prefetch.{key}",
                 )
                 for key in missing
             ],
         )
-    return _data(mapping, results), results
+    data = _data(mapping, results)
+    data.server = str(body.get("fhirServer") or "")
+    drafts = draft_entries(context)
+    for _url, resource in drafts:
+        _check_patient(resource, patient_id, "context.draftOrders")
+    for key, result in results.items():
+        for resource in result.resources:
+            _check_patient_urn(resource, patient_id, data, f"prefetch.{key}")
+    _follow_medications(data, drafts, reader, timeout)
+    return data, results
+
+
+def _follow_medications(
+    data: FhirData,
+    drafts: list[tuple[str | None, dict[str, Any]]],
+    reader: tuple[str, str] | None,
+    timeout: float,
+) -> None:
+    """Read from the FHIR server the Medications that requests, statements and draft orders name but that
+    neither the prefetch nor the draft orders hold (an absolute URL only when it is under fhirServer)."""
+    if reader is None:
+        return
+    resolver = Resolver(data, drafts)
+    wanted: dict[str, str] = {}
+    items = [*data.of("MedicationRequest"), *data.of("MedicationStatement"), *(r for _u, r in drafts)]
+    for resource in items:
+        for ref in medication_references(resource):
+            parts = parse_reference(ref)
+            if resolver.resolve(ref, resource) is None and parts and parts[1] == "Medication":
+                base = parts[0].rstrip("/")
+                if not base or base == reader[0].rstrip("/"):
+                    wanted[f"Medication/{parts[2]}"] = ref
+    if not wanted:
+        return
+    client = FhirClient(reader[0], reader[1], timeout)
+    try:
+        for relative in list(wanted)[:20]:  # bounded: a call is not a crawl
+            try:
+                med = client.read(relative)
+            except Unavailable as exc:
+                log.warning("medicationReference %s: FHIR server unavailable: %s", relative.split("/")[0], exc)
+                continue
+            if isinstance(med, dict) and med.get("resourceType") == "Medication":
+                data.resources.setdefault("Medication", []).append(med)
+    finally:
+        client.close()
 
 
 def _from_prefetch(template: Template, value: Any, patient_id: str) -> KeyResult | None:
@@ -103,33 +167,70 @@ def _from_prefetch(template: Template, value: Any, patient_id: str) -> KeyResult
         raise OutcomeError(400, [Issue(f"{where}: must be a FHIR resource, a Bundle or null", expression=where)])
     if is_operation_outcome(value):
         return None
+    urls: dict[str, dict[str, Any]] = {}
     if value.get("resourceType") == "Bundle":
         resources = bundle_resources(value)
+        urls = bundle_urls(value)
         complete = next_link(value) is None
     else:
         resources = [value]
         complete = True
     for resource in resources:
         _check_patient(resource, patient_id, where)
-    return KeyResult("prefetched" if resources else "none", resources, complete)
+    return KeyResult("prefetched" if resources else "none", resources, complete, urls)
+
+
+def _patient_refs(resource: dict[str, Any]) -> list[str]:
+    return [
+        ref
+        for k in ("subject", "patient")
+        if isinstance(resource.get(k), dict)
+        for ref in [resource[k].get("reference")]
+        if isinstance(ref, str)
+    ]
+
+
+def _refused(where: str) -> OutcomeError:
+    return OutcomeError(
+        400, [Issue(f"{where}: holds data of a patient other than context.patientId", expression=where)]
+    )
 
 
 def _check_patient(resource: dict[str, Any], patient_id: str, where: str) -> None:
-    """Data about another patient must never be used: refuse the request rather than guess."""
+    """Data about another patient must never be used: refuse the request rather than guess.
+
+    A patient reference is compared by resource id, whatever its form: `Patient/f1`,
+    `https://ehr/fhir/Patient/f1`, `Patient/f1/_history/3` all mean patient f1. (`urn:uuid:` references are
+    checked once every Bundle entry is known, in `_check_patient_urn`.)
+    """
     if resource.get("resourceType") == "Patient":
-        ok = resource.get("id") == patient_id
-    else:
-        refs = [
-            (resource.get(k) or {}).get("reference")
-            for k in ("subject", "patient")
-            if isinstance(resource.get(k), dict)
-        ]
-        refs = [r for r in refs if isinstance(r, str) and r.startswith("Patient/")]
-        ok = all(r == f"Patient/{patient_id}" for r in refs)
-    if not ok:
-        raise OutcomeError(
-            400, [Issue(f"{where}: holds data of a patient other than context.patientId", expression=where)]
-        )
+        if resource.get("id") != patient_id:
+            raise _refused(where)
+        return
+    for ref in _patient_refs(resource):
+        parts = parse_reference(ref)
+        if parts is not None and parts[1] == "Patient" and parts[2] != patient_id:
+            raise _refused(where)
+
+
+def _check_patient_urn(resource: dict[str, Any], patient_id: str, data: FhirData, where: str) -> None:
+    """A `urn:uuid:` patient reference must name a prefetched entry that is the context patient."""
+    for ref in _patient_refs(resource):
+        if ref.startswith("urn:"):
+            target = data.urls.get(ref)
+            if not (isinstance(target, dict) and target.get("resourceType") == "Patient"):
+                raise OutcomeError(
+                    400,
+                    [
+                        Issue(
+                            f"{where}: its patient reference {ref[:60]} names no prefetched Patient, so whose data "
+                            "it is cannot be checked",
+                            expression=where,
+                        )
+                    ],
+                )
+            if target.get("id") != patient_id:
+                raise _refused(where)
 
 
 def _fetch(client: FhirClient, template: Template, values: dict[str, str], patient_id: str) -> KeyResult:
@@ -154,11 +255,11 @@ def _fetch(client: FhirClient, template: Template, values: dict[str, str], patie
 def _complete_pages(
     mapping: FhirMapping, prefetch: dict[str, Any], results: dict[str, KeyResult], body: dict[str, Any], timeout: float
 ) -> None:
-    server, auth = body.get("fhirServer"), body.get("fhirAuthorization")
+    reader = usable_server(body)
     pending = [k for k, r in results.items() if r.state == "prefetched" and not r.complete]
-    if not pending or not (server and auth):
+    if not pending or reader is None:
         return
-    client = FhirClient(server, auth["access_token"], timeout)
+    client = FhirClient(reader[0], reader[1], timeout)
     try:
         for key in pending:
             url = next_link(prefetch[key])
@@ -184,6 +285,7 @@ def _data(mapping: FhirMapping, results: dict[str, KeyResult]) -> FhirData:
             incomplete_types.add(rtype)
         for resource in result.resources:
             data.resources.setdefault(str(resource.get("resourceType")), []).append(resource)
+        data.urls.update(result.urls)
         data.complete.add(rtype)
     data.complete -= incomplete_types
     return data

@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from flask import Flask
+from sqlalchemy import Engine
 
+from ..config import Settings
 from .auth import ConfigError, Verifier, load_issuers
 from .services import Catalog
 from .store import ReplayCache
 
 log = logging.getLogger(__name__)
-EXTENSION = "cds_hooks"
 
 
 @dataclass
@@ -36,28 +36,28 @@ class Channel:
         return origin if origin in self.origins else None
 
 
-def channel_from_config(app: Flask) -> Channel:
-    cfg = app.config
-    mode = cfg["CDS_HOOKS_AUTH"]
-    if mode not in ("enabled", "disabled"):
-        raise SystemExit(f"configuration error: CDS_HOOKS_AUTH must be enabled or disabled, not {mode!r}")
-    origins = frozenset(o.strip().rstrip("/") for o in cfg["CDS_HOOKS_CORS_ORIGINS"].split(",") if o.strip())
+def channel_from_settings(settings: Settings, database: Engine) -> Channel:
+    """The channel's state; `database` is the decision log's, which also holds the replay cache."""
     verifier = None
-    if mode == "disabled":
+    if not settings.cds_hooks_authenticated:
         log.warning(
             "CDS_HOOKS_AUTH=disabled: CDS Hooks calls are NOT authenticated. Use this for local trials only, "
             "never with patient data."
         )
     else:
         issuers = []
-        if not cfg["CDS_HOOKS_ISSUERS"]:
+        if not settings.cds_hooks_issuers:
             log.warning("CDS_HOOKS_ISSUERS is not set: no EHR is trusted, every CDS Hooks call is refused with 401")
         else:
             try:
-                issuers = load_issuers(cfg["CDS_HOOKS_ISSUERS"])
+                issuers = load_issuers(settings.cds_hooks_issuers)
             except ConfigError as exc:
                 raise SystemExit(f"configuration error: {exc}") from None
-        engine = app.extensions["decision_log"].engine  # one database for the service, shared by its workers
-        verifier = Verifier(issuers, ReplayCache(engine))
+        verifier = Verifier(issuers, ReplayCache(database))  # one database for the service, shared by its workers
         log.info("CDS Hooks: %d trusted issuer(s)", len(issuers))
-    return Channel(verifier, origins, cfg["CDS_HOOKS_FHIR_TIMEOUT"], cfg["CDS_HOOKS_MAX_BODY_BYTES"])
+    return Channel(
+        verifier,
+        settings.cds_hooks_cors_origins,
+        settings.cds_hooks_fhir_timeout,
+        settings.cds_hooks_max_body_bytes,
+    )

@@ -16,12 +16,18 @@ from sqlalchemy import Engine, delete, insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..decisions.models import SeenJwt
+from ..errors import ServiceError
 
 seen_jwt = SeenJwt.__table__
 
 
-class ReplayStoreError(RuntimeError):
+class ReplayStoreError(ServiceError, RuntimeError):
     """The seen-jti table cannot be read or written: no token can be accepted until it can."""
+
+    status = 503
+    title = "Service Unavailable"
+    public_detail = "the service cannot check tokens right now; retry"
+    outcome_code = "transient"
 
 
 class ReplayCache:

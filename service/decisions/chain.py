@@ -7,7 +7,10 @@ the position is what the links protect, which lets verify tell "reordered" apart
 
 The content is built from stored column values only (strings, integers, None), with datetimes written
 as RFC 3339 UTC with microseconds, so that a verifier reading the row back gets byte-identical input on
-SQLite and PostgreSQL. The full decision text (tens of kilobytes with its evidence) enters as its own
+SQLite and PostgreSQL. Ruleset revisions are not a chain (a decision links to its revision by the
+sha256 of the ruleset text, which is hashed in the decision); the other columns of a revision are
+covered by its `content_hash` (REVISION_FORMAT), and verify also re-derives id, version and options
+from the text. The full decision text (tens of kilobytes with its evidence) enters as its own
 SHA-256, which protects it just as well and spares encoding it a second time on every append.
 """
 
@@ -41,6 +44,8 @@ DECISION_FIELDS = (
     "hook_instance_hash",
 )
 CARD_FIELDS = ("uuid", "position", "option", "indicator", "summary", "rules")
+REVISION_FORMAT = 1  # the content of ruleset_revisions.content_hash (migration 0004); same rule as FORMAT
+REVISION_FIELDS = ("sha256", "ruleset_id", "version", "tests_text", "options", "stored_at")
 FEEDBACK_FIELDS = (
     "card_uuid",
     "decision_id",
@@ -83,6 +88,12 @@ def decision_content(row: Mapping[str, Any], cards: list[Mapping[str, Any]]) -> 
 
 def feedback_content(row: Mapping[str, Any]) -> dict[str, Any]:
     return {**_plain(row, FEEDBACK_FIELDS), "format": FORMAT}
+
+
+def revision_hash(row: Mapping[str, Any]) -> str:
+    """The hash of every column of a ruleset revision (the text itself through its sha256, checked apart)."""
+    content = {**_plain(row, REVISION_FIELDS), "format": REVISION_FORMAT}
+    return hashlib.sha256(canonical(content).encode("utf-8")).hexdigest()
 
 
 def link_hash(prev_hash: str, content: Mapping[str, Any]) -> str:

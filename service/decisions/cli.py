@@ -9,7 +9,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .identifiers import KINDS
-from .verify import summary_lines, verify
+from .integrity import summary_lines, verify
 
 decisions = AppGroup("decisions", help="Verify the decision log; hash identifiers to search it.")
 

@@ -22,18 +22,21 @@ from .errors import InvalidFeedback
 OUTCOMES = ("accepted", "overridden")
 MAX_ITEMS = 1000
 MAX_TEXT = 2000
-RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 
 
 def parse_timestamp(value: Any) -> dt.datetime | None:
-    """An RFC 3339 date-time with its offset, as aware UTC; None if it is not one."""
-    if not isinstance(value, str) or not RFC3339.match(value):
+    """An RFC 3339 date-time with its offset, as aware UTC; None if it is not one.
+
+    Also None for an instant that exists only outside years 1-9999 in UTC (9999-12-31T23:59:59-23:59):
+    Python's datetime, and so the log, cannot hold it.
+    """
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
         return None
     try:
-        parsed = dt.datetime.fromisoformat(value.upper())
-    except ValueError:
+        return dt.datetime.fromisoformat(value.upper()).astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed.astimezone(dt.UTC)
 
 
 def _text(value: Any, *, limit: int = MAX_TEXT) -> bool:
@@ -67,7 +70,8 @@ def check_items(items: Any) -> list[dict[str, Any]]:
             problems.append(
                 FieldProblem(
                     f"{at}.outcomeTimestamp",
-                    f"`{at}.outcomeTimestamp` must be an RFC 3339 date-time with offset, e.g. 2026-01-31T09:30:00Z",
+                    f"`{at}.outcomeTimestamp` must be an RFC 3339 date-time with offset, e.g. 2026-01-31T09:30:00Z, "
+                    "within the years 0001-9999 in UTC",
                 )
             )
         reason = _override_reason(item.get("overrideReason"), f"{at}.overrideReason", problems)

@@ -1,4 +1,4 @@
-"""The decision log: the real `Recorder` of service/decide.py, appending to a hash chain before answering.
+"""The decision log: the real `Recorder` of service/answering.py, appending to a hash chain before answering.
 
 One append is one transaction: store the ruleset revision if the log lacks it, lock the chain head,
 insert the decision with its CDS Hooks cards, move the head, commit. The lock is
@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import shutil
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..ruleset.model import Ruleset
 from ..ruleset.profile import FieldProblem
 from . import feedback as fb
 from .appends import Appends
-from .chain import canonical, decision_content, feedback_content, link_hash
-from .database import WRITE, connect
+from .chain import canonical, decision_content, feedback_content, link_hash, revision_hash
+from .database import WRITE, Timeouts, connect
 from .errors import ConfigurationError, InvalidFeedback, LogError, RecordError
 from .identifiers import IdentifierKey
 from .migrate import upgrade
@@ -33,6 +35,11 @@ from .models import Card, ChainHead, Decision, Feedback, Revision, Setting
 log = logging.getLogger(__name__)
 
 KEY_SETTING = "identifier_key_fingerprint"
+# Start-up may wait for another replica's migration; requests never wait this long (Timeouts).
+STARTUP = Timeouts(operation_ms=300_000, query_ms=300_000)
+MIN_FREE_MB = 64
+# Every table an append writes: the readiness probe takes the lock an INSERT takes on each (PostgreSQL).
+APPENDED = ("ruleset_revisions", "decisions", "decision_cards", "feedback", "chain_heads")
 
 
 @dataclass(frozen=True)
@@ -65,8 +72,15 @@ def _failure(exc: Exception) -> str:
 class DecisionLog:
     """Append decisions and feedback; see queries.py, replay.py and verify.py for reading them back."""
 
-    def __init__(self, engine: Engine, key: IdentifierKey, revisions: Callable[[str], Ruleset | None]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        key: IdentifierKey,
+        revisions: Callable[[str], Ruleset | None],
+        min_free_mb: int = MIN_FREE_MB,
+    ) -> None:
         self.engine = engine
+        self.min_free_mb = min_free_mb
         self.writer = engine.execution_options(**WRITE)
         self.key = key
         self._revisions = revisions
@@ -83,11 +97,20 @@ class DecisionLog:
         key: IdentifierKey,
         revisions: Callable[[str], Ruleset | None] = lambda sha256: None,
         sqlite_sync: str = "NORMAL",
+        timeouts: Timeouts | None = None,
+        min_free_mb: int = MIN_FREE_MB,
     ) -> DecisionLog:
-        """Connect, migrate to the newest schema and check the identifier key; LogError if unreachable."""
-        engine = connect(url, sqlite_sync)
+        """Connect, migrate to the newest schema and check the identifier key; LogError if unreachable.
+
+        The migration runs on an engine of its own with start-up timeouts (waiting minutes for another
+        replica's migration is right at start-up, never in a request); it is closed afterwards, so no
+        connection is inherited by gunicorn workers forked after this.
+        """
+        timeouts = timeouts or Timeouts()
+        engine = connect(url, sqlite_sync, timeouts)
+        startup = connect(url, sqlite_sync, Timeouts(STARTUP.operation_ms, timeouts.connect_ms, STARTUP.query_ms))
         try:
-            with engine.execution_options(**WRITE).begin() as conn:
+            with startup.execution_options(**WRITE).begin() as conn:
                 upgrade(conn)
                 _check_key(conn, key)
         except SQLAlchemyError as exc:
@@ -96,8 +119,9 @@ class DecisionLog:
         except ConfigurationError:
             engine.dispose()
             raise
-        engine.dispose()  # no connection is inherited by gunicorn workers forked after this
-        return cls(engine, key, revisions)
+        finally:
+            startup.dispose()
+        return cls(engine, key, revisions, min_free_mb)
 
     @property
     def backend(self) -> str:
@@ -115,6 +139,47 @@ class DecisionLog:
                 conn.execute(select(ChainHead.seq).where(ChainHead.name == "decisions")).one()
         except SQLAlchemyError as exc:
             raise LogError(f"the decision log database is unreachable: {_failure(exc)}") from exc
+
+    def cannot_record(self) -> str | None:
+        """Why an append would fail now (a public reason, details go to the log), or None if it would not.
+
+        The readiness probe: a disk without room for the log (SQLite), or a write that cannot take the
+        locks an append takes within the operation timeout - a table lock held by another connection, a
+        stuck transaction holding the chain head, an exclusive SQLite lock. Nothing is written.
+        """
+        if self.backend == "sqlite":
+            full = self._disk_full()
+            if full:
+                return full
+        try:
+            with self.writer.connect() as conn:
+                tx = conn.begin()  # SQLite: BEGIN IMMEDIATE, the write lock
+                try:
+                    if self.backend == "postgresql":
+                        conn.execute(text(f"LOCK TABLE {', '.join(APPENDED)} IN ROW EXCLUSIVE MODE"))
+                    head = select(ChainHead.seq).where(ChainHead.name == "decisions").with_for_update()
+                    conn.execute(head).one()
+                finally:
+                    tx.rollback()
+        except self._failures as exc:  # BEGIN IMMEDIATE runs on the driver (database.py): its errors are not wrapped
+            log.warning("readiness: the decision log cannot take a write: %s", _failure(exc))
+            return "the database does not take writes in time"
+        return None
+
+    def _disk_full(self) -> str | None:
+        database = self.engine.url.database or ""
+        path = database.removeprefix("file:").split("?", 1)[0]
+        if not path or path == ":memory:":
+            return None
+        try:
+            free = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
+        except OSError as exc:
+            log.warning("readiness: free space of the decision log's disk unknown: %s", exc)
+            return None
+        if free < self.min_free_mb * 1024 * 1024:
+            log.warning("readiness: %d MB free beside the decision log, under DECISION_LOG_MIN_FREE_MB", free >> 20)
+            return "the disk holding the decision log is full"
+        return None
 
     # ---- ruleset revisions ----------------------------------------------------------------------
 
@@ -279,15 +344,21 @@ class DecisionLog:
 
 
 def _revision_row(ruleset: Ruleset) -> dict[str, Any]:
-    return {
+    row = {
         "sha256": ruleset.sha256,
         "ruleset_id": ruleset.id,
         "version": ruleset.version,
         "source_text": ruleset.source_text,
         "tests_text": _tests_text(ruleset),
-        "options": canonical(list(ruleset.options)),
+        "options": revision_options(ruleset.options),
         "stored_at": _now(),
     }
+    return {**row, "content_hash": revision_hash(row)}
+
+
+def revision_options(options: Iterable[str]) -> str:
+    """The `options` column: the option ids of the ruleset, in file order, as canonical JSON."""
+    return canonical(list(options))
 
 
 def _tests_text(ruleset: Ruleset) -> str | None:

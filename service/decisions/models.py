@@ -2,7 +2,8 @@
 
 JSON documents (profile, decision, option lists) are stored as the exact canonical JSON text that the
 hash chain covers, not as JSON/JSONB: PostgreSQL would re-normalise JSONB, and a verifier must hash what
-was written, byte for byte, on either backend. Every column of a record is covered by its hash; there is
+was written, byte for byte, on either backend. Every column of a record is covered by its hash (a ruleset
+revision's by its sha256 and content_hash, see chain.py); there is
 no derived index table that could disagree with it (a search by option reads the hashed option lists).
 """
 
@@ -78,6 +79,8 @@ class Revision(Base):
     tests_text: Mapped[str | None] = mapped_column(Text)
     options: Mapped[str] = mapped_column(Text)  # JSON list of option ids, to validate audit queries
     stored_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # SHA-256 of every other column (chain.revision_hash), so verify notices an edit of any of them.
+    content_hash: Mapped[str] = mapped_column(String(HASH))
 
 
 class Decision(Base):

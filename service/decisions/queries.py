@@ -51,6 +51,9 @@ CSV_HEADER = (
 )
 
 
+MAX_SEQ = 2**63 - 1  # seq is a signed 64-bit integer (BIGINT) in the log
+
+
 class BadCursor(ValueError):
     pass
 
@@ -97,7 +100,9 @@ def decode_position(filters: Filters, cursor: str) -> tuple[str, int]:
         direction, seq = ("older", data["b"]) if "b" in data else ("newer", data["a"])
     except (ValueError, TypeError, KeyError, binascii.Error):
         raise BadCursor("`cursor` is not a cursor this service issued; use `next_cursor` as returned") from None
-    if type(seq) is not int or fingerprint != filters.fingerprint():
+    if type(seq) is not int or not 0 <= seq <= MAX_SEQ:  # a forged seq past 64 bits overflows the database
+        raise BadCursor("`cursor` is not a cursor this service issued; use `next_cursor` as returned")
+    if fingerprint != filters.fingerprint():
         raise BadCursor("`cursor` was issued for other filters; repeat the same filters with it, or drop it")
     return direction, seq
 

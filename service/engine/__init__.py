@@ -5,23 +5,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from ..errors import ServiceError
 from ..ruleset.model import Compare, Rule, Ruleset, condition_leaves
-from ..ruleset.profile import ProfileCheck, validate_profile
+from ..ruleset.profile import FieldProblem, ProfileCheck, validate_profile
 from ..ruleset.words import describe, describe_action
 from . import reference
-from .decision import Assembler
+from .assemble import Assembler
 from .durable import DurableRuleset
 from .partial import TooManyCompletions, decide_partial
 
 __all__ = ["Engine", "InvalidProfile", "TooManyCompletions"]
 
 
-class InvalidProfile(ValueError):
+class InvalidProfile(ServiceError, ValueError):
+    """The profile does not fit the ruleset's inputs; `errors` name each field and what it accepts."""
+
+    status = 422
+    slug = "validation-error"
+    title = "Invalid profile"
+
     def __init__(self, check: ProfileCheck) -> None:
         super().__init__("; ".join(e.message for e in check.errors))
         self.errors = check.errors
+
+    @property
+    def detail(self) -> str:
+        count = len(self.errors)
+        return f"{count} problem(s): " + "; ".join(e.message for e in self.errors[:5])
+
+    @property
+    def field_problems(self) -> Sequence[FieldProblem]:
+        return self.errors
 
 
 class Engine:

@@ -1,18 +1,35 @@
 """Compile a ruleset to durable_rules and evaluate profiles with the stateless raw driver.
 
-This follows section 2.1 of shared/reference/durable-rules.md exactly, because each step prevents a
-failure that was observed, not imagined:
-1. every rule carries a type tag, so the session-state fact never matches (endless loop otherwise);
-2. a catch-all rule, so an action always runs (delete_state after "not handled" segfaults otherwise);
-3. the C extension is driven directly - no `engine.Host` and its racing dispatcher thread;
-4. a fresh session id per evaluation;
-5. `assert_fact`, never `post` (an event is consumed by the first rule that sees it);
-6. `delete_state` in `finally` (the 1025th live session fails otherwise).
+durable_rules (2.0.28) is a stateful Rete engine meant for long-lived sessions; the service needs one
+short, independent evaluation per request. Driving it that way is safe only with each of these steps,
+and each prevents a failure that was reproduced with this version, not guessed:
+
+1. Every rule matches a type tag (`t`) as well as its condition. The engine re-asserts its own
+   session-state fact after every action; an untagged rule (e.g. one testing that a field is absent)
+   matches that fact and fires forever.
+2. A catch-all rule, so some action always runs. A profile that matches no rule is "not handled", and
+   deleting the session of a not-handled fact frees uninitialised pointers in the C extension: a
+   segfault, every time. With the catch-all, "no rule fired" is simply an empty list.
+3. The C extension (`durable_rules_engine`) is driven directly, never `engine.Host`. The Host starts
+   timer threads that take pending actions of any session; they race the request's own thread, lose
+   or mix up fired rules and can crash the process. (The Host also calls a deprecated datetime API,
+   which fails under the test suite's `filterwarnings = error`.)
+4. A fresh session id per evaluation (process id and a counter): sessions are looked up by a 32-bit
+   hash of the id, so ids must be short-lived and unique.
+5. `assert_fact`, never `post`: an event is consumed by the first rule that uses it, so only one of
+   the matching rules would fire; a fact is seen by every rule.
+6. `delete_state` in `finally`: facts live until their session is deleted, and the extension refuses
+   a new session once 1,024 are alive.
+
+The extension has no locks and never releases the GIL, so sessions driven one per thread are safe and
+there is no parallelism between threads: the service scales with gunicorn processes. A ruleset built
+before the fork (gunicorn's preload) evaluates correctly in every worker.
 
 durable_rules is false on a missing field for every operator, including `$neq`; this compiler pushes
 `not` down to the comparisons so that this single behaviour gives exactly the three-valued semantics
 of reference.py: a rule fires only when its condition is true with the inputs that are known.
-Profiles must be validated (ruleset.profile) before they reach `evaluate`: the engine would coerce.
+Profiles must be validated (ruleset.profile) before they reach `evaluate`: the engine coerces types
+(`age="abc"` satisfies `age >= 18`), so a malformed value would silently turn rules on.
 """
 
 from __future__ import annotations

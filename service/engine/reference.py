@@ -179,15 +179,6 @@ def fired_rules(ruleset: Ruleset, profile: Profile) -> list[str]:
     return [r.id for r in ruleset.rules if evaluate(ruleset, r.when, profile) is True]
 
 
-def unknown_fields(ruleset: Ruleset, cond: Condition, profile: Profile) -> list[str]:
-    """Fields whose absence leaves parts of this condition undecided."""
-    out: list[str] = []
-    for leaf in condition_leaves(cond):
-        if isinstance(leaf, Compare) and leaf.field not in profile and leaf.field not in out:
-            out.append(leaf.field)
-    return out
-
-
 def explain_condition(ruleset: Ruleset, cond: Condition, profile: Profile) -> dict[str, Any]:
     """A tree of the condition with each part's result and the patient's values that decided it."""
     result = evaluate(ruleset, cond, profile)

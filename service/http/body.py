@@ -34,17 +34,17 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def require_json_content() -> None:
-    """415 unless the body is declared as (uncompressed, UTF-8) JSON."""
+def require_json_content(types: tuple[str, ...] = JSON_TYPES) -> None:
+    """415 unless the body is declared as (uncompressed, UTF-8) JSON of one of `types`."""
     mimetype = request.mimetype
-    if mimetype not in JSON_TYPES:
+    if mimetype not in types:
         got = f"`{mimetype}`" if mimetype else "no Content-Type"
         raise ApiProblem(
             415,
             "unsupported-media-type",
             "Unsupported Media Type",
-            f"The body must be JSON sent with Content-Type: application/json (got {got}).",
-            headers={"Accept-Post": "application/json"},
+            f"The body must be JSON sent with Content-Type: {' or '.join(types)} (got {got}).",
+            headers={"Accept-Post": ", ".join(types)},
         )
     charset = request.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
@@ -56,9 +56,9 @@ def require_json_content() -> None:
         )
 
 
-def read_json() -> Any:
+def read_json(types: tuple[str, ...] = JSON_TYPES) -> Any:
     """The parsed body; 415 for a non-JSON content type, 400 for anything that is not exactly one JSON value."""
-    require_json_content()
+    require_json_content(types)
     raw = request.get_data(cache=True)  # raises 413 beyond MAX_CONTENT_LENGTH
     if not raw.strip():
         raise ApiProblem(400, "malformed-json", "Malformed JSON", "The request body is empty; send a JSON object.")

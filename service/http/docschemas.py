@@ -1,6 +1,6 @@
 """Marshmallow schemas of the API's responses, for the OpenAPI document.
 
-They describe what service.engine.decision and service.http.ruleset_json produce; tests/http validate real
+They describe what service.engine.assemble and service.http.api.ruleset_json produce; tests/http validate real
 responses against the generated document (additional properties are errors), so a field added to a
 decision without being documented here fails the suite.
 """

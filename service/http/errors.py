@@ -1,7 +1,8 @@
 """Errors as RFC 9457 problem details: every failure a client can cause gets a clear 4xx, never a 500.
 
-Handlers raise `ApiProblem` (or a werkzeug HTTPException) and this module turns it into an
-`application/problem+json` response, so every blueprint answers errors in one shape. Field-level problems
+Handlers raise a `service.errors.ServiceError` (`ApiProblem` when the problem is built on the spot, or a
+werkzeug HTTPException) and this module turns it into an `application/problem+json` response, so every
+blueprint answers errors in one shape: this is the problem+json renderer of the error taxonomy. Field-level problems
 go in an `errors` list of `{field, pointer, message, allowed?, minimum?, maximum?}` objects, so an
 integration can show each message next to the field it concerns.
 """
@@ -16,16 +17,10 @@ from typing import Any
 from flask import Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
 
-from ..decisions import InvalidFeedback, LogError
+from ..errors import ServiceError
 
 PROBLEM = "application/problem+json"
-# Problem types are URNs: stable identifiers that integrations can switch on. They are listed in README.md.
-TYPE_PREFIX = "urn:hairloss-rules:problem:"
 log = logging.getLogger(__name__)
-
-
-def problem_type(slug: str) -> str:
-    return TYPE_PREFIX + slug
 
 
 def problem_body(status: int, title: str, detail: str = "", type_: str = "about:blank", **extra: Any) -> dict[str, Any]:
@@ -41,8 +36,24 @@ def problem(status: int, title: str, detail: str = "", **extra: Any) -> Response
     return Response(json.dumps(problem_body(status, title, detail, **extra)), status=status, mimetype=PROBLEM)
 
 
-class ApiProblem(Exception):
-    """Raised anywhere in a request to answer with a problem document (and optional headers)."""
+def problem_document(exc: ServiceError) -> dict[str, Any]:
+    """The problem+json body of an error: type, title, status, detail, its field problems and extra members."""
+    extra = dict(exc.extra)
+    if exc.field_problems and "errors" not in extra:
+        extra["errors"] = field_errors(exc.field_problems)
+    return problem_body(exc.status, exc.title, exc.detail, exc.problem_type, **extra)
+
+
+def problem_response(exc: ServiceError) -> Response:
+    resp = Response(json.dumps(problem_document(exc)), status=exc.status, mimetype=PROBLEM)
+    resp.headers.update(exc.headers)
+    return resp
+
+
+class ApiProblem(ServiceError):
+    """A problem built where it is found (its status, type, title and members given on the spot)."""
+
+    outcome_code = "structure"  # on the CDS Hooks channel these come from reading the request body
 
     def __init__(
         self,
@@ -55,13 +66,26 @@ class ApiProblem(Exception):
     ) -> None:
         super().__init__(detail or title)
         self.status = status
-        self.body = problem_body(status, title, detail, problem_type(slug), **extra)
-        self.headers = headers or {}
+        self.slug = slug
+        self.title = title
+        self.public_detail = detail
+        self._headers = headers or {}
+        self._extra = extra
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return self._extra
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self._headers
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return problem_document(self)
 
     def response(self) -> Response:
-        resp = Response(json.dumps(self.body), status=self.status, mimetype=PROBLEM)
-        resp.headers.update(self.headers)
-        return resp
+        return problem_response(self)
 
 
 def validation_problem(errors: list[dict[str, Any]], title: str = "Invalid request") -> ApiProblem:
@@ -105,30 +129,17 @@ def field_errors(problems: Any) -> list[dict[str, Any]]:
 
 
 def register(app: Flask) -> None:
-    @app.errorhandler(ApiProblem)
-    def api_problem(exc: ApiProblem) -> Response:
-        return exc.response()
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError) -> Response:
+        if exc.status >= 500:
+            # The message names no patient data: the log's errors say so (decisions.log), and a recording
+            # failure carries only the type of its cause.
+            log.error("%s: %s", exc.title.lower(), exc.log_text)
+        return problem_response(exc)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         return _http_problem(exc)
-
-    @app.errorhandler(LogError)
-    def log_unavailable(exc: LogError) -> Response:
-        # An answer that cannot be recorded is not given. The reason names no patient data (see decisions.log).
-        log.error("decision log unavailable: %s", exc)
-        response = problem(
-            503,
-            "Decision log unavailable",
-            "The decision log could not be written or read, so no answer is given. Retry later; "
-            "if it persists, check the database (GET /readyz).",
-        )
-        response.headers["Retry-After"] = "5"
-        return response
-
-    @app.errorhandler(InvalidFeedback)
-    def invalid_feedback(exc: InvalidFeedback) -> Response:
-        return problem(400, "Invalid feedback", "See `errors` for each field.", errors=field_errors(exc.errors))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

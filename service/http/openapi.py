@@ -40,7 +40,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, Response, current_app
 
 from ..ruleset.model import Ruleset
-from . import docschemas
+from . import app_context, docschemas
 from .errors import PROBLEM
 
 API_VERSION = "1.0.0"
@@ -131,7 +131,7 @@ def openapi_path(rule: str) -> str:
 
 def build(app: Flask) -> dict[str, Any]:
     """The whole document for the app's current rulesets and blueprints."""
-    registry = app.extensions["registry"]
+    registry = app_context.registry(app)
     actives = registry.all()
     default = registry.default()
     spec = APISpec(
@@ -159,12 +159,12 @@ _build_lock = threading.Lock()
 
 def cached_document(app: Flask) -> bytes:
     """The document as JSON bytes, rebuilt only when the set of active ruleset revisions changes."""
-    registry = app.extensions["registry"]
+    registry = app_context.registry(app)
     default = registry.default()
     key = (
         tuple((a.ruleset.id, a.ruleset.sha256) for a in registry.all()),
         default.ruleset.id if default else None,
-        app.config.get("BATCH_LIMIT"),
+        app_context.settings(app).batch_limit,
     )
     cached = app.extensions.get(CACHE)
     if cached is None or cached[0] != key:

@@ -1,7 +1,7 @@
 """The ruleset language: model, strict loading with precise errors, profile validation."""
 
 from .errors import Problem, RulesetError
-from .loader import load_dir, load_file, load_text, ruleset_files
+from .loader import load_file, load_text, ruleset_files
 from .model import Ruleset
 from .profile import ProfileCheck, validate_profile
 
@@ -10,7 +10,6 @@ __all__ = [
     "ProfileCheck",
     "Ruleset",
     "RulesetError",
-    "load_dir",
     "load_file",
     "load_text",
     "ruleset_files",

@@ -19,14 +19,14 @@ from .model import (
     Presence,
     Ruleset,
 )
-from .reader import Path, _kind, _Reader
+from .reader import Path, TreeReader, kind_of
 
 
-def parse_condition(r: _Reader, node: Any, path: Path, rs: Ruleset) -> Condition | None:
+def parse_condition(r: TreeReader, node: Any, path: Path, rs: Ruleset) -> Condition | None:
     """Parse one condition; see rulesets/README.md for the forms."""
     line = r.src.line(path)
     if not isinstance(node, dict) or not node:
-        r.error(path, f"a condition must be a mapping such as `{{field: age, at_least: 18}}`, not {_kind(node)}")
+        r.error(path, f"a condition must be a mapping such as `{{field: age, at_least: 18}}`, not {kind_of(node)}")
         return None
     keys = set(node)
     for combinator in ("all", "any"):
@@ -110,7 +110,7 @@ def parse_condition(r: _Reader, node: Any, path: Path, rs: Ruleset) -> Condition
     return Compare(fid, op, value, line)
 
 
-def _check_value(r: _Reader, f: InputField, value: Any, path: Path) -> bool:
+def _check_value(r: TreeReader, f: InputField, value: Any, path: Path) -> bool:
     if f.type in ("enum", "ordered_enum", "set"):
         if value not in f.codes:
             r.error(path, f"`{value}` is not a value of `{f.id}`{suggest(value, f.codes)}")

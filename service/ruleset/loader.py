@@ -17,10 +17,10 @@ from typing import Any
 from . import yamlsrc
 from .errors import Problem, RulesetError, suggest
 from .model import STATUSES, Ruleset, TestCase
-from .reader import SEMVER, _Reader
-from .rules import _invariants, _rules
-from .sections import _groups, _inputs, _options, _people, _references, _strengths
-from .testcases import _tests
+from .reader import SEMVER, TreeReader
+from .rules import read_invariants, read_rules
+from .sections import read_groups, read_inputs, read_options, read_people, read_references, read_strengths
+from .testcases import read_tests
 
 TOP_KEYS = {
     "id": True,
@@ -77,7 +77,7 @@ def load_text(
         src = yamlsrc.parse(text)
     except yamlsrc.YamlSyntaxError as exc:
         raise RulesetError(file, [Problem(file, exc.line, None, f"YAML syntax error: {exc.message}")]) from None
-    reader = _Reader(file, src)
+    reader = TreeReader(file, src)
     for line, message in src.problems:
         reader.error((), message, line=line)
     ruleset = _build(reader, src.data, file, text, hashlib.sha256(raw).hexdigest())
@@ -88,7 +88,7 @@ def load_text(
         except yamlsrc.YamlSyntaxError as exc:
             reader.problems.append(Problem(tests_file, exc.line, None, f"YAML syntax error: {exc.message}"))
         else:
-            treader = _Reader(tests_file, tsrc)
+            treader = TreeReader(tests_file, tsrc)
             for line, message in tsrc.problems:
                 treader.error((), message, line=line)
             extra: tuple[TestCase, ...] = ()
@@ -96,7 +96,7 @@ def load_text(
                 if not isinstance(tsrc.data, dict) or set(tsrc.data) != {"tests"}:
                     treader.error((), "a tests file holds one key, `tests`, with a list of test cases")
                 else:
-                    extra = _tests(treader, tsrc.data["tests"], ("tests",), ruleset)
+                    extra = read_tests(treader, tsrc.data["tests"], ("tests",), ruleset)
             reader.problems.extend(treader.problems)
             if ruleset is not None:
                 ruleset = _replace(ruleset, tests=ruleset.tests + extra, tests_path=tests_file)
@@ -116,7 +116,7 @@ def _replace(ruleset: Ruleset, **changes: Any) -> Ruleset:
     return dataclasses.replace(ruleset, **changes)
 
 
-def _build(r: _Reader, data: Any, file: str, text: str, sha: str) -> Ruleset | None:
+def _build(r: TreeReader, data: Any, file: str, text: str, sha: str) -> Ruleset | None:
     if not isinstance(data, dict):
         r.error((), "a ruleset file must be a YAML mapping starting with `id:`, `version:`, `title:` ...")
         return None
@@ -136,8 +136,8 @@ def _build(r: _Reader, data: Any, file: str, text: str, sha: str) -> Ruleset | N
     if status not in STATUSES:
         r.error(("status",), f"`status` is {status!r}, which is not a valid status{suggest(status, STATUSES)}")
 
-    authors = _people(r, data.get("authors"), ("authors",), "authors", need_date=False)
-    reviewers = _people(r, data.get("reviewers"), ("reviewers",), "reviewers", need_date=True)
+    authors = read_people(r, data.get("authors"), ("authors",), "authors", need_date=False)
+    reviewers = read_people(r, data.get("reviewers"), ("reviewers",), "reviewers", need_date=True)
     effective = r.date(data, "effective", (), meta)
     review_due = r.date(data, "review_due", (), meta)
     if effective and review_due and review_due <= effective:
@@ -146,11 +146,11 @@ def _build(r: _Reader, data: Any, file: str, text: str, sha: str) -> Ruleset | N
     if "keywords" in data and not keywords:
         r.error(("keywords",), "`keywords` must list at least one keyword")
 
-    references = _references(r, data.get("references"))
-    strengths = _strengths(r, data.get("strengths"))
-    groups = _groups(r, data.get("groups"))
-    inputs = _inputs(r, data.get("inputs"), groups)
-    options = _options(r, data.get("options"), references)
+    references = read_references(r, data.get("references"))
+    strengths = read_strengths(r, data.get("strengths"))
+    groups = read_groups(r, data.get("groups"))
+    inputs = read_inputs(r, data.get("inputs"), groups)
+    options = read_options(r, data.get("options"), references)
 
     ruleset = Ruleset(
         id=rid,
@@ -177,25 +177,13 @@ def _build(r: _Reader, data: Any, file: str, text: str, sha: str) -> Ruleset | N
         source_text=text,
         sha256=sha,
     )
-    rules = _rules(r, data.get("rules"), ruleset)
+    rules = read_rules(r, data.get("rules"), ruleset)
     r.rule = None
-    invariants = _invariants(r, data.get("invariants"), ruleset)
+    invariants = read_invariants(r, data.get("invariants"), ruleset)
     r.rule = None
     ruleset = _replace(ruleset, rules=rules, invariants=invariants)
-    tests = _tests(r, data["tests"], ("tests",), ruleset) if "tests" in data else ()
+    tests = read_tests(r, data["tests"], ("tests",), ruleset) if "tests" in data else ()
     return _replace(ruleset, tests=tests)
-
-
-def load_dir(folder: str | FsPath) -> tuple[list[Ruleset], list[RulesetError]]:
-    """Load every ruleset file in a folder; return the good ones and the errors of the bad ones."""
-    good: list[Ruleset] = []
-    bad: list[RulesetError] = []
-    for path in ruleset_files(folder):
-        try:
-            good.append(load_file(path))
-        except RulesetError as exc:
-            bad.append(exc)
-    return good, bad
 
 
 def ruleset_files(folder: str | FsPath) -> list[FsPath]:

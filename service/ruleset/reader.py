@@ -18,8 +18,12 @@ RESERVED_FIELDS = {"sid", "t", "id"}
 Path = tuple[Any, ...]
 
 
-class _Reader:
-    """Collects problems with their lines while the model is built."""
+class TreeReader:
+    """Reads one parsed YAML file (ruleset, tests or FHIR mapping) and collects every problem with its line.
+
+    The section readers (sections.py, rules.py, conditions.py, testcases.py, cds/mapping.py) share it, so
+    a file is reported in full at once rather than stopping at its first mistake.
+    """
 
     def __init__(self, file: str, src: yamlsrc.Source) -> None:
         self.file = file
@@ -33,7 +37,7 @@ class _Reader:
     def keys(self, node: Any, path: Path, allowed: dict[str, bool], what: str) -> bool:
         """Check a mapping's keys: required ones present, nothing unknown."""
         if not isinstance(node, dict):
-            self.error(path, f"{what} must be a mapping of keys to values, not {_kind(node)}")
+            self.error(path, f"{what} must be a mapping of keys to values, not {kind_of(node)}")
             return False
         for key in node:
             if key not in allowed:
@@ -48,7 +52,7 @@ class _Reader:
         if value is None:
             return ""
         if not isinstance(value, str) or (required and not value.strip()):
-            self.error((*path, key), f"`{key}` of {what} must be non-empty text, not {_kind(value)}")
+            self.error((*path, key), f"`{key}` of {what} must be non-empty text, not {kind_of(value)}")
             return ""
         return value.strip()
 
@@ -80,7 +84,7 @@ class _Reader:
         return None
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
     if value is None:
         return "nothing"
     return {

@@ -15,13 +15,13 @@ from .model import (
     Rule,
     Ruleset,
 )
-from .reader import RULE_ID, Path, _Reader
-from .sections import _refs
+from .reader import RULE_ID, Path, TreeReader
+from .sections import read_refs
 
 RULE_KEYS = {"id": True, "title": True, "description": False, "when": True, "then": True, "references": False}
 
 
-def _rules(r: _Reader, node: Any, rs: Ruleset) -> tuple[Rule, ...]:
+def read_rules(r: TreeReader, node: Any, rs: Ruleset) -> tuple[Rule, ...]:
     if not isinstance(node, list) or not node:
         if node is not None:
             r.error(("rules",), "`rules` must be a list of rules")
@@ -50,7 +50,7 @@ def _rules(r: _Reader, node: Any, rs: Ruleset) -> tuple[Rule, ...]:
                 when=when if when is not None else All(()),
                 then=then,
                 description=r.text(item, "description", p, f"rule `{rid}`", False),
-                references=_refs(r, item, p, rs.references, f"rule `{rid}`"),
+                references=read_refs(r, item, p, rs.references, f"rule `{rid}`"),
                 line=r.src.line(p),
             )
         )
@@ -66,7 +66,7 @@ ACTION_KEYS = {
 }
 
 
-def _actions(r: _Reader, node: Any, path: Path, rs: Ruleset) -> tuple[Action, ...]:
+def _actions(r: TreeReader, node: Any, path: Path, rs: Ruleset) -> tuple[Action, ...]:
     if not isinstance(node, list) or not node:
         r.error(path, "`then` must be a non-empty list of actions (recommend, exclude, caveat, refer, warn)")
         return ()
@@ -114,7 +114,7 @@ def _actions(r: _Reader, node: Any, path: Path, rs: Ruleset) -> tuple[Action, ..
 INVARIANT_KEYS = {"id": True, "title": True, "when": False, **{k: False for k in INVARIANT_KINDS}}
 
 
-def _invariants(r: _Reader, node: Any, rs: Ruleset) -> tuple[Invariant, ...]:
+def read_invariants(r: TreeReader, node: Any, rs: Ruleset) -> tuple[Invariant, ...]:
     if not isinstance(node, list) or not node:
         if node is not None:
             r.error(("invariants",), "`invariants` must be a list of statements that hold for every profile")

@@ -18,10 +18,10 @@ from .model import (
     Strength,
     Value,
 )
-from .reader import IDENT, RESERVED_FIELDS, RULE_ID, Path, _Reader
+from .reader import IDENT, RESERVED_FIELDS, RULE_ID, Path, TreeReader
 
 
-def _people(r: _Reader, node: Any, path: Path, what: str, need_date: bool) -> tuple[Person, ...]:
+def read_people(r: TreeReader, node: Any, path: Path, what: str, need_date: bool) -> tuple[Person, ...]:
     if not isinstance(node, list) or not node:
         if node is not None:
             r.error(path, f"`{what}` must be a list of people, each with a `name`")
@@ -42,7 +42,7 @@ def _people(r: _Reader, node: Any, path: Path, what: str, need_date: bool) -> tu
     return tuple(people)
 
 
-def _references(r: _Reader, node: Any) -> dict[str, Reference]:
+def read_references(r: TreeReader, node: Any) -> dict[str, Reference]:
     refs: dict[str, Reference] = {}
     if node is None:
         return refs
@@ -68,7 +68,7 @@ def _references(r: _Reader, node: Any) -> dict[str, Reference]:
     return refs
 
 
-def _strengths(r: _Reader, node: Any) -> tuple[Strength, ...]:
+def read_strengths(r: TreeReader, node: Any) -> tuple[Strength, ...]:
     if not isinstance(node, list) or not node:
         if node is not None:
             r.error(("strengths",), "`strengths` must list recommendation strengths, strongest first")
@@ -91,7 +91,7 @@ def _strengths(r: _Reader, node: Any) -> tuple[Strength, ...]:
     return tuple(out)
 
 
-def _groups(r: _Reader, node: Any) -> tuple[tuple[str, str], ...]:
+def read_groups(r: TreeReader, node: Any) -> tuple[tuple[str, str], ...]:
     if node is None:
         return ()
     if not isinstance(node, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in node.items()):
@@ -113,7 +113,7 @@ INPUT_KEYS = {
 }
 
 
-def _inputs(r: _Reader, node: Any, groups: tuple[tuple[str, str], ...]) -> dict[str, InputField]:
+def read_inputs(r: TreeReader, node: Any, groups: tuple[tuple[str, str], ...]) -> dict[str, InputField]:
     fields: dict[str, InputField] = {}
     if not isinstance(node, dict) or not node:
         if node is not None:
@@ -179,7 +179,7 @@ def _inputs(r: _Reader, node: Any, groups: tuple[tuple[str, str], ...]) -> dict[
     return fields
 
 
-def _values(r: _Reader, node: Any, path: Path, what: str) -> tuple[Value, ...]:
+def _values(r: TreeReader, node: Any, path: Path, what: str) -> tuple[Value, ...]:
     if not isinstance(node, list) or not node:
         r.error(path, f"{what} needs `values`: a list of {{code, label}}")
         return ()
@@ -212,7 +212,7 @@ OPTION_KEYS = {
 }
 
 
-def _options(r: _Reader, node: Any, refs: dict[str, Reference]) -> dict[str, Option]:
+def read_options(r: TreeReader, node: Any, refs: dict[str, Reference]) -> dict[str, Option]:
     options: dict[str, Option] = {}
     if not isinstance(node, dict) or not node:
         if node is not None:
@@ -250,7 +250,7 @@ def _options(r: _Reader, node: Any, refs: dict[str, Reference]) -> dict[str, Opt
                 )
                 level = "not_applicable"
             note = r.text(ev, "note", ep, what)
-        option_refs = _refs(r, item, p, refs, what)
+        option_refs = read_refs(r, item, p, refs, what)
         options[oid] = Option(
             id=oid,
             label=r.text(item, "label", p, what),
@@ -268,7 +268,9 @@ def _options(r: _Reader, node: Any, refs: dict[str, Reference]) -> dict[str, Opt
     return options
 
 
-def _refs(r: _Reader, item: dict[str, Any], path: Path, refs: dict[str, Reference], what: str) -> tuple[str, ...]:
+def read_refs(
+    r: TreeReader, item: dict[str, Any], path: Path, refs: dict[str, Reference], what: str
+) -> tuple[str, ...]:
     ids = r.text_list(item, "references", path, what)
     for i, ref in enumerate(ids):
         if ref not in refs:

@@ -7,7 +7,7 @@ from typing import Any
 from .errors import suggest
 from .model import Expectation, Ruleset, TestCase
 from .profile import validate_profile
-from .reader import Path, _Reader
+from .reader import Path, TreeReader
 
 EXPECT_KEYS = {
     "candidates": False,
@@ -24,7 +24,7 @@ EXPECT_KEYS = {
 class _Expect:
     """Reads one `expect:` mapping; every id it names must exist in the ruleset."""
 
-    def __init__(self, r: _Reader, rs: Ruleset, node: dict[str, Any], path: Path, what: str) -> None:
+    def __init__(self, r: TreeReader, rs: Ruleset, node: dict[str, Any], path: Path, what: str) -> None:
         self.r, self.rs, self.node, self.path, self.what = r, rs, node, path, what
 
     def options(self, key: str) -> tuple[str, ...] | None:
@@ -83,7 +83,7 @@ class _Expect:
         )
 
 
-def _tests(r: _Reader, node: Any, path: Path, rs: Ruleset) -> tuple[TestCase, ...]:
+def read_tests(r: TreeReader, node: Any, path: Path, rs: Ruleset) -> tuple[TestCase, ...]:
     if not isinstance(node, list):
         r.error(path, "`tests` must be a list of test cases")
         return ()

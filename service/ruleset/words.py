@@ -1,10 +1,14 @@
-"""Plain words for conditions and actions: what auditors and clinicians read instead of YAML."""
+"""Plain words for a ruleset: what auditors and clinicians read instead of YAML.
+
+Conditions, actions, invariants, evidence levels and the engine's semantics, in the words shared by every
+place that shows them (the Markdown document, the web pages, the CDS Hooks cards), so they cannot differ.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .model import Action, All, Compare, Condition, InputField, Not, Presence, Ruleset
+from .model import Action, All, Compare, Condition, InputField, Invariant, Not, Presence, Ruleset
 
 OP_WORDS = {
     "equals": "is",
@@ -62,3 +66,42 @@ def describe_action(rs: Ruleset, action: Action) -> str:
     if action.kind == "refer":
         return f"refer to {labels}: {action.text}"
     return f"warn: {action.text}"
+
+
+LEVEL_WORDS = {
+    "high": "High",
+    "moderate": "Moderate",
+    "low": "Low",
+    "very_low": "Very low",
+    "not_applicable": "Not applicable",
+}
+
+COURSE_LABELS = (("sessions", "Sessions"), ("time_to_response", "Time to response"), ("maintenance", "Maintenance"))
+SEMANTICS = (
+    "An exclusion always beats a recommendation: an excluded option is never shown as a candidate.",
+    "A comparison on an input that is not recorded is never satisfied, whatever the operator; "
+    "rules that must act on missing facts say so with *is not recorded*.",
+    "Candidates are ordered by strength, then by the order of the option catalogue below.",
+)
+
+
+def allowed_words(f: InputField) -> str:
+    """What an input accepts, as written in the document's inputs table."""
+    if f.type == "integer":
+        return f"{f.minimum}-{f.maximum} {f.unit}"
+    if f.type == "boolean":
+        return "yes / no"
+    return ", ".join(f"`{v.code}` ({v.label})" for v in f.values)
+
+
+def invariant_words(rs: Ruleset, inv: Invariant) -> str:
+    """The statement an invariant makes, in words (its scope, then its claim)."""
+    scope = f"when {describe(rs, inv.when)}, " if inv.when is not None else "for every valid profile, "
+    opts = ", ".join(rs.options[o].label for o in inv.options)
+    claim = {
+        "never_candidate": f"{opts} is never a candidate",
+        "always_excluded": f"{opts} is always excluded",
+        "always_referral": f"{opts} is always a referral",
+        "some_candidate_or_referral": "there is at least one candidate or referral",
+    }[inv.kind]
+    return scope + claim

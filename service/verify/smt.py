@@ -3,7 +3,7 @@
 The encoding is a third, independent statement of the semantics: each field is a z3 variable plus a
 "known" flag; a condition has a z3 formula for "is true" and one for "is false" (Kleene logic, so
 neither holds when an unknown input leaves it undecided); a rule fires when its condition is true;
-the decision rules of engine/decision.py become formulas over the fired rules. An invariant is proven
+the decision rules of engine/assemble.py become formulas over the fired rules. An invariant is proven
 when its negation is unsatisfiable; otherwise the model is a counterexample profile.
 """
 

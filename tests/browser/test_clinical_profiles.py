@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from service.decide import make_decision
+from service.answering import make_decision
 from service.registry import Registry
 from service.ruleset import Ruleset
 

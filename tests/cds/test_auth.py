@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +21,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
+
+from service.cds import auth
 
 from .conftest import PATIENT_VIEW, write_issuers
 from .helpers import BASE, Ehr, EhrKey, serve
@@ -340,3 +345,85 @@ def test_replay_table_unavailable_is_503_not_acceptance(
     shutil.rmtree(folder)
     resp = discover(app, ehr.token(DISCOVERY))
     assert resp.status_code == 503 and resp.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_random_kids_cannot_force_a_jwks_fetch_per_request(make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    ehr = Ehr("https://jku.example.org", [EhrKey.generate("ES384")])
+    host = serve(lambda path, headers: (200, ehr.jwks))
+    try:
+        issuers = write_issuers(tmp_path / "jku.json", [{"iss": ehr.iss, "jwks_url": host.url + "/jwks.json"}])
+        app = make_app(CDS_HOOKS_ISSUERS=str(issuers))
+        assert discover(app, ehr.token(DISCOVERY)).status_code == 200
+        for _ in range(20):  # each token names a kid never seen before
+            assert_bare_401(discover(app, ehr.token(DISCOVERY, key=EhrKey.generate("ES384"))))
+        assert len(host.requests) == 1 + auth.UNKNOWN_KID_REFETCHES
+        assert discover(app, ehr.token(DISCOVERY)).status_code == 200  # the real key still works
+    finally:
+        host.close()
+
+
+class _StallingHost:
+    """A TCP server that accepts connections and then sends one byte every `every` seconds, or nothing."""
+
+    def __init__(self, every: float | None) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/jwks.json"
+        self.connections = 0
+        self.every = every
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed
+                return
+            self.connections += 1
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: " + b"a" * 200:
+                if self.stop.wait(self.every or 60):
+                    return
+                if self.every is not None:
+                    with contextlib.suppress(OSError):
+                        conn.sendall(bytes([byte]))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("every", [0.2, None], ids=["dripping", "silent"])
+def test_a_stalling_jwks_host_costs_one_bounded_wait_a_minute(
+    make_app: Callable[..., Flask], ehr: Ehr, tmp_path: Path, every: float | None
+) -> None:
+    host = _StallingHost(every)
+    try:
+        issuers = write_issuers(tmp_path / "stall.json", [{"iss": ehr.iss, "jwks_url": host.url}])
+        app = make_app(CDS_HOOKS_ISSUERS=str(issuers))
+        answers: list[Any] = []
+        worker = threading.Thread(target=lambda: answers.extend(discover(app, ehr.token(DISCOVERY)) for _ in range(3)))
+        worker.start()
+        worker.join(timeout=25)  # the fetch deadline is 3 s; without it the host holds the request for 40 s
+        assert not worker.is_alive(), "the JWKS fetch has no overall deadline"
+        for resp in answers:
+            assert_bare_401(resp)
+        assert host.connections == 1  # the failed host is left alone for a minute, not asked per request
+    finally:
+        host.close()
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat"])
+def test_numeric_date_given_as_text_is_refused(app: Flask, ehr: Ehr, claim: str) -> None:
+    now = int(time.time())
+    key = ehr.keys[0]
+    payload: dict[str, Any] = {"iss": ehr.iss, "aud": DISCOVERY, "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex}
+    payload[claim] = str(payload[claim])  # "1767225600" is not a NumericDate (RFC 7519 section 2)
+    token = jwt.encode(payload, key.private, algorithm=key.alg, headers={"kid": key.kid, "typ": "JWT"})
+    assert_bare_401(discover(app, token))

@@ -57,13 +57,6 @@ def order_context(*codes: str) -> dict[str, Any]:
     }
 
 
-def by_indicator(cards: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for card in cards:
-        out.setdefault(card["indicator"], []).append(card)
-    return out
-
-
 def count(app: Flask, model: Any, *where: Any) -> int:
     with app.extensions["decision_log"].engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
@@ -272,3 +265,17 @@ def test_feedback_for_a_card_never_issued_is_refused(cds: CdsClient, issued: lis
     resp = cds.post(PATIENT_VIEW + "/feedback", {"feedback": [item]})
     assert resp.status_code == 400
     assert resp.get_json()["issue"][0]["expression"] == ["feedback[0].card"]
+
+
+def test_an_order_without_a_dose_form_says_which_form_is_excluded(cds: CdsClient) -> None:
+    """ "Minoxidil 2.5 MG" (RxNorm SCDC) may be oral or topical: oral is excluded with heart failure, topical
+    is not, so the card warns about the form rather than claiming it depends on unrecorded facts."""
+    prefetch = full_prefetch(conditions=bundle(condition("L64.9"), condition("I50.9")))
+    cards = assert_conformant(
+        cds.post(
+            ORDER_SELECT, hook_request("order-select", prefetch=prefetch, context=order_context("317430"))
+        ).get_json()
+    )
+    assert [c["indicator"] for c in cards] == ["warning"], cards
+    assert "check which form is ordered" in cards[0]["summary"]
+    assert "does not say its dose form" in cards[0]["detail"]

@@ -185,7 +185,7 @@ def default() -> tuple[Ruleset, FhirMapping, Engine]:
 def cards_for(
     default: tuple[Ruleset, FhirMapping, Engine], record: dict[str, Any], orders: list[str] | None = None
 ) -> list[dict[str, Any]]:
-    """What the CDS channel answers for a record, built from the same parts as service/http/cds_hooks.py."""
+    """What the CDS channel answers for a record, built from the same parts as service/http/cds_hooks/routes.py."""
     ruleset, mapping, engine = default
     body = {"context": {"patientId": "p1", "userId": "Practitioner/dr-1"}, "prefetch": record}
     data, _keys = prefetch.gather(mapping, body, timeout=1)

@@ -12,6 +12,7 @@ from flask import Flask
 
 from .conftest import ORDER_SELECT, PATIENT_VIEW, RULESET_ID
 from .helpers import BASE, CdsClient, Ehr, hook_request
+from .test_calls import full_prefetch
 
 TOKEN_PATTERN = re.compile(r"\{\{([^{}]+)\}\}")
 ALLOWED_TOKENS = {
@@ -147,19 +148,6 @@ def test_body_too_large(make_app: Callable[..., Flask], ehr: Ehr) -> None:
             ),
             "fhirAuthorization.token_type",
         ),
-        (
-            lambda r: r.update(
-                fhirServer="http://ehr.example.org/fhir",
-                fhirAuthorization={
-                    "access_token": "t",
-                    "token_type": "Bearer",
-                    "expires_in": 30,
-                    "scope": "patient/*.read",
-                    "subject": "s",
-                },
-            ),
-            "fhirServer",
-        ),
     ],
 )
 def test_invalid_requests_name_the_field(
@@ -204,6 +192,13 @@ def test_feedback_body_errors(cds: CdsClient) -> None:
     body = assert_outcome(cds.post(path, {"feedback": [bad]}), 400)
     expressions = {e for i in body["issue"] for e in i.get("expression", [])}
     assert {"feedback[0].outcome", "feedback[0].outcomeTimestamp"} <= expressions
+
+
+@pytest.mark.parametrize("timestamp", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00"])
+def test_feedback_with_an_instant_outside_the_utc_range_is_400(cds: CdsClient, timestamp: str) -> None:
+    """An offset that carries the instant past year 9999 or before year 1 in UTC was a 500 (issue 16, item 7)."""
+    item = {"card": "c", "outcome": "overridden", "outcomeTimestamp": timestamp}
+    assert_outcome(cds.post(PATIENT_VIEW + "/feedback", {"feedback": [item]}), 400, "feedback[0].outcomeTimestamp")
 
 
 # ---- CORS ----------------------------------------------------------------------------------------
@@ -251,3 +246,32 @@ def test_wildcard_origin_for_local_trials(make_app: Callable[..., Flask]) -> Non
 def test_openapi_documents_the_cds_paths(cds: CdsClient) -> None:
     paths = cds.client.get("/openapi.json").get_json()["paths"]
     assert {"/cds-services", "/cds-services/{service_id}", "/cds-services/{service_id}/feedback"} <= set(paths)
+
+
+def test_the_topic_comes_from_public_base_url_not_the_request(make_app: Callable[..., Flask], ehr: Ehr) -> None:
+    app = make_app(PUBLIC_BASE_URL="https://rules.example-hospital.org")
+    try:
+        client = app.test_client()
+        path = PATIENT_VIEW
+        url = "https://rules.example-hospital.org" + path  # the JWT audience is the public URL
+        resp = client.post(
+            path,
+            json=hook_request("patient-view", prefetch=full_prefetch()),
+            headers={"Authorization": f"Bearer {ehr.token(url)}"},
+            base_url="http://10.0.0.7:8000",
+        )
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        for card in resp.get_json()["cards"]:
+            assert card["source"]["topic"]["system"] == "https://rules.example-hospital.org/rulesets"
+            assert card["source"]["topic"]["code"] == RULESET_ID
+            assert all(link["url"].startswith("https://rules.example-hospital.org/") for link in card["links"])
+    finally:
+        app.extensions["decision_log"].close()
+
+
+def test_bearer_in_any_case_is_accepted(cds: CdsClient) -> None:
+    auth = {"access_token": "t", "token_type": "bearer", "expires_in": 30, "scope": "patient/*.read", "subject": "s"}
+    request = hook_request(
+        "patient-view", prefetch=full_prefetch(), fhirServer="https://ehr.example.org/fhir", fhirAuthorization=auth
+    )
+    assert cds.post(PATIENT_VIEW, request).status_code == 200

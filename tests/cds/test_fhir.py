@@ -1,4 +1,4 @@
-"""FHIR resources to a profile (service/fhir.py) and prefetch gathering with the FHIR-server fallback."""
+"""FHIR resources to a profile (service/cds/extract.py) and prefetch gathering with the FHIR-server fallback."""
 
 from __future__ import annotations
 

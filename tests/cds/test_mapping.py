@@ -112,3 +112,55 @@ def test_rulesets_check_checks_the_mapping_file(tmp_path: Path) -> None:
     assert bad.exit_code == 1
     assert "FAIL  FHIR mapping: 1 problem(s)" in bad.output
     assert f"{mapping}:" in bad.output and "`hyperkalemia` is not a value of `conditions`" in bad.output
+
+
+# ---- issue 13: aliases, names, texts, statuses ---------------------------------------------------------
+
+
+def test_system_aliases_must_be_oids_with_a_source(tmp_path: Path, ruleset: Ruleset) -> None:
+    text = fixture_text().replace(
+        "  icd10cm: http://hl7.org/fhir/sid/icd-10-cm\n",
+        "  icd10cm: {url: http://hl7.org/fhir/sid/icd-10-cm, aliases: [icd10]}\n",
+    )
+    found = problems(tmp_path, ruleset, text)
+    assert any("must be an OID URI" in p for p in found) and any("`source` must say" in p for p in found)
+
+
+def test_an_alias_matches_like_the_url(tmp_path: Path, ruleset: Ruleset) -> None:
+    text = fixture_text().replace(
+        "  icd10cm: http://hl7.org/fhir/sid/icd-10-cm\n",
+        '  icd10cm: {url: http://hl7.org/fhir/sid/icd-10-cm, aliases: ["urn:oid:2.16.840.1.113883.6.90"],'
+        " source: https://build.fhir.org/ig/HL7/UTG/CodeSystem-icd10CM.html}\n",
+    )
+    path = tmp_path / "x.fhir.yaml"
+    path.write_text(text, encoding="utf-8")
+    mapping = load_mapping(path, ruleset)
+    heart = next(f for f in mapping.conditions if f.value == "heart_failure")
+    assert heart.codes[0].matches("urn:oid:2.16.840.1.113883.6.90", "I50.9")
+    assert not heart.codes[0].matches("urn:oid:2.16.840.1.113883.6.96", "I50.9")
+    hyperkalaemia = next(f for f in mapping.conditions if f.value == "hyperkalaemia").codes[0]
+    assert hyperkalaemia.matches("http://hl7.org/fhir/sid/icd-10-cm", "E875")  # without the dot
+    assert not hyperkalaemia.matches("http://hl7.org/fhir/sid/icd-10-cm", "E87.6")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("      orders: [oral_finasteride]\n", "      orders: [oral_finasteride]\n      names: [fin]\n", "too short"),
+        (
+            "    max_age_days: 30\n",
+            "    max_age_days: 30\n    statuses: [final, done]\n",
+            "`done` is not a FHIR status",
+        ),
+        (
+            "  - field: conditions\n    value: heart_failure\n",
+            "  - field: conditions\n    value: heart_failure\n    unconfirmed: heart_failure\n",
+            "`unconfirmed` is for enum fields",
+        ),
+        ("&status=active\n", "&status=active&_include=MedicationRequest:requester\n", "is not supported"),
+    ],
+)
+def test_new_keys_are_checked(tmp_path: Path, ruleset: Ruleset, old: str, new: str, message: str) -> None:
+    text = fixture_text()
+    assert old in text, old
+    assert any(message in p for p in problems(tmp_path, ruleset, text.replace(old, new, 1)))

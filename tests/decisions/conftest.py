@@ -23,7 +23,7 @@ from psycopg import sql
 from service import create_app
 from service.decisions import DecisionLog
 from service.decisions.identifiers import IdentifierKey
-from service.decisions.verify import Report, verify
+from service.decisions.integrity import Report, verify
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "rulesets" / "examples" / "minimal.yaml"

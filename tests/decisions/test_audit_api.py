@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.decide import commit, make_decision, prepare
+from service.answering import commit, make_decision, prepare
 from service.decisions import ConfigurationError
 from service.decisions.identifiers import IdentifierKey
 
@@ -229,7 +229,7 @@ def test_the_audit_blueprint_works_on_its_own_path(app: Flask) -> None:
 def test_readyz_reports_the_database(app: Flask, client: FlaskClient, database_url: str) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json["database"] == {"backend": database_url.split(":")[0], "reachable": True}
+    assert ready.json["database"] == {"backend": database_url.split(":")[0], "reachable": True, "can_record": True}
     raw_sql(database_url, "ALTER TABLE chain_heads RENAME TO chain_heads_gone")
     try:
         down = client.get("/readyz")
@@ -251,3 +251,53 @@ def test_a_log_that_cannot_be_read_is_503(app: Flask, client: FlaskClient, datab
         assert response.mimetype == "application/problem+json"
     finally:
         raw_sql(database_url, "ALTER TABLE decisions_gone RENAME TO decisions")
+
+
+def _cursor(data: dict[str, object]) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("limit=%C2%B2", "limit"),  # a superscript two: a Unicode digit, but not a number
+        ("limit=" + "9" * 5000, "limit"),  # more digits than int() converts
+        ("since=9999-12-31T23:59:59-23:59", "since"),  # past the year 9999 in UTC
+        ("since=0001-01-01T00:00:00%2B14:00", "since"),  # before the year 1 in UTC
+        ("until=9999-12-31T23:59:59-23:59", "until"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/evaluations", "/decisions"])
+def test_out_of_range_query_values_are_400_naming_the_parameter(
+    app: Flask, client: FlaskClient, path: str, query: str, parameter: str
+) -> None:
+    """These were 500s (issue 16, item 7): a non-ASCII digit, and instants that overflow in UTC."""
+    decide(app, PROFILE)
+    response = client.get(f"{path}?{query}", headers=AUDITOR)
+    assert response.status_code == 400
+    if path == "/v1/evaluations":
+        [problem] = response.json["errors"]
+        assert problem["parameter"] == parameter
+    else:
+        assert f'id="err-{parameter}"' in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("key", ["b", "a"])
+@pytest.mark.parametrize("seq", [2**63, 2**64 + 5, -(2**63) - 1])
+def test_a_forged_cursor_out_of_the_seq_range_is_400(app: Flask, client: FlaskClient, seq: int, key: str) -> None:
+    """A cursor is base64 JSON: a forged one with a seq past 64 bits was a 500 (issue 16, item 7)."""
+    from service.decisions.queries import Filters
+
+    decide(app, PROFILE)
+    cursor = _cursor({key: seq, "f": Filters().fingerprint()})
+    if key == "b":
+        response = client.get(f"/v1/evaluations?cursor={cursor}", headers=AUDITOR)
+        assert response.status_code == 400
+        [problem] = response.json["errors"]
+        assert problem["parameter"] == "cursor"
+    page = client.get(f"/decisions?cursor={cursor}", headers=AUDITOR)
+    assert page.status_code == 400
+    assert 'id="err-cursor"' in page.get_data(as_text=True)

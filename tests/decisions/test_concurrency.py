@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from service import create_app
-from service.decide import make_decision
+from service.answering import make_decision
 
 from .conftest import HMAC_KEY, PROFILE, raw_sql, verify_database
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from service import create_app
-from service.decide import commit, prepare
+from service.answering import commit, prepare
 from service.decisions import ConfigurationError
 from service.decisions.identifiers import KEY_FILE, load_key
 

@@ -1,7 +1,7 @@
 """Record before respond, and 503 when the record cannot be written - through HTTP, on a real database.
 
 The JSON API (POST /v1/evaluations) is built on another branch. Until it is merged, the first tests
-exercise the contract through a route that does what every channel does - service.decide with the
+exercise the contract through a route that does what every channel does - service.answering with the
 app's real recorder - and the last ones run against POST /v1/evaluations itself when the app has it.
 """
 
@@ -13,10 +13,10 @@ import pytest
 from flask import Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from service.decide import make_decision
+from service.answering import make_decision
 from service.decisions import DecisionLog, queries
 from service.decisions.database import connect
-from service.decisions.verify import verify
+from service.decisions.integrity import verify
 
 from .conftest import PROFILE, raw_sql
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from service.decide import make_decision
+from service.answering import make_decision
 from service.decisions.replay import replay
 
 from .conftest import AUDITOR, PROFILE, raw_sql, unguard

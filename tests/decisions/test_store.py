@@ -1,4 +1,4 @@
-"""The decision log as the recorder of service.decide: what a record holds, revisions, failures, feedback."""
+"""The decision log as the recorder of service.answering: what a record holds, revisions, failures, feedback."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.decide import commit, make_decision, prepare
+from service.answering import commit, make_decision, prepare
 from service.decisions import DecisionLog, InvalidFeedback, RecordError, queries
 from service.decisions.identifiers import IdentifierKey
-from service.decisions.verify import verify
+from service.decisions.integrity import verify
 from service.registry import Registry
 
 from .conftest import HMAC_KEY, PROFILE, raw_sql

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from click.testing import Result
 from flask import Flask
 
-from service.decide import commit, make_decision, prepare
+from service.answering import commit, make_decision, prepare
 
 from .conftest import PROFILE, raw_sql, unguard
 
@@ -118,3 +120,160 @@ def test_an_altered_ruleset_revision_is_named(app: Flask, database_url: str, log
     assert result.exit_code == 1
     assert "ruleset_revisions (format-example " in result.output
     assert "does not hash to its sha256" in result.output
+
+
+# ---- every stored column of every logged table -------------------------------------------------
+
+H = "'" + "a" * 64 + "'"  # a well-formed hash or digest that is not the stored one
+WHEN = "'2020-01-02 03:04:05.000006'"  # a time both backends take as a literal, and none the log holds
+OTHER_ID = "'00000000-0000-4000-8000-000000000000'"
+# One edit for each column, on the record that has most of them: decision seq 3 (its card and feedback),
+# the active revision, the decisions chain head. Values fit each column's type and length on both backends.
+EDITS: dict[str, tuple[str, dict[str, str]]] = {
+    "decisions": (
+        "seq = 3",
+        {
+            "seq": "103",
+            "decision_id": OTHER_ID,
+            "evaluated_at": WHEN,
+            "channel": "'form'",
+            "ruleset_id": "'other-ruleset'",
+            "ruleset_version": "'9.9.9'",
+            "ruleset_sha256": H,
+            "profile": "'{}'",
+            "candidates": "'[\"oral\"]'",
+            "excluded": "'[]'",
+            "referrals": "'[\"review\"]'",
+            "fired_rules": "'[]'",
+            "latency_us": "latency_us + 1",
+            "decision": "'{}'",
+            "patient_hash": H,
+            "user_hash": H,
+            "hook_instance_hash": H,
+            "prev_hash": H,
+            "hash": H,
+        },
+    ),
+    "decision_cards": (
+        "uuid = 'card-1'",
+        {
+            "uuid": "'card-2'",
+            "seq": "2",
+            "position": "position + 1",
+            "option": "'oral'",
+            "indicator": "'warning'",
+            "summary": "'Oral'",
+            "rules": "'[]'",
+        },
+    ),
+    "feedback": (
+        "seq = 1",
+        {
+            "seq": "7",
+            "card_uuid": "'card-2'",
+            "decision_id": OTHER_ID,
+            "service_id": "'other-service'",
+            "outcome": "'accepted'",
+            "outcome_timestamp": WHEN,
+            "override_reason": '\'{"userComment":"edited"}\'',
+            "accepted_suggestions": "'[\"s-1\"]'",
+            "received_at": WHEN,
+            "prev_hash": H,
+            "hash": H,
+        },
+    ),
+    "ruleset_revisions": (
+        "1 = 1",
+        {
+            "sha256": H,
+            "ruleset_id": "'other-ruleset'",
+            "version": "'9.9.9'",
+            "source_text": "source_text || ' '",
+            "tests_text": "'tests: []'",
+            "options": "'[\"topical\"]'",  # oral and review hidden from filtered audits (issue 16, item 6)
+            "stored_at": WHEN,
+            "content_hash": H,
+        },
+    ),
+    "chain_heads": ("name = 'decisions'", {"name": "'decision'", "seq": "seq + 1", "hash": H}),
+}
+APPEND_ONLY = ("ruleset_revisions", "decisions", "decision_cards", "feedback")
+
+
+def test_every_column_of_every_logged_table_has_an_edit_below() -> None:
+    """A column added later without a tamper case here fails this, not silently the coverage."""
+    from service.decisions.models import Base
+
+    for table, (_, edits) in EDITS.items():
+        assert set(edits) == set(Base.metadata.tables[table].columns.keys()), table
+
+
+@pytest.mark.parametrize(
+    ("table", "column"), [(table, column) for table, (_, edits) in EDITS.items() for column in edits]
+)
+def test_an_edit_of_any_stored_column_is_caught(
+    app: Flask, database_url: str, logged: list[str], table: str, column: str
+) -> None:
+    where, edits = EDITS[table]
+    guards = unguard(database_url, table) if table in APPEND_ONLY else []
+    select = f"SELECT {column} FROM {table} WHERE {where}"
+    before = raw_sql(database_url, select)[0]
+    raw_sql(database_url, *guards, f"UPDATE {table} SET {column} = {edits[column]} WHERE {where}")
+    assert raw_sql(database_url, select)[0] != before  # the edit took (an edited key moves the row away)
+    result = verify_cli(app)
+    assert result.exit_code == 1, f"{table}.{column} edited, yet: {result.output}"
+    assert "FAIL" in result.output
+
+
+def test_a_log_written_before_revision_hashes_still_verifies_after_the_upgrade(
+    make_app: Callable[..., Flask], database_url: str
+) -> None:
+    """Migration 0004 gives the revisions of an existing log their content_hash: the log verifies after it.
+
+    The log is written by the service, then put back into the state before 0004 (column gone, schema
+    version the one 0004 revises) and 0004 alone is run on it; later migrations, if any, stay applied.
+    """
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from service.decisions.database import WRITE, connect
+    from service.decisions.migrate import alembic_config
+
+    first = make_app()
+    ids = _decisions_with_feedback(first)
+    first.extensions["decision_log"].close()
+    [[(head,)]] = raw_sql(database_url, "SELECT version_num FROM alembic_version")
+    engine = connect(database_url)
+    try:
+        with engine.execution_options(**WRITE).begin() as conn:
+            before = ScriptDirectory.from_config(alembic_config(conn)).get_revision("0004").down_revision
+        raw_sql(
+            database_url,
+            "ALTER TABLE ruleset_revisions DROP COLUMN content_hash",
+            f"UPDATE alembic_version SET version_num = '{before}'",
+        )
+        with engine.execution_options(**WRITE).begin() as conn:
+            command.upgrade(alembic_config(conn), "0004")
+    finally:
+        engine.dispose()
+    raw_sql(database_url, f"UPDATE alembic_version SET version_num = '{head}'")
+    [[stored]] = raw_sql(database_url, "SELECT content_hash FROM ruleset_revisions")
+    assert len(stored[0]) == 64
+    upgraded = make_app()
+    result = verify_cli(upgraded)
+    assert result.exit_code == 0, result.output
+    assert "decisions chain: 3 record(s)" in result.output and "ruleset revisions: 1" in result.output
+    assert len(ids) == 3
+    # ...and the revision is covered from then on.
+    raw_sql(database_url, *unguard(database_url, "ruleset_revisions"), "UPDATE ruleset_revisions SET tests_text = 'x'")
+    assert verify_cli(upgraded).exit_code == 1
+
+
+def _decisions_with_feedback(app: Flask) -> list[str]:
+    registry, log = app.extensions["registry"], app.extensions["decision_log"]
+    ids = [make_decision(registry, None, PROFILE, channel="api", recorder=log)["decision_id"]]
+    card = {"uuid": "card-1", "option": "topical", "indicator": "info", "summary": "Topical"}
+    ids.append(commit(prepare(registry, None, PROFILE), log, channel="cds-hooks", cards=[card])["decision_id"])
+    log.record_feedback("svc", [{"card": "card-1", "outcome": "accepted", "outcomeTimestamp": "2026-01-01T00:00:00Z"}])
+    ids.append(make_decision(registry, None, PROFILE, channel="api", recorder=log)["decision_id"])
+    return ids

@@ -65,9 +65,6 @@ class Element:
     def by_id(self, element_id: str) -> Element:
         return self.find(id=element_id)
 
-    def has_class(self, name: str) -> bool:
-        return name in (self.attrs.get("class") or "").split()
-
 
 class _Builder(HTMLParser):
     def __init__(self) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import os
+from pathlib import Path
 
 import pytest
 
-from service import config
+from service import config, create_app
+
+SERVICE = Path(__file__).resolve().parents[2] / "service"
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,3 +61,39 @@ def test_bad_values_stop_the_start(monkeypatch: pytest.MonkeyPatch, name: str, v
     monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit, match=message):
         config.from_env()
+
+
+def test_settings_are_one_frozen_typed_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDS_HOOKS_CORS_ORIGINS", "https://ehr.example/, https://other.example")
+    monkeypatch.setenv("CDS_HOOKS_FHIR_TIMEOUT_MS", "1500")
+    settings, flask_config = config.load({"BATCH_LIMIT": 7, "TESTING": True})
+    assert settings.batch_limit == 7 and settings.cds_hooks_fhir_timeout == 1.5
+    assert settings.cds_hooks_cors_origins == {"https://ehr.example", "https://other.example"}
+    assert flask_config["TESTING"] is True and flask_config["MAX_CONTENT_LENGTH"] == settings.max_body_bytes
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.batch_limit = 8  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("CDS_HOOKS_AUTH", "maybe", "CDS_HOOKS_AUTH must be enabled or disabled, not 'maybe'"),
+        ("CDS_HOOKS_MAX_BODY_BYTES", "big", "CDS_HOOKS_MAX_BODY_BYTES must be a whole number, not 'big'"),
+    ],
+)
+def test_a_bad_value_stops_create_app_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit, match=message):
+        create_app()
+
+
+def test_only_the_configuration_module_reads_the_environment() -> None:
+    readers = []
+    for path in sorted(SERVICE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
+                readers.append(f"{path.relative_to(SERVICE.parent)}:{node.lineno}")
+    assert readers and all(r.startswith("service/config.py:") for r in readers), readers

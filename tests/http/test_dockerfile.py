@@ -51,6 +51,21 @@ def test_shape() -> None:
     assert '"--config", "gunicorn.conf.py"' in text
 
 
+def image_env() -> dict[str, str]:
+    """The runtime stage's ENV settings (the `ENV a=b \\` block)."""
+    text = DOCKERFILE.read_text(encoding="utf-8").split(" AS builder", 1)[1]
+    match = re.search(r"^ENV ((?:.*\\\n)*.*)$", text, re.M)
+    assert match, "no ENV block in the runtime stage"
+    return dict(pair.split("=", 1) for pair in match.group(1).replace("\\\n", " ").split())
+
+
+def test_gunicorn_listens_on_loopback_by_default() -> None:
+    """Since issue 16: gunicorn's sync workers are held by slow clients, so the image does not expose them
+    (it bound 0.0.0.0:8000 before); deploy/compose.yaml puts nginx in front, in the same network namespace."""
+    assert image_env()["GUNICORN_BIND"] == "127.0.0.1:8000"
+    assert image_env()["RULESETS_DIR"] == "/app/rulesets"
+
+
 def healthcheck_command() -> list[str]:
     match = re.search(r"^HEALTHCHECK .*? CMD (\[.*\])$", DOCKERFILE.read_text(encoding="utf-8"), re.M)
     assert match, "no HEALTHCHECK ... CMD [...] line"
@@ -70,6 +85,7 @@ def test_healthcheck_probes_the_running_service(tmp_path: Path) -> None:
     write_ruleset(folder)
     with gunicorn(folder, workers=1) as server:
         assert run_healthcheck(f"0.0.0.0:{server.port}") == 0
+        assert run_healthcheck(f"127.0.0.1:{server.port}") == 0  # the image's default bind
     with socket.socket() as sock:  # a port where nothing listens any more
         sock.bind(("127.0.0.1", 0))
         free = sock.getsockname()[1]

@@ -29,8 +29,7 @@ import jwt
 import requests
 
 from ...cds.urls import secure_enough
-from ...config import ROLES, TOKEN_HASH_SETTINGS
-from ...decisions import ConfigurationError
+from ...config import ROLES, TOKEN_HASH_SETTINGS, token_hashes
 
 log = logging.getLogger(__name__)
 
@@ -67,24 +66,13 @@ def digest_of(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def parse_digests(name: str, configured: str) -> frozenset[str]:
-    """A setting's comma-separated SHA-256 hex digests; ConfigurationError naming the setting if malformed."""
-    digests = [d.strip().lower() for d in configured.split(",") if d.strip()]
-    bad = [d for d in digests if len(d) != 64 or any(c not in "0123456789abcdef" for c in d)]
-    if bad:
-        raise ConfigurationError(
-            f"{name} must list SHA-256 hex digests of tokens, separated by commas (make one with "
-            f"`printf %s TOKEN | sha256sum`); {len(bad)} entr{'y is' if len(bad) == 1 else 'ies are'} "
-            "not 64 hex characters"
-        )
-    return frozenset(digests)
-
-
 class StaticTokens:
-    """The configured token digests of every role."""
+    """The configured token digests of every role (config.token_hashes: ConfigurationError names a bad one)."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self.by_role = {role: parse_digests(name, config.get(name, "")) for role, name in TOKEN_HASH_SETTINGS.items()}
+        self.by_role = {
+            role: token_hashes(str(config.get(name) or ""), name) for role, name in TOKEN_HASH_SETTINGS.items()
+        }
 
     def configured(self, role: str) -> bool:
         return bool(self.by_role.get(role))

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 from flask_limiter import Limiter
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .. import app_context
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +38,6 @@ def credential_or_address() -> str:
     return "address:" + client_address()
 
 
-def _limit(name: str) -> Callable[[], str]:
-    """The limit configured under `name`, read at request time."""
-    return lambda: current_app.config[name]
-
-
-def _off(name: str) -> Callable[[], bool]:
-    return lambda: current_app.config[name] == "off"
-
-
 def _address() -> str:
     return "address:" + client_address()
 
@@ -59,46 +51,44 @@ SIGN_IN = ("decision_pages.sign_in_submit", "clinician.sign_in_submit")
 
 def init_app(app: Flask) -> Limiter:
     """Limits for this app, after its blueprints are registered (one Limiter per app keeps tests apart)."""
-    if app.config.get("TRUSTED_PROXY_COUNT"):
-        count = app.config["TRUSTED_PROXY_COUNT"]
+    settings = app_context.settings(app)
+    if settings.trusted_proxy_count:
+        count = settings.trusted_proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0)  # type: ignore[method-assign]
-    storage = app.config.get("RATE_LIMIT_STORAGE_URI", "memory://")
+    storage = settings.rate_limit_storage_uri
     options = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5} if storage.startswith("redis") else {}
     limiter = Limiter(
         key_func=credential_or_address,
         app=app,
         storage_uri=storage,
         storage_options=options,
-        key_prefix=app.config.get("RATE_LIMIT_KEY_PREFIX", "hairloss-rules"),
+        key_prefix=settings.rate_limit_key_prefix,
         headers_enabled=True,
         in_memory_fallback_enabled=True,
         strategy="moving-window",
     )
-    evaluations = limiter.shared_limit(
-        _limit("RATE_LIMIT_EVALUATIONS"), scope="evaluations", exempt_when=_off("RATE_LIMIT_EVALUATIONS")
-    )
-    for endpoint in EVALUATING:
-        if endpoint in app.view_functions:
-            app.view_functions[endpoint] = evaluations(app.view_functions[endpoint])
-    sign_in = limiter.shared_limit(
-        _limit("RATE_LIMIT_SIGN_IN"),
-        scope="sign-in",
-        key_func=_address,
-        exempt_when=_off("RATE_LIMIT_SIGN_IN"),
-        override_defaults=False,
-    )
-    for endpoint in SIGN_IN:
-        if endpoint in app.view_functions:
-            app.view_functions[endpoint] = sign_in(app.view_functions[endpoint])
-    failures = limiter.shared_limit(
-        _limit("RATE_LIMIT_AUTH_FAILURES"),
-        scope="token-failures",
-        key_func=_address,
-        exempt_when=_off("RATE_LIMIT_AUTH_FAILURES"),
-        deduct_when=lambda response: response.status_code in (401, 403),
-    )
-    for name in CHECKING_TOKENS:
-        if name in app.blueprints:
-            failures(app.blueprints[name])
+    # A limit set to "off" is not declared at all (settings are fixed at start, service/config.py).
+    if settings.rate_limit_evaluations != "off":
+        evaluations = limiter.shared_limit(settings.rate_limit_evaluations, scope="evaluations")
+        for endpoint in EVALUATING:
+            if endpoint in app.view_functions:
+                app.view_functions[endpoint] = evaluations(app.view_functions[endpoint])
+    if settings.rate_limit_sign_in != "off":
+        sign_in = limiter.shared_limit(
+            settings.rate_limit_sign_in, scope="sign-in", key_func=_address, override_defaults=False
+        )
+        for endpoint in SIGN_IN:
+            if endpoint in app.view_functions:
+                app.view_functions[endpoint] = sign_in(app.view_functions[endpoint])
+    if settings.rate_limit_auth_failures != "off":
+        failures = limiter.shared_limit(
+            settings.rate_limit_auth_failures,
+            scope="token-failures",
+            key_func=_address,
+            deduct_when=lambda response: response.status_code in (401, 403),
+        )
+        for name in CHECKING_TOKENS:
+            if name in app.blueprints:
+                failures(app.blueprints[name])
     app.extensions[EXTENSION] = limiter
     return limiter

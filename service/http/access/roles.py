@@ -27,7 +27,8 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 
-from ...config import ROLES
+from ...config import ROLES, Settings
+from .. import app_context
 from ..errors import problem
 from .credentials import OidcProvider, Principal, ProviderUnavailable, Refused, StaticTokens, looks_like_jwt
 
@@ -41,32 +42,34 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass
 class Access:
-    tokens: StaticTokens
     oidc: OidcProvider | None
+    open: bool  # no credential is configured for the evaluation channels: they are open to anyone
 
     @property
-    def open(self) -> bool:
-        """No credential is configured for the evaluation channels: they are open to anyone."""
-        return self.oidc is None and not any(self.tokens.configured(r) for r in OPEN_WHEN_UNCONFIGURED)
+    def tokens(self) -> StaticTokens:
+        """The static tokens, read per request (parsed once per value, config.token_hashes): an operator
+        revokes a token by changing its setting, as with AUDITOR_TOKEN_HASHES before."""
+        return StaticTokens(current_app.config)
 
 
-def build(config: dict[str, Any]) -> Access:
-    """The access settings of an app, checked (ConfigurationError names a bad one)."""
+def build(settings: Settings) -> Access:
+    """The access settings of an app (checked when the settings were built)."""
     oidc = None
-    if config.get("OIDC_ISSUER"):
+    if settings.oidc_issuer:
         oidc = OidcProvider(
-            config["OIDC_ISSUER"],
-            config["OIDC_AUDIENCE"],
-            config.get("OIDC_ROLES_CLAIM", "roles"),
-            config.get("OIDC_ROLE_MAP") or None,
-            timeout_s=float(config.get("OIDC_TIMEOUT", 3.0)),
-            ttl_s=float(config.get("OIDC_JWKS_TTL", 3600)),
+            settings.oidc_issuer,
+            settings.oidc_audience,
+            settings.oidc_roles_claim,
+            settings.oidc_role_map,
+            timeout_s=settings.oidc_timeout,
+            ttl_s=settings.oidc_jwks_ttl,
         )
-    return Access(StaticTokens(config), oidc)
+    return Access(oidc, open=not settings.access_configured)
 
 
 def init_app(app: Flask) -> Access:
-    access = app.extensions[EXTENSION] = build(app.config)
+    settings = app_context.settings(app)
+    access = app.extensions[EXTENSION] = build(settings)
     if access.open:
         log.warning(
             "access is OPEN: no INTEGRATION_TOKEN_HASHES, CLINICIAN_TOKEN_HASHES or OIDC_ISSUER is set, so anyone "
@@ -75,7 +78,7 @@ def init_app(app: Flask) -> Access:
         )
     else:
         for role in sorted(OPEN_WHEN_UNCONFIGURED):
-            if not access.tokens.configured(role) and access.oidc is None:
+            if not settings.token_hashes(role) and access.oidc is None:
                 log.warning("access: no credential can hold the %s role, so its channel is closed to everyone", role)
 
     @app.context_processor

@@ -1,8 +1,8 @@
 """The JSON API: rulesets and evaluations under /v1.
 
-This module only translates. Every decision goes through `service.decide.make_decision` (channel "api" or
+This module only translates. Every decision goes through `service.answering.make_decision` (channel "api" or
 "batch") so it is validated by the engine, stamped and recorded like any other; the marshmallow schemas
-(service/http/schemas.py) check the request first to answer every problem at once with field-level messages.
+(service/http/api/schemas.py) check the request first to answer every problem at once with field-level messages.
 A decision is returned only after the decision log (when configured) has stored it: if storing fails the
 answer is 503, never an unrecorded 200.
 """
@@ -13,15 +13,16 @@ import json
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
-from ...decide import InvalidProfile, NoDefaultRuleset, Recorder, UnknownRuleset, make_decision, pick_ruleset
-from ...registry import Active, Registry
+from ...answering import InvalidProfile, NoDefaultRuleset, UnknownRuleset, make_decision, pick_ruleset
+from ...errors import problem_type
+from ...registry import Active
 from ...ruleset.errors import suggest
-from .. import openapi
+from .. import app_context, openapi
 from ..access import roles
 from ..body import read_json
-from ..errors import ApiProblem, problem_body, problem_type, validation_problem
+from ..errors import ApiProblem, problem_body, validation_problem
 from ..ops import metrics
 from . import spec as api_spec
 from .ruleset_json import ruleset_json
@@ -39,10 +40,6 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), status, mimetype="application/json")
 
 
-def _registry() -> Registry:
-    return current_app.extensions["registry"]
-
-
 def _unknown_ruleset(ruleset_id: str, known: list[str], in_body: bool) -> ApiProblem:
     hint = suggest(ruleset_id, known) if known else ""
     message = f"there is no active ruleset `{ruleset_id}`{hint}; loaded: {', '.join(known) or 'none'}"
@@ -53,9 +50,9 @@ def _unknown_ruleset(ruleset_id: str, known: list[str], in_body: bool) -> ApiPro
 
 
 def _active(ruleset_id: str) -> Active:
-    active = _registry().get(ruleset_id)
+    active = app_context.registry().get(ruleset_id)
     if active is None:
-        raise _unknown_ruleset(ruleset_id, [a.ruleset.id for a in _registry().all()], in_body=False)
+        raise _unknown_ruleset(ruleset_id, [a.ruleset.id for a in app_context.registry().all()], in_body=False)
     return active
 
 
@@ -64,7 +61,7 @@ def _pick(envelope: dict[str, Any], errors: list[dict[str, Any]]) -> Active | No
     if any(e["field"] == "ruleset" for e in errors):
         return None
     try:
-        return pick_ruleset(_registry(), envelope.get("ruleset"))
+        return pick_ruleset(app_context.registry(), envelope.get("ruleset"))
     except UnknownRuleset as exc:
         raise _unknown_ruleset(exc.ruleset_id, exc.known, in_body=True) from None
     except NoDefaultRuleset as exc:
@@ -76,47 +73,16 @@ def _pick(envelope: dict[str, Any], errors: list[dict[str, Any]]) -> Active | No
         return None
 
 
-class RecordingFailed(Exception):
-    """The decision log could not store a decision (so the decision must not be returned)."""
-
-
-class _Guarded:
-    """Wraps the decision log so that its failures are told apart from the engine's."""
-
-    def __init__(self, inner: Recorder) -> None:
-        self.inner = inner
-
-    def record(self, decision: dict[str, Any], **kwargs: Any) -> None:
-        try:
-            self.inner.record(decision, **kwargs)
-        except Exception as exc:
-            raise RecordingFailed(type(exc).__name__) from exc
-
-    def record_feedback(self, service_id: str, items: list[dict[str, Any]]) -> None:
-        self.inner.record_feedback(service_id, items)
-
-
 def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -> dict[str, Any]:
-    recorder = current_app.extensions.get("decision_log")
-    try:
-        decision = make_decision(
-            _registry(),
-            ruleset_id,
-            profile,
-            channel=channel,
-            explain=explain,
-            recorder=_Guarded(recorder) if recorder is not None else None,
-        )
-    except RecordingFailed as exc:
-        # Only the exception type: database errors can quote the statement's parameters (patient data).
-        log.error("decision not recorded (%s); answered 503", exc)
-        raise ApiProblem(
-            503,
-            "decision-not-recorded",
-            "Decision not recorded",
-            "The decision log is unavailable, so no decision is returned; retry later.",
-            headers={"Retry-After": "5"},
-        ) from None
+    # A failed recording raises DecisionNotRecorded (503), which errors.py renders like any other error.
+    decision = make_decision(
+        app_context.registry(),
+        ruleset_id,
+        profile,
+        channel=channel,
+        explain=explain,
+        recorder=app_context.recorder(),
+    )
     metrics.observe_decision(decision, channel)
     return decision
 
@@ -131,7 +97,7 @@ def _engine_rejected(exc: InvalidProfile, prefix: list[str | int]) -> list[dict[
 
 @bp.get("/v1/rulesets")
 def list_rulesets() -> Response:
-    return json_response({"rulesets": [a.ruleset.summary for a in _registry().all()]})
+    return json_response({"rulesets": [a.ruleset.summary for a in app_context.registry().all()]})
 
 
 @bp.get("/v1/rulesets/<ruleset_id>")
@@ -180,7 +146,7 @@ def evaluate() -> Response:
 def evaluate_batch() -> Response:
     data = read_json()
     envelope, errors = envelope_errors(BatchEnvelope, data)
-    limit = current_app.config["BATCH_LIMIT"]
+    limit = app_context.settings().batch_limit
     profiles = envelope.get("profiles")
     if isinstance(profiles, list) and not 1 <= len(profiles) <= limit:
         message = f"`profiles` must hold from 1 to {limit} profiles, not {len(profiles)} (BATCH_LIMIT)"

@@ -1,4 +1,4 @@
-"""OpenAPI paths of the JSON API (service/http/api.py), with one profile schema per loaded ruleset."""
+"""OpenAPI paths of the JSON API (service/http/api/routes.py), with one profile schema per loaded ruleset."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ...ruleset.model import Ruleset
-from .. import docschemas
+from .. import app_context, docschemas
 from ..openapi import SpecContext
 from .schemas import batch_request_schema, component_name, evaluation_request_schema, profile_schema
 
@@ -67,7 +67,7 @@ def _schemas(ctx: SpecContext) -> None:
             },
         },
     )
-    limit = int(ctx.app.config["BATCH_LIMIT"])
+    limit = app_context.settings(ctx.app).batch_limit
     for rs in ctx.rulesets:
         default = ctx.default is not None and ctx.default.id == rs.id
         spec.components.schema(component_name("Profile", rs), schema=profile_schema(rs))
@@ -96,6 +96,7 @@ def paths(ctx: SpecContext) -> None:
         },
     )
     ids = [rs.id for rs in ctx.rulesets]
+    limit = app_context.settings(ctx.app).batch_limit
     ruleset_param = ctx.path_parameter(
         "ruleset_id", "A ruleset id from GET /v1/rulesets.", {"type": "string", **({"enum": ids} if ids else {})}
     )
@@ -175,7 +176,7 @@ def paths(ctx: SpecContext) -> None:
                 "security": INTEGRATION,
                 "summary": "Evaluate many profiles (population audits)",
                 "description": (
-                    f"Up to {ctx.app.config['BATCH_LIMIT']} profiles (BATCH_LIMIT). Each profile is its own decision "
+                    f"Up to {limit} profiles (BATCH_LIMIT). Each profile is its own decision "
                     "with its own decision_id; an invalid profile gives an error entry at its position instead of "
                     "failing the batch."
                 ),

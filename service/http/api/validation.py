@@ -1,4 +1,4 @@
-"""Running the schemas of service/http/schemas.py and turning their errors into problem `errors` entries.
+"""Running the schemas of service/http/api/schemas.py and turning their errors into problem `errors` entries.
 
 Each entry says where (`field` in dotted form and `pointer` as a JSON Pointer), what is wrong, and what the
 field accepts (`allowed`, or `minimum`/`maximum`/`unit`), so an integration can show it next to its field.

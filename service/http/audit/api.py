@@ -11,13 +11,12 @@ import io
 import uuid
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
-from flask.blueprints import BlueprintSetupState
+from flask import Blueprint, Response, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ...decisions import DecisionLog, queries
 from ...decisions.replay import replay as replay_decision
-from .. import openapi
+from .. import app_context, openapi
 from ..errors import problem
 from . import auditors
 from . import spec as audit_spec
@@ -26,20 +25,6 @@ from .query import BadQuery, ParamProblem, parse
 bp = Blueprint("audit", __name__, url_prefix="/v1/evaluations")
 openapi.document(bp)(audit_spec.paths)
 bp.before_request(auditors.require_auditor)
-
-
-@bp.record_once
-def _check_configuration(state: BlueprintSetupState) -> None:
-    auditors.token_hashes(state.app.config["AUDITOR_TOKEN_HASHES"])  # a malformed digest stops start-up
-
-
-@bp.errorhandler(BadQuery)
-def bad_query(exc: BadQuery) -> Response:
-    return problem(400, "Bad Request", str(exc), errors=[p.as_dict() for p in exc.problems])
-
-
-def _log() -> DecisionLog:
-    return current_app.extensions["decision_log"]
 
 
 def _decision_id(value: str) -> str:
@@ -56,14 +41,14 @@ def _not_found(decision_id: str) -> Response:
 @bp.get("")
 def search() -> ResponseReturnValue:
     wants_csv = request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
-    query = parse(request.args, _log(), wants_csv)
+    query = parse(request.args, app_context.decision_log(), wants_csv)
     if query.format == "csv":
         return Response(
-            _csv(_log(), query.filters),
+            _csv(app_context.decision_log(), query.filters),
             mimetype="text/csv",
             headers={"Content-Disposition": 'attachment; filename="decisions.csv"'},
         )
-    page = queries.search(_log(), query.filters, limit=query.limit, cursor=query.cursor)
+    page = queries.search(app_context.decision_log(), query.filters, limit=query.limit, cursor=query.cursor)
     body = {"items": page.items, "limit": query.limit, "next_cursor": page.next_cursor}
     if page.next_cursor:
         args = {k: v for k, v in request.args.items() if k != "cursor"}
@@ -87,12 +72,12 @@ def _csv(log: DecisionLog, filters: queries.Filters) -> Iterator[str]:
 @bp.get("/<decision_id>")
 def record(decision_id: str) -> ResponseReturnValue:
     decision_id = _decision_id(decision_id)
-    found = queries.get(_log(), decision_id)
+    found = queries.get(app_context.decision_log(), decision_id)
     return jsonify(found) if found is not None else _not_found(decision_id)
 
 
 @bp.post("/<decision_id>/replay")
 def replay(decision_id: str) -> ResponseReturnValue:
     decision_id = _decision_id(decision_id)
-    report = replay_decision(_log(), current_app.extensions["registry"], decision_id)
+    report = replay_decision(app_context.decision_log(), app_context.registry(), decision_id)
     return jsonify(report) if report is not None else _not_found(decision_id)

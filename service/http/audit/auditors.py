@@ -9,33 +9,16 @@ how close a guess was. A missing or wrong token is 401 with a `WWW-Authenticate:
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
-import re
 
 from flask import Response, current_app, g, request
 
-from ...decisions import ConfigurationError
+from ...config import token_hashes
 from ..access import roles
 from ..errors import problem
 
 REALM = "decision-log"
-DIGEST = re.compile(r"^[0-9a-f]{64}$")
-
-
-@functools.lru_cache(maxsize=8)
-def token_hashes(configured: str) -> frozenset[str]:
-    """Parse AUDITOR_TOKEN_HASHES (comma-separated lower-case hex SHA-256 digests)."""
-    digests = [d.strip().lower() for d in configured.split(",") if d.strip()]
-    bad = [d for d in digests if not DIGEST.match(d)]
-    if bad:
-        raise ConfigurationError(
-            "AUDITOR_TOKEN_HASHES must list SHA-256 hex digests of auditor tokens, separated by commas "
-            "(make one with `printf %s TOKEN | sha256sum`); "
-            f"{len(bad)} entr{'y is' if len(bad) == 1 else 'ies are'} not 64 hex characters"
-        )
-    return frozenset(digests)
 
 
 def challenge(error: str | None) -> Response:
@@ -53,6 +36,7 @@ def matching_digest(token: str) -> str | None:
     """The configured digest this token hashes to, or None; every digest is compared, in constant time."""
     digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
     found = None
+    # Read per request (parsed once per value): an operator can revoke a token by changing the setting.
     for known in token_hashes(current_app.config["AUDITOR_TOKEN_HASHES"]):
         if hmac.compare_digest(digest, known):
             found = known
@@ -62,6 +46,7 @@ def matching_digest(token: str) -> str | None:
 def is_configured(digest: str) -> bool:
     """Whether a digest remembered earlier (a signed-in session) is still configured: revoking a token ends it."""
     matched = False
+    # Read per request (parsed once per value): an operator can revoke a token by changing the setting.
     for known in token_hashes(current_app.config["AUDITOR_TOKEN_HASHES"]):
         matched |= hmac.compare_digest(digest, known)
     return matched

@@ -1,8 +1,8 @@
 """The decision log as pages for auditors: a searchable list, one decision in full, its replay, feedback.
 
-These pages only translate: the filters are the JSON audit list's (audit_query.parse, same names, same
+These pages only translate: the filters are the JSON audit list's (query.parse, same names, same
 checks), the reading is service/decisions (queries, replay). Every page requires the auditor credential:
-a signed-in session (auditor_session.py) or an `Authorization: Bearer` header. Without either, a browser
+a signed-in session (session.py) or an `Authorization: Bearer` header. Without either, a browser
 is sent to the sign-in form (303) and any other client gets the 401 problem of the JSON endpoints.
 
 Routes: `/decisions` (list), `/decisions/<id>` (one decision), POST `/decisions/<id>/replay`,
@@ -15,18 +15,18 @@ import logging
 import uuid
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from ...decisions import DecisionLog, LogError, queries
+from ...decisions import LogError, queries
 from ...decisions.replay import replay as replay_decision
 from ...decisions.replay import stored_ruleset
-from ...registry import Registry
+from ...errors import ServiceError
 from ...ruleset.model import Ruleset
-from ..errors import problem
-from ..pages.routes import SECURITY_HEADERS, wants_html
+from .. import app_context
+from ..html.common import add_security_headers, error_page, render_error, wants_html
 from . import auditors
 from . import session as auditor_session
 from . import views as decision_views
@@ -34,15 +34,23 @@ from .query import BadQuery, ParamProblem, parse
 
 log = logging.getLogger(__name__)
 bp = Blueprint("decision_pages", __name__, url_prefix="/decisions")
+bp.after_request(add_security_headers)
 
 FILTERS = ("ruleset", "option", "role", "channel", "since", "until")
 OPEN = {"decision_pages.sign_in", "decision_pages.sign_in_submit"}
 
 
-class _NoDecision(Exception):
+class _NoDecision(ServiceError):
+    status = 404
+    title = "No such decision"
+
     def __init__(self, decision_id: str) -> None:
         super().__init__(decision_id)
         self.decision_id = decision_id
+
+    @property
+    def detail(self) -> str:
+        return f"The decision log holds no decision `{self.decision_id}`."
 
 
 # ---- access ----------------------------------------------------------------------------------------
@@ -86,35 +94,25 @@ def _template_globals() -> dict[str, Any]:
     }
 
 
-@bp.after_request
-def _headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
-
-
 # ---- errors ----------------------------------------------------------------------------------------
 
 
+def _back() -> dict[str, str]:
+    return {"url": url_for(".search"), "text": "Back to the decision log"}
+
+
 def _error(status: int, title: str, detail: str) -> ResponseReturnValue:
-    if not wants_html():
-        return problem(status, title, detail)
-    back = {"url": url_for(".search"), "text": "Back to the decision log"}
-    return render_template("error.html", title=title, detail=detail, back=back), status
+    return error_page(status, title, detail, back=_back())
 
 
-@bp.errorhandler(_NoDecision)
-def _unknown(exc: _NoDecision) -> ResponseReturnValue:
-    return _error(404, "No such decision", f"The decision log holds no decision `{exc.decision_id}`.")
-
-
-@bp.errorhandler(LogError)
-def _log_unavailable(exc: LogError) -> ResponseReturnValue:
-    log.error("decision pages: %s", exc)
-    detail = "The decision log could not be read. Try again later; if it persists, check the database (/readyz)."
-    response = current_app.make_response(_error(503, "Decision log unavailable", detail))
-    response.headers["Retry-After"] = "5"
-    return response
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> ResponseReturnValue:
+    if isinstance(exc, LogError):
+        log.error("decision pages: %s", exc)
+        # These pages only read the log: say so rather than the answer paths' "no answer is given".
+        detail = "The decision log could not be read. Try again later; if it persists, check the database (/readyz)."
+        return error_page(exc.status, exc.title, detail, back=_back(), headers=exc.headers)
+    return render_error(exc, back=_back())
 
 
 @bp.errorhandler(HTTPException)
@@ -125,20 +123,12 @@ def _http_error(exc: HTTPException) -> ResponseReturnValue:
 # ---- helpers ---------------------------------------------------------------------------------------
 
 
-def _log() -> DecisionLog:
-    return current_app.extensions["decision_log"]
-
-
-def _registry() -> Registry:
-    return current_app.extensions["registry"]
-
-
 def _record(decision_id: str) -> dict[str, Any]:
     try:
         canonical = str(uuid.UUID(decision_id))
     except ValueError:
         raise _NoDecision(decision_id) from None
-    record = queries.get(_log(), canonical)
+    record = queries.get(app_context.decision_log(), canonical)
     if record is None:
         raise _NoDecision(canonical)
     return record
@@ -146,8 +136,8 @@ def _record(decision_id: str) -> dict[str, Any]:
 
 def _revision(sha256: str) -> tuple[Ruleset | None, str]:
     """The revision a decision was made with: in memory if active, else loaded from the log."""
-    loaded = _registry().revisions.get(sha256)
-    return (loaded, "") if loaded is not None else stored_ruleset(_log(), sha256)
+    loaded = app_context.registry().revisions.get(sha256)
+    return (loaded, "") if loaded is not None else stored_ruleset(app_context.decision_log(), sha256)
 
 
 def _safe_next(value: str | None) -> str | None:
@@ -173,7 +163,7 @@ def search() -> ResponseReturnValue:
         problems.append(ParamProblem("cursor", "give `cursor` once"))
     query = None
     try:
-        query = parse(args, _log(), wants_csv=False)
+        query = parse(args, app_context.decision_log(), wants_csv=False)
     except BadQuery as exc:
         problems += exc.problems
     cursor = cursors[0] if len(cursors) == 1 else None
@@ -184,14 +174,14 @@ def search() -> ResponseReturnValue:
             problems.append(ParamProblem("cursor", str(exc)))
     if problems or query is None:
         return _list_page(args, None, problems), 400
-    window = queries.browse(_log(), query.filters, limit=query.limit, cursor=cursor)
+    window = queries.browse(app_context.decision_log(), query.filters, limit=query.limit, cursor=cursor)
     return _list_page(args, window, [])
 
 
 def _list_page(args: MultiDict[str, str], window: queries.Window | None, problems: list[ParamProblem]) -> str:
-    log_ = _log()
+    log_ = app_context.decision_log()
     known = queries.known_options(log_)
-    actives = [a.ruleset for a in _registry().all()]
+    actives = [a.ruleset for a in app_context.registry().all()]
     kept = {k: v for k, v in args.items() if k != "cursor"}
     return render_template(
         "decisions.html",
@@ -218,7 +208,7 @@ def _list_page(args: MultiDict[str, str], window: queries.Window | None, problem
 def decision(decision_id: str) -> ResponseReturnValue:
     record = _record(decision_id)
     revision, unavailable = _revision(record["ruleset"]["sha256"])
-    active = _registry().get(record["ruleset"]["id"])
+    active = app_context.registry().get(record["ruleset"]["id"])
     return render_template(
         "decision.html",
         record=record,
@@ -231,7 +221,7 @@ def decision(decision_id: str) -> ResponseReturnValue:
 @bp.post("/<decision_id>/replay")
 def replay(decision_id: str) -> ResponseReturnValue:
     record = _record(decision_id)
-    report = replay_decision(_log(), _registry(), record["decision_id"])
+    report = replay_decision(app_context.decision_log(), app_context.registry(), record["decision_id"])
     if report is None:  # cannot happen for a record just read: the log is append-only
         raise _NoDecision(record["decision_id"])
     return render_template("replay.html", record=record, report=report)
@@ -242,17 +232,18 @@ def replay(decision_id: str) -> ResponseReturnValue:
 
 @bp.get("/feedback")
 def feedback() -> ResponseReturnValue:
-    known = queries.known_options(_log())
+    log_ = app_context.decision_log()
+    known = queries.known_options(log_)
     problems = [ParamProblem(n, f"unknown parameter `{n}`", ("ruleset",)) for n in request.args if n != "ruleset"]
     ruleset = request.args.get("ruleset") or None
     if ruleset is not None and ruleset not in known:
         problems.append(
             ParamProblem("ruleset", f"no decisions were made with ruleset `{ruleset}`", tuple(sorted(known)))
         )
-    report = queries.feedback_report(_log(), ruleset) if not problems else {"rules": [], "without_rule": []}
+    report = queries.feedback_report(log_, ruleset) if not problems else {"rules": [], "without_rule": []}
     refs: dict[tuple[str, str], decision_views.RuleRef] = {}
     for item in report["rules"]:
-        active = _registry().get(item["ruleset"])
+        active = app_context.registry().get(item["ruleset"])
         revision = active.ruleset if active is not None else None
         (ref,) = decision_views.rule_refs([item["rule"]], item["ruleset"], revision, active)
         refs[(item["ruleset"], item["rule"])] = ref

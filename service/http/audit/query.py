@@ -16,6 +16,7 @@ from werkzeug.datastructures import MultiDict
 
 from ...decisions import DecisionLog, queries
 from ...decisions.feedback import parse_timestamp
+from ...errors import ServiceError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -36,7 +37,8 @@ PARAMETERS = (
 )
 CHANNEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+LIMIT = re.compile(r"^[0-9]{1,4}$")  # ASCII digits only: str.isdigit() also takes "²", which int() refuses
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,23 @@ class ParamProblem:
         return out
 
 
-class BadQuery(ValueError):
+class BadQuery(ServiceError, ValueError):
+    """Query parameters the audit list cannot use; `problems` name each parameter and what it accepts."""
+
+    status = 400
+    title = "Bad Request"
+
     def __init__(self, problems: list[ParamProblem]) -> None:
         super().__init__("; ".join(p.message for p in problems))
         self.problems = problems
+
+    @property
+    def detail(self) -> str:
+        return str(self)
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return {"errors": [p.as_dict() for p in self.problems]}
 
 
 @dataclass(frozen=True)
@@ -120,7 +135,13 @@ def parse(args: MultiDict[str, str], log: DecisionLog, wants_csv: bool) -> Query
         if name in one:
             instant = _instant(one[name])
             if instant is None:
-                say(ParamProblem(name, f"`{name}` must be a date (2026-01-31) or an RFC 3339 date-time with offset"))
+                say(
+                    ParamProblem(
+                        name,
+                        f"`{name}` must be a date (2026-01-31) or an RFC 3339 date-time with offset, "
+                        "within the years 0001-9999 in UTC",
+                    )
+                )
             else:
                 values[name] = instant
     if "since" in values and "until" in values and values["since"] >= values["until"]:
@@ -138,7 +159,7 @@ def parse(args: MultiDict[str, str], log: DecisionLog, wants_csv: bool) -> Query
     limit = DEFAULT_LIMIT
     if "limit" in one:
         raw = one["limit"]
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        if not LIMIT.match(raw) or not 1 <= int(raw) <= MAX_LIMIT:
             say(ParamProblem("limit", f"`limit` must be a whole number from 1 to {MAX_LIMIT}"))
         else:
             limit = int(raw)

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from ... import keyfiles
 from ...decisions import ConfigurationError, LogError
 from ...decisions.models import RevokedSession
+from .. import app_context
 from . import auditors
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class AuditorSessionInterface(SecureCookieSessionInterface):
         return COOKIE_NAME if _auditor_request() else CLINICIAN_COOKIE_NAME
 
     def get_cookie_secure(self, app: Flask) -> bool:
-        behind_https = str(app.config.get("PUBLIC_BASE_URL", "")).startswith("https://")
+        behind_https = app_context.settings(app).public_base_url.startswith("https://")
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure or behind_https
 
     def get_cookie_path(self, app: Flask) -> str:
@@ -101,7 +102,7 @@ class AuditorSessionInterface(SecureCookieSessionInterface):
 
 
 def init_app(app: Flask) -> None:
-    app.secret_key = secret_key(app.config.get("SECRET_KEY", ""), app.instance_path)
+    app.secret_key = secret_key(app_context.settings(app).secret_key, app.instance_path)
     app.config.update(
         SESSION_COOKIE_NAME=COOKIE_NAME,
         SESSION_COOKIE_HTTPONLY=True,
@@ -164,7 +165,7 @@ def revocations() -> Revocations:
 def _revocations() -> Revocations:
     found = current_app.extensions.get(REVOCATIONS)
     if found is None:
-        found = current_app.extensions[REVOCATIONS] = Revocations(current_app.extensions["decision_log"].engine)
+        found = current_app.extensions[REVOCATIONS] = Revocations(app_context.decision_log().engine)
     return found
 
 

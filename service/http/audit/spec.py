@@ -1,4 +1,4 @@
-"""OpenAPI paths of the auditors' decision-log endpoints (service/http/audit.py)."""
+"""OpenAPI paths of the auditors' decision-log endpoints (service/http/audit/api.py)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from flask import url_for
 
 from ...registry import Active
 from ...ruleset.model import Ruleset
-from ..pages import presenting
+from ..html import presenting
 
 
 @dataclass(frozen=True)

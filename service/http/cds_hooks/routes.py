@@ -1,7 +1,7 @@
 """CDS Hooks 2.0.1 endpoints: discovery, service calls and feedback (service/cds does the work).
 
 This module only translates HTTP. Every call is authenticated first (bare 401 on failure, whatever the
-path); every other error is an OperationOutcome. A call's decision goes through `service.decide` like any
+path); every other error is an OperationOutcome. A call's decision goes through `service.answering` like any
 other channel's and is recorded, with its cards, before the cards are returned.
 """
 
@@ -11,43 +11,42 @@ import datetime as dt
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, json, request
+from flask import Blueprint, Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from ...cds import prefetch, validate
+from ...answering import NoDefaultRuleset, UnknownRuleset, commit, prepare
+from ...cds import hook_bodies, prefetch
 from ...cds.auth import AuthFailed
 from ...cds.cards import CardMaker
 from ...cds.extract import extract, selected_orders
-from ...cds.outcome import Issue, OutcomeError, outcome_response
+from ...cds.outcome import Issue, OutcomeError, outcome_for, outcome_response
 from ...cds.services import Service
-from ...cds.setup import EXTENSION, Channel, channel_from_config
+from ...cds.setup import channel_from_settings
 from ...cds.store import ReplayStoreError
-from ...decide import NoDefaultRuleset, UnknownRuleset, commit, prepare
-from ...decisions import InvalidFeedback, LogError
+from ...decisions import LogError
 from ...engine import TooManyCompletions
-from .. import openapi
+from ...errors import ServiceError
+from .. import app_context, openapi
 from ..body import read_json
-from ..errors import ApiProblem
 from ..ops import metrics
-from ..pages.links import base_url, form_url, ruleset_url
+from ..pages.links import base_url, form_url, ruleset_url, topic_system
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds_hooks", __name__)
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type"
+# CDS Hooks bodies are JSON; FHIR clients send them as application/fhir+json too.
+CDS_JSON_TYPES = ("application/json", "application/fhir+json")
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = channel_from_config(app)
+    database = app_context.decision_log(app).engine
+    app.extensions[app_context.CDS_CHANNEL] = channel_from_settings(app_context.settings(app), database)
     app.register_blueprint(bp)
 
 
-def _channel() -> Channel:
-    return current_app.extensions[EXTENSION]
-
-
 def _services() -> dict[str, Service]:
-    return _channel().catalog.services(current_app.extensions["registry"])
+    return app_context.cds_channel().catalog.services(app_context.registry())
 
 
 # ---- authentication, CORS, errors ---------------------------------------------------------------
@@ -69,7 +68,7 @@ def _preflight_authenticate_route() -> Response | None:
     """
     if not _ours():
         return None
-    channel = _channel()
+    channel = app_context.cds_channel()
     if request.method == "OPTIONS":
         resp = Response(status=204)
         if channel.allows_origin(request.headers.get("Origin")):
@@ -86,7 +85,7 @@ def _preflight_authenticate_route() -> Response | None:
             return Response(status=401, headers={"WWW-Authenticate": "Bearer"})
         except ReplayStoreError as exc:
             log.error("CDS Hooks: %s; answering 503", exc)
-            return outcome_response(503, [Issue("the service cannot check tokens right now; retry", code="transient")])
+            return outcome_for(exc)
     error = request.routing_exception
     if isinstance(error, MethodNotAllowed):
         allowed = sorted(m for m in error.valid_methods or () if m not in ("HEAD", "OPTIONS"))
@@ -103,23 +102,18 @@ def _preflight_authenticate_route() -> Response | None:
 def _cors(resp: Response) -> Response:
     if not _ours():
         return resp
-    allowed = _channel().allows_origin(request.headers.get("Origin"))
+    allowed = app_context.cds_channel().allows_origin(request.headers.get("Origin"))
     if allowed:
         resp.headers["Access-Control-Allow-Origin"] = allowed
     resp.vary.add("Origin")
     return resp
 
 
-@bp.errorhandler(OutcomeError)
-def _outcome(exc: OutcomeError) -> Response:
-    return outcome_response(exc.status, exc.issues)
-
-
-@bp.errorhandler(ApiProblem)
-def _body_problem(exc: ApiProblem) -> Response:
-    resp = outcome_response(exc.status, [Issue(exc.body.get("detail") or exc.body["title"], code="structure")])
-    resp.headers.update(exc.headers)
-    return resp
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> Response:
+    if exc.status >= 500:
+        log.error("CDS Hooks: %s (%s); answering %d", exc.title, exc.log_text, exc.status)
+    return outcome_for(exc)
 
 
 @bp.errorhandler(HTTPException)
@@ -149,25 +143,25 @@ def _service(service_id: str) -> Service:
 # ---- endpoints -------------------------------------------------------------------------------------
 
 
-@bp.get("/cds-services")
+@bp.get("/cds-services", strict_slashes=False)
 def discovery() -> Response:
     return _cds_json({"services": [s.discovery() for s in _services().values()]})
 
 
-@bp.post("/cds-services/<service_id>")
+@bp.post("/cds-services/<service_id>", strict_slashes=False)
 def call(service_id: str) -> Response:
     service = _service(service_id)
-    body = validate.hook_request(read_json(), service.hook)
+    body = hook_bodies.hook_request(read_json(CDS_JSON_TYPES), service.hook)
     rs, context = service.ruleset, body["context"]
-    data, _keys = prefetch.gather(service.mapping, body, _channel().fhir_timeout)
+    data, _keys = prefetch.gather(service.mapping, body, app_context.cds_channel().fhir_timeout)
     extraction = extract(service.mapping, rs, data, dt.datetime.now(dt.UTC).date())
-    maker = CardMaker(rs, extraction, form_url(rs, extraction.profile), ruleset_url(rs.id), f"{base_url()}/rulesets")
+    maker = CardMaker(rs, extraction, form_url(rs, extraction.profile), ruleset_url(rs.id), topic_system())
     missing = service.missing_numbers(extraction.profile)
     if missing:
         cards = maker.cannot_decide(missing)
         _log_call(service, body, cards, decided=False)
         return _cds_json({"cards": cards})
-    registry = current_app.extensions["registry"]
+    registry = app_context.registry()
     try:
         prepared = prepare(registry, rs.id, extraction.profile, partial=True)
     except TooManyCompletions:
@@ -181,35 +175,30 @@ def call(service_id: str) -> Response:
     if service.hook == "patient-view":
         cards = maker.patient_view(prepared.decision)
     else:
-        cards = maker.order_select(prepared.decision, selected_orders(service.mapping, context))
+        cards = maker.order_select(prepared.decision, selected_orders(service.mapping, context, data))
     identifiers = {"patientId": context["patientId"], "userId": context["userId"], "hookInstance": body["hookInstance"]}
-    try:
-        commit(
-            prepared,
-            current_app.extensions.get("decision_log"),
-            channel="cds-hooks",
-            identifiers=identifiers,
-            cards=maker.for_the_log(cards),
-        )
-    except LogError:
-        log.exception("CDS Hooks: the decision could not be recorded, so it is not returned")
-        raise OutcomeError(503, [Issue("the decision could not be recorded; retry", code="transient")]) from None
+    # A failed recording raises DecisionNotRecorded: the 503 OperationOutcome of _service_error, no cards.
+    commit(
+        prepared,
+        app_context.recorder(),
+        channel="cds-hooks",
+        identifiers=identifiers,
+        cards=maker.for_the_log(cards),
+    )
     metrics.observe_decision(prepared.decision, "cds-hooks")
     _log_call(service, body, cards, decided=True)
     return _cds_json({"cards": cards})
 
 
-@bp.post("/cds-services/<service_id>/feedback")
+@bp.post("/cds-services/<service_id>/feedback", strict_slashes=False)
 def feedback(service_id: str) -> Response:
     _service(service_id)
-    items = validate.feedback(read_json())
-    recorder = current_app.extensions.get("decision_log")
+    items = hook_bodies.feedback(read_json(CDS_JSON_TYPES))
+    recorder = app_context.recorder()
     if recorder is None:
         raise OutcomeError(503, [Issue("feedback cannot be stored: no decision log is configured", code="transient")])
     try:
         result = recorder.record_feedback(service_id, items)
-    except InvalidFeedback as exc:
-        raise OutcomeError(400, [Issue(e.message, expression=e.field) for e in exc.errors]) from None
     except LogError:
         log.exception("CDS Hooks: feedback could not be stored")
         raise OutcomeError(503, [Issue("the feedback could not be stored; retry", code="transient")]) from None

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from ...decisions import LogError
+from .. import app_context
 from ..docschemas import HealthSchema, ReadinessSchema
 from ..openapi import SpecContext, document
 
@@ -23,10 +24,10 @@ def healthz() -> ResponseReturnValue:
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    registry = current_app.extensions["registry"]
+    registry = app_context.registry()
     loaded = [a.ruleset.summary for a in registry.all()]
     database = _database()
-    ready = bool(loaded) and database["reachable"]
+    ready = bool(loaded) and database["reachable"] and database["can_record"]
     body = {"status": "ready" if ready else "not ready", "rulesets": loaded, "database": database}
     if registry.failures:
         body["failures"] = [{"path": f.path, "problems": f.problems} for f in registry.failures.values()]
@@ -54,7 +55,7 @@ def _paths(ctx: SpecContext) -> None:
             "get": {
                 "tags": ["service"],
                 "operationId": "readyz",
-                "summary": "Readiness: rulesets loaded (and the database reachable, once there is one)",
+                "summary": "Readiness: rulesets loaded, and the decision log reachable and able to record",
                 "responses": {
                     "200": ctx.json_response("Readiness", "Ready to answer evaluations."),
                     "503": ctx.json_response("Readiness", "Not ready; `failures` says why."),
@@ -65,13 +66,26 @@ def _paths(ctx: SpecContext) -> None:
 
 
 def _database() -> dict[str, Any]:
-    """Whether the decision log answers: without it no decision may be given."""
-    decision_log = current_app.extensions.get("decision_log")
+    """Whether the decision log answers and could record now: without that no decision may be given."""
+    decision_log = app_context.recorder()
     if decision_log is None:
-        return {"reachable": False, "problem": "the decision log is not configured"}
+        return {"reachable": False, "can_record": False, "problem": "the decision log is not configured"}
     try:
         decision_log.ping()
     except LogError as exc:
         log.warning("readiness: %s", exc)  # the detail (host, error) stays in the log, not in a public probe
-        return {"backend": decision_log.backend, "reachable": False, "problem": "the database does not answer"}
-    return {"backend": decision_log.backend, "reachable": True}
+        return {
+            "backend": decision_log.backend,
+            "reachable": False,
+            "can_record": False,
+            "problem": "the database does not answer",
+        }
+    reason = decision_log.cannot_record()  # disk full, locks not granted in time: answers would be 503s
+    if reason:
+        return {
+            "backend": decision_log.backend,
+            "reachable": True,
+            "can_record": False,
+            "problem": f"cannot record: {reason}",
+        }
+    return {"backend": decision_log.backend, "reachable": True, "can_record": True}

@@ -12,7 +12,6 @@ Other channels (CDS Hooks, the web form) call `observe_decision` after `make_dec
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -28,6 +27,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from .. import app_context
 from ..openapi import SpecContext, document
 
 # `*_created` series exist only in single-process mode; drop them so both modes expose the same series.
@@ -89,7 +89,7 @@ def observe_invalid(channel: str) -> None:
 
 
 def _registry() -> CollectorRegistry:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if app_context.settings().prometheus_multiproc_dir:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return registry

@@ -10,14 +10,25 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from flask import current_app, request
+from flask import request
 
 from ...ruleset.model import Ruleset
+from .. import app_context
 from .forms import query_string
+
+# The Coding system of `source.topic` on CDS cards when PUBLIC_BASE_URL is not set: a stable name, so the
+# topic of a ruleset is the same whichever host name a request came in by.
+TOPIC_SYSTEM = "urn:rules-service:ruleset"
 
 
 def base_url() -> str:
-    return current_app.config.get("PUBLIC_BASE_URL") or request.url_root.rstrip("/")
+    return app_context.settings().public_base_url or request.url_root.rstrip("/")
+
+
+def topic_system() -> str:
+    """The system of a ruleset's topic Coding (its code is the ruleset id): from configuration, never the request."""
+    public = app_context.settings().public_base_url
+    return f"{public}/rulesets" if public else TOPIC_SYSTEM
 
 
 def ruleset_url(ruleset_id: str) -> str:

@@ -23,34 +23,28 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from ...decide import InvalidProfile, make_decision
-from ...registry import Active, Registry
+from ...answering import InvalidProfile, make_decision
+from ...errors import ServiceError
+from ...registry import Active
 from ...render import tests_by_rule
 from ...ruleset.profile import FieldProblem
+from .. import app_context
 from ..access import roles
 from ..errors import problem
-from . import clinician_session, forms, presenting
+from ..html import presenting
+from ..html.common import add_security_headers, error_page, wants_html
+from . import clinician_session, forms
 
 log = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__)
 
-# Everything is served by the service itself; answers carry patient facts, so nothing is cached or
-# sent on to the sites of the references.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
-        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
+bp.after_request(add_security_headers)
 
 
 @bp.record_once
@@ -76,9 +70,7 @@ def _clinicians_only() -> ResponseReturnValue | None:
         if request.method == "POST" and not clinician_session.csrf_ok():
             log.warning("clinician pages: a form without a valid CSRF token was refused")
             detail = "The form was not sent from this service's own page, or the page is stale. Open it again."
-            if not wants_html():
-                return problem(403, "Form refused", detail)
-            return render_template("error.html", title="Form refused", detail=detail), 403
+            return error_page(403, "Form refused", detail)
         return None
     if wants_html():
         target = request.full_path.rstrip("?") if request.method == "GET" else None
@@ -91,37 +83,25 @@ def _clinician_globals() -> dict[str, object]:
     return {"clinician_csrf": g.get("clinician_csrf"), "csrf_field": clinician_session.CSRF_FIELD}
 
 
-@bp.after_request
-def _headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
-
-
-def _registry() -> Registry:
-    return current_app.extensions["registry"]
-
-
 def _active(ruleset_id: str) -> Active:
-    active = _registry().get(ruleset_id)
+    active = app_context.registry().get(ruleset_id)
     if active is None:
         raise _NotFound(ruleset_id)
     return active
 
 
-class _NotFound(Exception):
+class _NotFound(ServiceError):
+    status = 404
+    title = "Not Found"
+
     def __init__(self, ruleset_id: str) -> None:
         super().__init__(ruleset_id)
         self.ruleset_id = ruleset_id
 
 
-def wants_html() -> bool:
-    return any(mime == "text/html" and quality > 0 for mime, quality in request.accept_mimetypes)
-
-
 @bp.errorhandler(_NotFound)
 def _unknown_ruleset(exc: _NotFound) -> ResponseReturnValue:
-    actives = _registry().all()
+    actives = app_context.registry().all()
     if not wants_html():
         loaded = ", ".join(a.ruleset.id for a in actives) or "none"
         return problem(404, "Not Found", f"unknown ruleset `{exc.ruleset_id}`; loaded: {loaded}")
@@ -130,14 +110,13 @@ def _unknown_ruleset(exc: _NotFound) -> ResponseReturnValue:
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
-    status = exc.code or 500
-    if not wants_html():
-        return problem(status, exc.name, exc.description or "")
-    return render_template("error.html", title=exc.name, detail=exc.description), status
+    return error_page(exc.code or 500, exc.name, exc.description or "")
 
 
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception) -> ResponseReturnValue:
+    # Also a decision that could not be recorded (DecisionNotRecorded): the page says no answer was given,
+    # with the status these pages have always answered it with.
     # The stack without the message: messages of engine or storage errors can quote the profile.
     log.error("page failed: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
     detail = "The error was logged. No answer was given; please try again or use another channel."
@@ -174,16 +153,16 @@ def _answer(active: Active, params: MultiDict[str, str]) -> ResponseReturnValue:
         return _form(active, submitted, forms.check_values(active.ruleset, submitted, require=True), 422)
     try:
         decision = make_decision(
-            _registry(),
+            app_context.registry(),
             active.ruleset.id,
             submitted.profile,
             channel="web",
             explain=True,
-            recorder=current_app.extensions.get("decision_log"),
+            recorder=app_context.recorder(),
         )
     except InvalidProfile as exc:
         return _form(active, submitted, exc.errors, 422)
-    ruleset = _registry().revisions.get(decision["ruleset"]["sha256"], active.ruleset)
+    ruleset = app_context.registry().revisions.get(decision["ruleset"]["sha256"], active.ruleset)
     profile = decision["explanation"]["profile"]
     query = forms.query_string(ruleset, profile)
     return render_template(
@@ -201,9 +180,9 @@ def _answer(active: Active, params: MultiDict[str, str]) -> ResponseReturnValue:
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    active = _registry().default()
+    active = app_context.registry().default()
     if active is None:
-        return render_template("choose.html", actives=_registry().all())
+        return render_template("choose.html", actives=app_context.registry().all())
     return try_form(active.ruleset.id)
 
 
@@ -233,7 +212,7 @@ def answer(ruleset_id: str) -> ResponseReturnValue:
 
 @bp.get("/rulesets")
 def rulesets() -> ResponseReturnValue:
-    registry = _registry()
+    registry = app_context.registry()
     folder = str(registry.folder)
     failures = [
         {

@@ -20,10 +20,11 @@ from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, Flask, current_app, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
+from .. import app_context
 from ..access import roles
 from ..access.credentials import ProviderUnavailable, Refused
+from ..html.common import add_security_headers
 from . import clinician_session, links
-from .routes import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 bp = Blueprint("clinician", __name__, url_prefix="/clinician")
@@ -35,20 +36,21 @@ OPEN = {"clinician.sign_in", "clinician.callback"}
 def init_app(app: Flask) -> None:
     """The OIDC client, when the provider and a client id are configured."""
     app.register_blueprint(bp)
-    if not (app.config.get("OIDC_ISSUER") and app.config.get("OIDC_CLIENT_ID")):
+    settings = app_context.settings(app)
+    if not (settings.oidc_issuer and settings.oidc_client_id):
         return
-    secret = app.config.get("OIDC_CLIENT_SECRET") or None
+    secret = settings.oidc_client_secret or None
     oauth = OAuth(app)
     app.extensions[CLIENT] = oauth.register(
         "institution",
-        client_id=app.config["OIDC_CLIENT_ID"],
+        client_id=settings.oidc_client_id,
         client_secret=secret,
-        server_metadata_url=app.config["OIDC_ISSUER"].rstrip("/") + "/.well-known/openid-configuration",
+        server_metadata_url=settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration",
         client_kwargs={
-            "scope": app.config.get("OIDC_SCOPES", "openid profile"),
+            "scope": settings.oidc_scopes,
             "code_challenge_method": "S256",
             "token_endpoint_auth_method": "client_secret_basic" if secret else "none",
-            "default_timeout": float(app.config.get("OIDC_TIMEOUT", 3.0)),
+            "default_timeout": settings.oidc_timeout,
         },
     )
 
@@ -76,11 +78,7 @@ def _csrf() -> ResponseReturnValue | None:
     return None
 
 
-@bp.after_request
-def _headers(response: Any) -> Any:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+bp.after_request(add_security_headers)
 
 
 def _page(target: str | None, error: str | None, status: int) -> ResponseReturnValue:
@@ -158,7 +156,7 @@ def callback() -> ResponseReturnValue:
             raise Refused("no id_token in the token response")
         provider = roles.access().oidc
         assert provider is not None
-        claims = provider.verify(id_token, audience=current_app.config["OIDC_CLIENT_ID"])
+        claims = provider.verify(id_token, audience=app_context.settings().oidc_client_id)
     except ProviderUnavailable as exc:
         log.warning("clinician pages: cannot check the id_token (%s)", exc)
         return _page(target, "The identity provider cannot be reached just now. Try again shortly.", 503)

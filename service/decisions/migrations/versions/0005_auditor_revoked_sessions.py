@@ -1,7 +1,7 @@
 """Auditor sessions ended by signing out, remembered until they would have expired.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-01
 
 Not part of the hash chain: entries expire with their sessions and are purged (DELETE allowed). Only a
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

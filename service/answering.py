@@ -13,10 +13,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .decisions.errors import LogError, RecordError
 from .engine import InvalidProfile, TooManyCompletions
+from .errors import ServiceError
 from .registry import Active, Registry
 
 __all__ = [
+    "DecisionNotRecorded",
     "InvalidProfile",
     "NoDefaultRuleset",
     "Prepared",
@@ -30,14 +33,26 @@ __all__ = [
 ]
 
 
-class UnknownRuleset(LookupError):
+class UnknownRuleset(ServiceError, LookupError):
+    status = 404
+    slug = "unknown-ruleset"
+    title = "Unknown ruleset"
+
     def __init__(self, ruleset_id: str, known: list[str]) -> None:
         super().__init__(f"unknown ruleset `{ruleset_id}`; loaded: {', '.join(known) or 'none'}")
         self.ruleset_id = ruleset_id
         self.known = known
 
+    @property
+    def detail(self) -> str:
+        return str(self)  # names rulesets only
 
-class NoDefaultRuleset(LookupError):
+
+class NoDefaultRuleset(ServiceError, LookupError):
+    status = 422
+    slug = "validation-error"
+    title = "Invalid request"
+
     def __init__(self, known: list[str]) -> None:
         super().__init__(
             "name the ruleset: the default is used only when exactly one production ruleset is loaded "
@@ -45,9 +60,33 @@ class NoDefaultRuleset(LookupError):
         )
         self.known = known
 
+    @property
+    def detail(self) -> str:
+        return str(self)  # names rulesets only
+
+
+class DecisionNotRecorded(RecordError):
+    """The decision log could not store an answer, so the answer is not given: the one route to this 503.
+
+    A RecordError with the message of its cause, so callers of `make_decision` still see what failed; the
+    service's own log names only the cause's type, since a database's message can quote patient data.
+    """
+
+    slug = "decision-not-recorded"
+    title = "Decision not recorded"
+    public_detail = "The decision log is unavailable, so no decision is returned; retry later."
+
+    def __init__(self, cause: LogError) -> None:
+        super().__init__(str(cause))
+        self.cause_type = type(cause).__name__
+
+    @property
+    def log_text(self) -> str:
+        return self.cause_type
+
 
 class Recorder(Protocol):
-    """The decision log (service/decisions). Both methods must raise if they cannot store durably."""
+    """The decision log (service/decisions). Both methods raise LogError if they cannot store durably."""
 
     def record(
         self,
@@ -119,18 +158,23 @@ def commit(
 ) -> dict[str, Any]:
     """Record the decision (with the channel's artefacts, e.g. CDS Hooks cards) and hand it out.
 
-    If the recorder fails its exception propagates: an unrecorded answer is never returned.
+    If the recorder cannot store it (LogError), DecisionNotRecorded is raised instead, which every channel
+    answers as its 503: an unrecorded answer is never returned. Other errors (a programming error such as
+    an unknown identifier kind) propagate as they are.
     """
     latency_ms = (time.perf_counter() - prepared.started) * 1000.0
     if recorder is not None:
-        recorder.record(
-            prepared.decision,
-            channel=channel,
-            profile=prepared.profile,
-            latency_ms=latency_ms,
-            identifiers=identifiers,
-            cards=cards,
-        )
+        try:
+            recorder.record(
+                prepared.decision,
+                channel=channel,
+                profile=prepared.profile,
+                latency_ms=latency_ms,
+                identifiers=identifiers,
+                cards=cards,
+            )
+        except LogError as exc:
+            raise DecisionNotRecorded(exc) from exc
     return prepared.decision
 
 

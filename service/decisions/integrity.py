@@ -3,7 +3,9 @@
 Checks, per chain, in seq order: each record's content hashes to its stored hash (else: edited); each
 record links to the one before it (else: the record it links to is elsewhere - reordered - or gone -
 deleted or rewritten); seq numbers run without gaps; the chain head matches the last record (else:
-the newest records were cut off). For ruleset revisions, the stored text must hash to its sha256.
+the newest records were cut off). For ruleset revisions, the stored text must hash to its sha256, the
+id, version and option list must be the ones the text declares (audit queries are validated against
+the stored options), and every column must match the revision's content_hash (tests_text, stored_at).
 The walk runs in one snapshot (REPEATABLE READ on PostgreSQL, a read transaction on SQLite), so it can
 run while the service writes.
 """
@@ -19,9 +21,10 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from .chain import GENESIS, decision_content, feedback_content, link_hash
+from ..ruleset.yamlsrc import YamlSyntaxError, parse
+from .chain import GENESIS, decision_content, feedback_content, link_hash, revision_hash
 from .errors import LogError
-from .log import DecisionLog
+from .log import DecisionLog, revision_options
 from .models import Card, ChainHead, Decision, Feedback, Revision
 
 BATCH = 1000
@@ -155,18 +158,41 @@ def _reporter(report: Report, chain: str, seq: int, name: str) -> Callable[[str,
 
 
 def _revisions(conn: Connection, report: Report) -> None:
-    for rev in conn.execute(select(Revision.sha256, Revision.ruleset_id, Revision.source_text)):
+    for rev in conn.execute(select(Revision.__table__).order_by(Revision.stored_at, Revision.sha256)):
         report.revisions += 1
+
+        def say(kind: str, message: str, rev: Any = rev) -> None:
+            name = f"{rev.ruleset_id} {rev.sha256[:12]}"
+            report.problems.append(Problem("ruleset_revisions", None, name, kind, message))
+
         if hashlib.sha256(rev.source_text.encode("utf-8")).hexdigest() != rev.sha256:
-            report.problems.append(
-                Problem(
-                    "ruleset_revisions",
-                    None,
-                    f"{rev.ruleset_id} {rev.sha256[:12]}",
+            say("revision", "the stored ruleset text does not hash to its sha256: replays against it would mislead")
+        else:
+            for column in _derived_mismatches(rev):
+                say(
                     "revision",
-                    "the stored ruleset text does not hash to its sha256: replays against it would mislead",
+                    f"the stored `{column}` is not what the ruleset text declares: "
+                    "audit queries and pages would filter by it wrongly",
                 )
-            )
+        if revision_hash(rev._asdict()) != rev.content_hash:
+            say("edited", "its columns (tests, options, id, version, time stored) do not match its content_hash")
+
+
+def _derived_mismatches(rev: Any) -> list[str]:
+    """The columns that restate the ruleset text (id, version, option ids) and no longer agree with it."""
+    try:
+        data = parse(rev.source_text).data
+    except YamlSyntaxError:
+        return ["source_text"]
+    if not isinstance(data, dict):
+        return ["source_text"]
+    options = data.get("options")
+    declared = {
+        "ruleset_id": data.get("id"),
+        "version": data.get("version"),
+        "options": revision_options(options) if isinstance(options, dict) else None,
+    }
+    return [column for column, value in declared.items() if getattr(rev, column) != value]
 
 
 def summary_lines(report: Report) -> list[str]:

@@ -14,9 +14,16 @@ from typing import Any
 from flask import Flask
 from markupsafe import Markup, escape
 
-from ...render import COURSE_LABELS, LEVEL_WORDS, SEMANTICS, allowed_words, invariant_words
 from ...ruleset.model import InputField, Ruleset
-from ...ruleset.words import describe, describe_action
+from ...ruleset.words import (
+    COURSE_LABELS,
+    LEVEL_WORDS,
+    SEMANTICS,
+    allowed_words,
+    describe,
+    describe_action,
+    invariant_words,
+)
 
 UNGROUPED = "Other facts"
 VERDICTS = {"true": "holds", "false": "does not hold", "unknown": "undecided"}
