@@ -42,7 +42,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from service.config import gunicorn_from_env
+from service.config import gunicorn_from_env, refuse_open_bind
 
 _settings = gunicorn_from_env()
 WORKER_CLASSES = ("sync", "gthread")
@@ -86,8 +86,14 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ[_OWNED] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
+def _refuse_open_bind(server: Any) -> None:
+    """No open evaluation channels beyond loopback: the bind as gunicorn has it (GUNICORN_BIND or -b)."""
+    refuse_open_bind(list(server.cfg.bind))
+
+
 def on_starting(server: Any) -> None:
     """Start from empty counters: files left by a previous run would be added to this one's."""
+    _refuse_open_bind(server)
     folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.db"):

@@ -98,6 +98,9 @@ def gunicorn(
                 "RULESETS_DIR": str(rulesets_dir),
                 "GUNICORN_BIND": "127.0.0.1:0",
                 "GUNICORN_ACCESS_LOG": "off",
+                # Benchmarks and tests drive thousands of evaluations from 127.0.0.1: no evaluation limit
+                # unless the caller (or its environment) sets one.
+                "RATE_LIMIT_EVALUATIONS": os.environ.get("RATE_LIMIT_EVALUATIONS", "off"),
                 **({"GUNICORN_WORKERS": str(workers)} if workers else {}),
                 **({"GUNICORN_WORKER_CLASS": worker_class} if worker_class else {}),
                 **({"GUNICORN_THREADS": str(threads)} if threads else {}),

@@ -33,6 +33,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from .cli import rulesets
     from .decisions.cli import decisions
     from .http import errors, openapi
+    from .http.access import limits, roles
     from .http.admin import routes as admin
     from .http.api import routes as api
     from .http.audit import api as audit
@@ -42,13 +43,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from .http.cds_hooks import routes as cds_hooks
     from .http.ops import docs, health, metrics
     from .http.pages import routes as pages
+    from .http.pages import sign_in as clinician_sign_in
     from .lifecycle import open_lifecycle
 
     errors.register(app)
+    roles.init_app(app)
     auditor_session.init_app(app)
     metrics.init_app(app)
     for bp in (health.bp, api.bp, openapi.bp, docs.bp, pages.bp, audit.bp, decision_pages.bp, admin.bp):
         app.register_blueprint(bp)
+    clinician_sign_in.init_app(app)
     app.cli.add_command(rulesets)
     app.cli.add_command(decisions)
     # After the rest of the configuration is checked, so that an error there never leaves a connection
@@ -58,4 +62,5 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         settings, app.instance_path, registry, app.extensions[app_context.DECISION_LOG]
     )
     cds_hooks.init_app(app)
+    limits.init_app(app)  # last: it wraps the registered endpoints
     return app

@@ -10,12 +10,15 @@ variables, through `gunicorn_from_env` below.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
@@ -54,7 +57,6 @@ def from_env() -> dict[str, Any]:
         "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
         "DECISION_HMAC_KEY": os.environ.get("DECISION_HMAC_KEY", ""),
         "DECISION_LOG_SQLITE_SYNC": os.environ.get("DECISION_LOG_SQLITE_SYNC", "NORMAL"),
-        "AUDITOR_TOKEN_HASHES": os.environ.get("AUDITOR_TOKEN_HASHES", ""),
         "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
         "MAX_CONTENT_LENGTH": _int("MAX_BODY_BYTES", 1_048_576),
         "LOG_LEVEL": _log_level(),
@@ -62,6 +64,8 @@ def from_env() -> dict[str, Any]:
         **cds_hooks_from_env(),
         **decision_log_from_env(),
         **lifecycle_from_env(),
+        **access_from_env(),
+        **roles_from_env(),
     }
 
 
@@ -86,6 +90,161 @@ def lifecycle_from_env() -> dict[str, Any]:
     }
 
 
+def _rate(name: str, default: str) -> str:
+    """A rate limit in the limits library's notation ("20/minute", "5/second;100/hour"), or "off"."""
+    from limits import parse_many
+
+    raw = os.environ.get(name, default).strip() or default
+    if raw.lower() == "off":
+        return "off"
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise SystemExit(
+            f"configuration error: {name} must be a rate such as 20/minute or 5/second;100/hour (or off), not {raw!r}"
+        ) from None
+    return raw
+
+
+def access_from_env() -> dict[str, Any]:
+    """Rate limits and the proxy in front (README "## Security"); kept apart so each block merges cleanly."""
+    storage = os.environ.get("RATE_LIMIT_STORAGE_URI", "memory://").strip() or "memory://"
+    if not storage.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+        raise SystemExit(
+            f"configuration error: RATE_LIMIT_STORAGE_URI must be memory:// or a redis:// URL, not {storage!r}"
+        )
+    return {
+        "RATE_LIMIT_STORAGE_URI": storage,
+        "RATE_LIMIT_KEY_PREFIX": os.environ.get("RATE_LIMIT_KEY_PREFIX", "hairloss-rules").strip() or "hairloss-rules",
+        "RATE_LIMIT_EVALUATIONS": _rate("RATE_LIMIT_EVALUATIONS", "100/second;3000/minute"),
+        "RATE_LIMIT_SIGN_IN": _rate("RATE_LIMIT_SIGN_IN", "10/minute;50/hour"),
+        "RATE_LIMIT_AUTH_FAILURES": _rate("RATE_LIMIT_AUTH_FAILURES", "20/minute;200/hour"),
+        "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0, minimum=0),
+    }
+
+
+ROLES = ("integration", "clinician", "auditor", "admin")
+TOKEN_HASH_SETTINGS = {role: f"{role.upper()}_TOKEN_HASHES" for role in ROLES}
+
+
+def _digests(name: str) -> str:
+    """A comma-separated list of SHA-256 hex digests (of tokens), checked and normalised (lower case)."""
+    digests = [d.strip().lower() for d in os.environ.get(name, "").split(",") if d.strip()]
+    bad = [d for d in digests if not DIGEST.match(d)]
+    if bad:
+        raise SystemExit(
+            f"configuration error: {name} must list SHA-256 hex digests of tokens, separated by commas "
+            f"(make one with `printf %s TOKEN | sha256sum`); {len(bad)} entr{'y is' if len(bad) == 1 else 'ies are'} "
+            "not 64 hex characters"
+        )
+    return ",".join(digests)
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name or "" (every interface)
+
+
+def _https_url(name: str) -> str:
+    """An https URL (plain http only to this machine, as service/cds/urls.py allows), "" when unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    secure = bool(parts.hostname) and not parts.username and not parts.password
+    secure = secure and (
+        parts.scheme == "https" or (parts.scheme == "http" and _is_loopback_host(parts.hostname or ""))
+    )
+    if not secure or parts.query or parts.fragment:
+        raise SystemExit(
+            f"configuration error: {name} must be an https URL (http only to a loopback address) without "
+            f"query or fragment, not {raw!r}"
+        )
+    return raw
+
+
+def role_map(name: str, raw: str) -> dict[str, str]:
+    """`idp-role=our-role,...`; empty means the identity provider's role names are ours."""
+    mapping: dict[str, str] = {}
+    for entry in (e.strip() for e in raw.split(",")):
+        if not entry:
+            continue
+        theirs, sep, ours = (part.strip() for part in entry.partition("="))
+        if not sep or not theirs or ours not in ROLES:
+            raise SystemExit(
+                f"configuration error: {name} must be a comma-separated list of IDP_ROLE=ROLE with ROLE one of "
+                f"{', '.join(ROLES)}; {entry!r} is not"
+            )
+        mapping[theirs] = ours
+    return mapping or {role: role for role in ROLES}
+
+
+def roles_from_env() -> dict[str, Any]:
+    """Who may use which channel (README "## Security"): hashed static tokens per role and an OIDC provider.
+
+    With none of INTEGRATION_TOKEN_HASHES, CLINICIAN_TOKEN_HASHES and OIDC_ISSUER set, the evaluation
+    channels stay open (a first try on loopback); see service/http/access/roles.py.
+    """
+    settings: dict[str, Any] = {name: _digests(name) for name in TOKEN_HASH_SETTINGS.values()}
+    issuer = _https_url("OIDC_ISSUER")  # kept exactly as given: `iss` is compared exactly
+    audience = os.environ.get("OIDC_AUDIENCE", "").strip()
+    client_id = os.environ.get("OIDC_CLIENT_ID", "").strip()
+    if issuer and not audience:
+        raise SystemExit("configuration error: OIDC_AUDIENCE must be set with OIDC_ISSUER (the `aud` of our tokens)")
+    claim = os.environ.get("OIDC_ROLES_CLAIM", "roles").strip() or "roles"
+    settings.update(
+        {
+            "OIDC_ISSUER": issuer,
+            "OIDC_AUDIENCE": audience,
+            "OIDC_ROLES_CLAIM": claim,
+            "OIDC_ROLE_MAP": role_map("OIDC_ROLE_MAP", os.environ.get("OIDC_ROLE_MAP", "").strip()),
+            "OIDC_CLIENT_ID": client_id,
+            "OIDC_CLIENT_SECRET": os.environ.get("OIDC_CLIENT_SECRET", "").strip(),
+            "OIDC_SCOPES": os.environ.get("OIDC_SCOPES", "openid profile").strip() or "openid profile",
+            "OIDC_JWKS_TTL": _int("OIDC_JWKS_TTL_S", 3600),
+            "OIDC_TIMEOUT": _int("OIDC_TIMEOUT_MS", 3000) / 1000.0,
+        }
+    )
+    if (settings["OIDC_CLIENT_ID"] or settings["OIDC_CLIENT_SECRET"]) and not issuer:
+        raise SystemExit("configuration error: OIDC_CLIENT_ID and OIDC_CLIENT_SECRET need OIDC_ISSUER")
+    if "openid" not in settings["OIDC_SCOPES"].split():
+        raise SystemExit(f"configuration error: OIDC_SCOPES must include openid, not {settings['OIDC_SCOPES']!r}")
+    return settings
+
+
+def _loopback_bind(address: str) -> bool:
+    """Whether a gunicorn bind address is reachable from this machine only (a unix socket counts)."""
+    if address.startswith(("unix:", "fd://")):
+        return True
+    host = address.strip()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.rsplit(":", 1)[0]
+    return _is_loopback_host(host)
+
+
+def access_configured(settings: dict[str, Any]) -> bool:
+    """Whether a credential is configured for the evaluation channels (else they are open to anyone)."""
+    return bool(settings["INTEGRATION_TOKEN_HASHES"] or settings["CLINICIAN_TOKEN_HASHES"] or settings["OIDC_ISSUER"])
+
+
+def refuse_open_bind(binds: list[str]) -> None:
+    """Stop the start when gunicorn would listen beyond loopback while the evaluation channels are open."""
+    exposed = [b for b in binds if not _loopback_bind(b)]
+    if exposed and not access_configured(roles_from_env()):
+        raise SystemExit(
+            f"configuration error: gunicorn would listen on {', '.join(exposed)}, beyond this machine, while no "
+            "credential is configured for the evaluation channels, so anyone on the network could evaluate and "
+            "fill the decision log. Set INTEGRATION_TOKEN_HASHES and/or CLINICIAN_TOKEN_HASHES, or OIDC_ISSUER "
+            "(README: Security), or bind to 127.0.0.1 (GUNICORN_BIND)."
+        )
+
+
 def cds_hooks_from_env() -> dict[str, Any]:
     """CDS Hooks settings (README "## Configuration"); kept apart so each channel's block merges cleanly."""
     return {
@@ -99,15 +258,18 @@ def cds_hooks_from_env() -> dict[str, Any]:
     }
 
 
-@functools.lru_cache(maxsize=8)
-def token_hashes(configured: str, variable: str = "AUDITOR_TOKEN_HASHES") -> frozenset[str]:
-    """Parse AUDITOR_TOKEN_HASHES or ADMIN_TOKEN_HASHES (comma-separated lower-case hex SHA-256 digests)."""
+@functools.lru_cache(maxsize=32)
+def token_hashes(configured: str, name: str = "AUDITOR_TOKEN_HASHES") -> frozenset[str]:
+    """Parse a role's token digests (AUDITOR_TOKEN_HASHES etc.: comma-separated hex SHA-256 digests).
+
+    Cached per value, so the token checks may read the setting on every request: an operator revokes a
+    token by changing it (app.config), without a restart."""
     digests = [d.strip().lower() for d in configured.split(",") if d.strip()]
     bad = [d for d in digests if not DIGEST.match(d)]
     if bad:
-        kind = "admin" if variable.startswith("ADMIN") else "auditor"
+        role = name.removesuffix("_TOKEN_HASHES").lower()
         raise ConfigurationError(
-            f"{variable} must list SHA-256 hex digests of {kind} tokens, separated by commas "
+            f"{name} must list SHA-256 hex digests of {role} tokens, separated by commas "
             "(make one with `printf %s TOKEN | sha256sum`); "
             f"{len(bad)} entr{'y is' if len(bad) == 1 else 'ies are'} not 64 hex characters"
         )
@@ -143,15 +305,42 @@ class Settings:
     cds_hooks_fhir_timeout: float
     cds_hooks_max_body_bytes: int
     prometheus_multiproc_dir: str
-    admin_token_hashes: frozenset[str]
     ruleset_signing: str  # off | required (sign-offs gate production activation)
     ruleset_reviewer_keys: str  # comma-separated PEM public key files or folders
     ruleset_signatures_required: int
     lifecycle_poll_seconds: int  # 0: a process never follows the store on its own (tests, CLI)
+    # Access (service/http/access): token digests per role, the OIDC provider, rate limits, the proxy.
+    integration_token_hashes: frozenset[str]
+    clinician_token_hashes: frozenset[str]
+    admin_token_hashes: frozenset[str]
+    oidc_issuer: str
+    oidc_audience: str
+    oidc_roles_claim: str
+    oidc_role_map: Mapping[str, str]
+    oidc_client_id: str
+    oidc_client_secret: str = field(repr=False)
+    oidc_scopes: str
+    oidc_jwks_ttl: float  # seconds (OIDC_JWKS_TTL_S)
+    oidc_timeout: float  # seconds (OIDC_TIMEOUT_MS / 1000)
+    rate_limit_storage_uri: str
+    rate_limit_key_prefix: str
+    rate_limit_evaluations: str  # the limits library's notation, or "off"
+    rate_limit_sign_in: str
+    rate_limit_auth_failures: str
+    trusted_proxy_count: int
 
     @property
     def cds_hooks_authenticated(self) -> bool:
         return self.cds_hooks_auth == "enabled"
+
+    def token_hashes(self, role: str) -> frozenset[str]:
+        """The configured token digests of a role (at start; the token checks re-read app.config)."""
+        return getattr(self, f"{role}_token_hashes")
+
+    @property
+    def access_configured(self) -> bool:
+        """Whether a credential is configured for the evaluation channels (else they are open to anyone)."""
+        return bool(self.integration_token_hashes or self.clinician_token_hashes or self.oidc_issuer)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -190,12 +379,42 @@ class Settings:
             cds_hooks_fhir_timeout=float(config["CDS_HOOKS_FHIR_TIMEOUT"]),
             cds_hooks_max_body_bytes=int(config["CDS_HOOKS_MAX_BODY_BYTES"]),
             prometheus_multiproc_dir=str(config.get("PROMETHEUS_MULTIPROC_DIR") or ""),
-            admin_token_hashes=token_hashes(str(config["ADMIN_TOKEN_HASHES"] or ""), "ADMIN_TOKEN_HASHES"),
             ruleset_signing=signing,
             ruleset_reviewer_keys=reviewer_keys,
             ruleset_signatures_required=int(config["RULESET_SIGNATURES_REQUIRED"]),
             lifecycle_poll_seconds=int(config["LIFECYCLE_POLL_SECONDS"]),
+            **_access_settings(config),
         )
+
+
+def _access_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The access fields of Settings from the configuration mapping (env values are checked by from_env)."""
+    mapping = config.get("OIDC_ROLE_MAP") or {}
+    if isinstance(mapping, str):
+        mapping = role_map("OIDC_ROLE_MAP", mapping)
+    hashes = {
+        f"{role}_token_hashes": token_hashes(str(config.get(name) or ""), name)
+        for role, name in TOKEN_HASH_SETTINGS.items()
+        if role != "auditor"
+    }
+    return {
+        **hashes,
+        "oidc_issuer": str(config.get("OIDC_ISSUER") or ""),
+        "oidc_audience": str(config.get("OIDC_AUDIENCE") or ""),
+        "oidc_roles_claim": str(config.get("OIDC_ROLES_CLAIM") or "roles"),
+        "oidc_role_map": MappingProxyType(dict(mapping or {r: r for r in ROLES})),
+        "oidc_client_id": str(config.get("OIDC_CLIENT_ID") or ""),
+        "oidc_client_secret": str(config.get("OIDC_CLIENT_SECRET") or ""),
+        "oidc_scopes": str(config.get("OIDC_SCOPES") or "openid profile"),
+        "oidc_jwks_ttl": float(config.get("OIDC_JWKS_TTL", 3600)),
+        "oidc_timeout": float(config.get("OIDC_TIMEOUT", 3.0)),
+        "rate_limit_storage_uri": str(config.get("RATE_LIMIT_STORAGE_URI") or "memory://"),
+        "rate_limit_key_prefix": str(config.get("RATE_LIMIT_KEY_PREFIX") or "hairloss-rules"),
+        "rate_limit_evaluations": str(config["RATE_LIMIT_EVALUATIONS"]),
+        "rate_limit_sign_in": str(config["RATE_LIMIT_SIGN_IN"]),
+        "rate_limit_auth_failures": str(config["RATE_LIMIT_AUTH_FAILURES"]),
+        "trusted_proxy_count": int(config.get("TRUSTED_PROXY_COUNT") or 0),
+    }
 
 
 def load(overrides: Mapping[str, Any] | None = None) -> tuple[Settings, dict[str, Any]]:

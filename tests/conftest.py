@@ -8,6 +8,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "rulesets" / "examples" / "minimal.yaml"
+ACCESS_SETTINGS = (
+    "INTEGRATION_TOKEN_HASHES",
+    "CLINICIAN_TOKEN_HASHES",
+    "AUDITOR_TOKEN_HASHES",
+    "ADMIN_TOKEN_HASHES",
+    "OIDC_ISSUER",
+    "OIDC_AUDIENCE",
+    "OIDC_CLIENT_ID",
+    "OIDC_CLIENT_SECRET",
+    "OIDC_ROLE_MAP",
+    "OIDC_ROLES_CLAIM",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -19,11 +31,11 @@ def _isolated_instance(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
         "DATABASE_URL",
         "DECISION_HMAC_KEY",
         "DECISION_LOG_SQLITE_SYNC",
-        "AUDITOR_TOKEN_HASHES",
         "DECISION_LOG_TIMEOUT_MS",
         "DECISION_LOG_CONNECT_TIMEOUT_MS",
         "DECISION_LOG_QUERY_TIMEOUT_MS",
         "DECISION_LOG_MIN_FREE_MB",
+        *ACCESS_SETTINGS,
     ):
         monkeypatch.delenv(name, raising=False)
 

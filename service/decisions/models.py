@@ -292,3 +292,17 @@ class ShadowDivergence(Base):
     production_sha256: Mapped[str] = mapped_column(String(HASH))
     shadow_sha256: Mapped[str] = mapped_column(String(HASH), index=True)
     kinds: Mapped[str] = mapped_column(Text)  # canonical JSON list of changes in words
+
+
+class RevokedSession(Base):
+    """Auditor sessions ended by signing out, so a copied cookie stops working at once in every worker.
+
+    The session cookie is signed, not stored: signing out must be remembered server-side until the session
+    would have expired anyway. Like the seen-JWT table, entries expire and are purged (DELETE allowed);
+    only a SHA-256 of the session id is kept.
+    """
+
+    __tablename__ = "auditor_revoked_sessions"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -49,6 +49,8 @@ CACHE = "openapi_cache"
 
 PROBLEM_RESPONSES = {
     400: ("BadRequest", "Malformed JSON (syntax, duplicate keys, NaN) or an empty body."),
+    401: ("Unauthorized", "No valid credential (when access is configured); see `WWW-Authenticate`."),
+    403: ("Forbidden", "A valid credential without the role this operation needs."),
     404: ("NotFound", "Unknown ruleset or resource."),
     413: ("ContentTooLarge", "The body is larger than MAX_BODY_BYTES."),
     415: ("UnsupportedMediaType", "The body is not sent as application/json."),

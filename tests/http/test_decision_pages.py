@@ -236,6 +236,24 @@ def test_sign_out_ends_the_session(auditor: FlaskClient) -> None:
     assert auditor.post("/decisions/sign-out", data={"csrf_token": csrf}).status_code == 303
 
 
+def test_sign_out_revokes_a_copied_cookie_in_every_worker(app: Flask, instance: Path) -> None:
+    auditor = browser(app)
+    assert sign_in(auditor).status_code == 303
+    cookie = auditor.get_cookie("auditor_session", path="/decisions")
+    assert cookie is not None
+    copy = browser(app)  # the same cookie, copied out of the browser
+    copy.set_cookie("auditor_session", cookie.value, path="/decisions")
+    other_worker = create_app(dict(app.config))  # another process serving the same database and key
+    elsewhere = browser(other_worker)
+    elsewhere.set_cookie("auditor_session", cookie.value, path="/decisions")
+    assert copy.get("/decisions").status_code == 200 and elsewhere.get("/decisions").status_code == 200
+
+    csrf = csrf_of(page(auditor.get("/decisions")))
+    assert auditor.post("/decisions/sign-out", data={"csrf_token": csrf}).status_code == 303
+    assert copy.get("/decisions").status_code == 303  # sent to sign in: the session is over
+    assert elsewhere.get("/decisions").status_code == 303
+
+
 def test_revoking_the_token_ends_its_sessions(auditor: FlaskClient) -> None:
     auditor.application.config["AUDITOR_TOKEN_HASHES"] = hashlib.sha256(b"another token").hexdigest()
     assert auditor.get("/decisions").status_code == 303

@@ -22,6 +22,7 @@ from ...errors import problem_type
 from ...registry import Active
 from ...ruleset.errors import suggest
 from .. import app_context, openapi
+from ..access import roles
 from ..body import read_json
 from ..errors import ApiProblem, problem_body, validation_problem
 from ..ops import metrics
@@ -123,6 +124,7 @@ def get_ruleset_source(ruleset_id: str) -> Response:
 
 
 @bp.post("/v1/evaluations")
+@roles.require_role("integration")
 def evaluate() -> Response:
     data = read_json()
     envelope, errors = envelope_errors(EvaluationEnvelope, data)
@@ -145,6 +147,7 @@ def evaluate() -> Response:
 
 
 @bp.post("/v1/evaluations:batch")
+@roles.require_role("integration")
 def evaluate_batch() -> Response:
     data = read_json()
     envelope, errors = envelope_errors(BatchEnvelope, data)

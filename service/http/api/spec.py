@@ -75,9 +75,26 @@ def _schemas(ctx: SpecContext) -> None:
         spec.components.schema(component_name("BatchRequest", rs), schema=batch_request_schema(rs, default, limit))
 
 
+# A credential with the integration role; none while access is open (no access settings at all).
+INTEGRATION: list[dict[str, list[str]]] = [{"integrationToken": []}, {}]
+
+
 def paths(ctx: SpecContext) -> None:
     _schemas(ctx)
     spec = ctx.spec
+    spec.components.security_scheme(
+        "integrationToken",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "A credential with the integration role: a static token whose SHA-256 is in "
+                "INTEGRATION_TOKEN_HASHES, or an OIDC access token (JWT) of OIDC_ISSUER whose roles map to it. "
+                "Not needed while access is open (none of INTEGRATION_TOKEN_HASHES, CLINICIAN_TOKEN_HASHES, "
+                "OIDC_ISSUER set)."
+            ),
+        },
+    )
     ids = [rs.id for rs in ctx.rulesets]
     limit = app_context.settings(ctx.app).batch_limit
     ruleset_param = ctx.path_parameter(
@@ -135,6 +152,7 @@ def paths(ctx: SpecContext) -> None:
             "post": {
                 "tags": ["evaluations"],
                 "operationId": "evaluate",
+                "security": INTEGRATION,
                 "summary": "Evaluate one patient profile",
                 "description": (
                     "Validates the profile against the ruleset's inputs (nothing is coerced), evaluates it, records "
@@ -144,7 +162,7 @@ def paths(ctx: SpecContext) -> None:
                 "requestBody": _request_body(ctx, "EvaluationRequest", "The ruleset, profile and `explain`.", False),
                 "responses": {
                     "200": ctx.json_response("Decision", "The decision (recorded before it is returned)."),
-                    **ctx.problems(400, 404, 413, 415, 422, 503),
+                    **ctx.problems(400, 401, 403, 404, 413, 415, 422, 503),
                 },
             }
         },
@@ -155,6 +173,7 @@ def paths(ctx: SpecContext) -> None:
             "post": {
                 "tags": ["evaluations"],
                 "operationId": "evaluateBatch",
+                "security": INTEGRATION,
                 "summary": "Evaluate many profiles (population audits)",
                 "description": (
                     f"Up to {limit} profiles (BATCH_LIMIT). Each profile is its own decision "
@@ -164,7 +183,7 @@ def paths(ctx: SpecContext) -> None:
                 "requestBody": _request_body(ctx, "BatchRequest", "The ruleset, the profiles and `explain`.", True),
                 "responses": {
                     "200": ctx.json_response("BatchResponse", "One entry per profile, in order."),
-                    **ctx.problems(400, 404, 413, 415, 422, 503),
+                    **ctx.problems(400, 401, 403, 404, 413, 415, 422, 503),
                 },
             }
         },

@@ -1,4 +1,5 @@
-"""Auditor credentials: bearer tokens whose SHA-256 digests are configured in AUDITOR_TOKEN_HASHES.
+"""Auditor credentials: bearer tokens whose SHA-256 digests are configured in AUDITOR_TOKEN_HASHES, or
+OIDC bearer JWTs whose roles claim maps to `auditor` (service/http/access: credentials, roles).
 
 Only digests are configured, so the environment (and anything that dumps it) never holds a usable
 token. Every configured digest is compared in constant time, so the response time says nothing about
@@ -11,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 
 from ...config import token_hashes
+from ..access import roles
 from ..errors import problem
 
 REALM = "decision-log"
@@ -59,9 +61,23 @@ def bearer_token() -> str | None:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def require_auditor() -> Response | None:
-    """A before_request hook: None lets the request through, else the 401 response."""
+def check_bearer() -> Response | None:
+    """None if the request's bearer credential (a static auditor token or an OIDC JWT with the auditor role)
+    holds the auditor role, else the response: the bare 401 challenge, or 503 if the identity provider
+    that must check a JWT cannot be reached."""
     token = bearer_token()
     if not token:
         return challenge(None)
-    return None if matching_digest(token) is not None else challenge("invalid_token")
+    try:
+        principal, _ = roles.bearer_principal()
+    except roles.ProviderUnavailable:
+        return roles.unavailable()
+    if principal is None or not principal.has("auditor"):
+        return challenge("invalid_token")
+    g.principal = principal
+    return None
+
+
+def require_auditor() -> Response | None:
+    """A before_request hook: None lets the request through, else the 401 response."""
+    return check_bearer()

@@ -62,10 +62,10 @@ def _guard() -> ResponseReturnValue | None:
         return None if request.method != "POST" or auditor_session.csrf_ok() else _csrf_refused()
     token = auditors.bearer_token()
     if token is not None:  # a script's bearer header: no cookie involved, so no CSRF check either
-        if token and auditors.matching_digest(token) is not None:
+        refused = auditors.check_bearer()
+        if refused is None:
             g.auditor_via = "bearer"
-            return None
-        return auditors.challenge("invalid_token" if token else None)
+        return refused
     if auditor_session.signed_in():
         g.auditor_via = "session"
         return None if request.method != "POST" or auditor_session.csrf_ok() else _csrf_refused()

@@ -8,23 +8,32 @@ The cookie is HttpOnly, SameSite=Strict, Secure when the request came over https
 https behind a proxy), and scoped to the decision pages' path: no other page ever receives it. Forms
 that change something carry a per-session CSRF token, compared in constant time.
 
+Signing out is also remembered server-side: each sign-in gets a random session id, and signing out
+stores its SHA-256 in the database (the decision log's, shared by every worker and replica) until the
+session would have expired, so a copied cookie stops working at once instead of living out its 12 hours.
+
 The key that signs the cookie is SECRET_KEY, or one generated into the instance folder on first run
 (mode 0600), like the decision log's HMAC key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
+import threading
 import time
 from pathlib import Path
 
-from flask import Flask, request, session
+from flask import Flask, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
+from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ... import keyfiles
-from ...decisions import ConfigurationError
+from ...decisions import ConfigurationError, LogError
+from ...decisions.models import RevokedSession
 from .. import app_context
 from . import auditors
 
@@ -34,8 +43,10 @@ KEY_FILE = "session-secret.key"
 MIN_SECRET_CHARS = 32
 MAX_AGE = 12 * 60 * 60  # seconds a sign-in lasts, whatever the browser does with its cookie
 COOKIE_NAME = "auditor_session"
+CLINICIAN_COOKIE_NAME = "clinician_session"
 PATH = "/decisions"
 CSRF_FIELD = "csrf_token"
+REVOCATIONS = "auditor_revocations"
 
 
 def secret_key(configured: str, instance_path: str | Path) -> str:
@@ -60,15 +71,34 @@ def secret_key(configured: str, instance_path: str | Path) -> str:
     return key
 
 
+def _auditor_request() -> bool:
+    path = request.path
+    return path == PATH or path.startswith(PATH + "/")
+
+
 class AuditorSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed cookie, Secure per request and limited to the decision pages' path."""
+    """Flask's signed cookie, Secure per request and limited to the decision pages' path.
+
+    The clinicians' pages have a cookie of their own (CLINICIAN_COOKIE_NAME, service/http/pages/
+    clinician_session.py): everywhere but under /decisions the session is that one, so neither kind of
+    sign-in is ever sent to, or readable by, the other's pages. The clinicians' cookie is SameSite=Lax,
+    not Strict: the OIDC provider's redirect back to the callback is a cross-site navigation, and a Strict
+    cookie would not come with it (the sign-in's state and PKCE verifier live in the session); the form's
+    POST carries a CSRF token instead.
+    """
+
+    def get_cookie_name(self, app: Flask) -> str:
+        return COOKIE_NAME if _auditor_request() else CLINICIAN_COOKIE_NAME
 
     def get_cookie_secure(self, app: Flask) -> bool:
         behind_https = app_context.settings(app).public_base_url.startswith("https://")
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure or behind_https
 
     def get_cookie_path(self, app: Flask) -> str:
-        return request.script_root.rstrip("/") + PATH
+        return request.script_root.rstrip("/") + (PATH if _auditor_request() else "/")
+
+    def get_cookie_samesite(self, app: Flask) -> str:
+        return "Strict" if _auditor_request() else "Lax"
 
 
 def init_app(app: Flask) -> None:
@@ -81,26 +111,93 @@ def init_app(app: Flask) -> None:
     app.session_interface = AuditorSessionInterface()
 
 
+class Revocations:
+    """Session ids ended by signing out, in a table every worker and replica shares."""
+
+    PURGE_EVERY_S = 300.0
+    table = RevokedSession.__table__
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._last_purge = 0.0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(sid: str) -> str:
+        return hashlib.sha256(sid.encode("utf-8")).hexdigest()
+
+    def revoke(self, sid: str, until: int) -> None:
+        """Remember until `until` (epoch seconds) that this session has ended; raises LogError if it cannot."""
+        try:
+            self._purge()
+            with self.engine.begin() as conn:
+                conn.execute(insert(self.table).values(key=self._key(sid), expires_at=until))
+        except IntegrityError:
+            return  # signed out twice
+        except SQLAlchemyError as exc:
+            raise LogError(f"cannot record the sign-out ({type(exc).__name__})") from None
+
+    def is_revoked(self, sid: str) -> bool:
+        """Whether the session has ended; a database that cannot answer counts as ended (fail closed)."""
+        try:
+            with self.engine.connect() as conn:
+                found = conn.execute(select(self.table.c.key).where(self.table.c.key == self._key(sid))).first()
+        except SQLAlchemyError:
+            log.warning("decision pages: cannot read the revoked sessions; treating the session as ended")
+            return True
+        return found is not None
+
+    def _purge(self) -> None:
+        now = time.time()
+        with self._lock:
+            if now - self._last_purge < self.PURGE_EVERY_S:
+                return
+            self._last_purge = now
+        with self.engine.begin() as conn:
+            conn.execute(delete(self.table).where(self.table.c.expires_at < int(now)))
+
+
+def revocations() -> Revocations:
+    """The app's record of ended sessions (auditors' and clinicians' alike: session ids are random)."""
+    return _revocations()
+
+
+def _revocations() -> Revocations:
+    found = current_app.extensions.get(REVOCATIONS)
+    if found is None:
+        found = current_app.extensions[REVOCATIONS] = Revocations(app_context.decision_log().engine)
+    return found
+
+
 def signed_in() -> bool:
-    """Whether the session belongs to a signed-in auditor whose token is still configured and not expired."""
-    digest, since = session.get("auditor"), session.get("since")
-    if not isinstance(digest, str) or not isinstance(since, int):
+    """Whether the session belongs to a signed-in auditor whose token is still configured, who has not
+    signed out (anywhere) and whose session has not expired."""
+    digest, since, sid = session.get("auditor"), session.get("since"), session.get("sid")
+    if not isinstance(digest, str) or not isinstance(since, int) or not isinstance(sid, str):
         return False
     if not 0 <= time.time() - since < MAX_AGE or not auditors.is_configured(digest):
-        sign_out()
+        session.clear()
+        return False
+    if _revocations().is_revoked(sid):
+        session.clear()
         return False
     return True
 
 
 def sign_in(digest: str) -> None:
-    """Start a fresh session (a new CSRF token too) for the token with this configured digest."""
+    """Start a fresh session (a new id and CSRF token too) for the token with this configured digest."""
     session.clear()
     session["auditor"] = digest
     session["since"] = int(time.time())
+    session["sid"] = secrets.token_urlsafe(32)
     session["csrf"] = secrets.token_urlsafe(32)
 
 
 def sign_out() -> None:
+    """End the session here and everywhere: the cookie is cleared and its id is remembered as ended."""
+    sid, since = session.get("sid"), session.get("since")
+    if isinstance(sid, str) and isinstance(since, int):
+        _revocations().revoke(sid, since + MAX_AGE + 60)
     session.clear()
 
 

@@ -10,6 +10,10 @@ a CDS Hooks client following a link) gets the service's problem+json instead, fi
 Routes: `/` and `/rulesets/<id>/try` (the form; GET prefills it from the query string, POST answers),
 `/rulesets/<id>/answer` (the permalink: the profile in the query string), `/rulesets`, `/rulesets/<id>`
 and `/rulesets/<id>/source` (auditors).
+
+The form and answer pages need the clinician role once access is configured (service/http/access/
+roles.py): a bearer credential, or a session from /clinician/sign-in (sign_in.py); a browser without
+either is sent to sign in. The ruleset pages stay public.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
@@ -31,10 +35,11 @@ from ...registry import Active
 from ...render import tests_by_rule
 from ...ruleset.profile import FieldProblem
 from .. import app_context
+from ..access import roles
 from ..errors import problem
 from ..html import presenting
 from ..html.common import add_security_headers, error_page, render_error, wants_html
-from . import forms
+from . import clinician_session, forms
 
 log = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__)
@@ -45,6 +50,37 @@ bp.after_request(add_security_headers)
 @bp.record_once
 def _setup(state: BlueprintSetupState) -> None:
     presenting.register(state.app)
+
+
+# The clinicians' pages: they evaluate (and record) profiles. The ruleset pages below stay public.
+CLINICIAN_PAGES = {"pages.index", "pages.try_form", "pages.answer_form", "pages.answer"}
+
+
+@bp.before_request
+def _clinicians_only() -> ResponseReturnValue | None:
+    """The clinician role: a bearer credential (scripts) or a signed-in session (browsers); open mode lets all in."""
+    if request.endpoint not in CLINICIAN_PAGES or roles.channel_open("clinician"):
+        return None
+    if roles.bearer_token() is not None:
+        return roles.check("clinician")
+    principal = clinician_session.signed_in()
+    if principal is not None:
+        g.principal = principal
+        g.clinician_csrf = clinician_session.csrf_token()
+        if request.method == "POST" and not clinician_session.csrf_ok():
+            log.warning("clinician pages: a form without a valid CSRF token was refused")
+            detail = "The form was not sent from this service's own page, or the page is stale. Open it again."
+            return error_page(403, "Form refused", detail)
+        return None
+    if wants_html():
+        target = request.full_path.rstrip("?") if request.method == "GET" else None
+        return redirect(url_for("clinician.sign_in", next=target), 303)
+    return roles.check("clinician")
+
+
+@bp.context_processor
+def _clinician_globals() -> dict[str, object]:
+    return {"clinician_csrf": g.get("clinician_csrf"), "csrf_field": clinician_session.CSRF_FIELD}
 
 
 def _active(ruleset_id: str) -> Active:
@@ -176,7 +212,8 @@ def try_form(ruleset_id: str) -> ResponseReturnValue:
 
 @bp.post("/rulesets/<ruleset_id>/try")
 def answer_form(ruleset_id: str) -> ResponseReturnValue:
-    return _answer(_active(ruleset_id), request.form)
+    fields = MultiDict([(k, v) for k, v in request.form.items(multi=True) if k != clinician_session.CSRF_FIELD])
+    return _answer(_active(ruleset_id), fields)
 
 
 @bp.get("/rulesets/<ruleset_id>/answer")
