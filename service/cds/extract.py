@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..ruleset.model import Ruleset
+from .elements import as_dict, as_list
 from .mapping import Code, FhirMapping, Ingredient, normal_text
 
 MEDICATION_CURRENT = {"active", "on-hold", "intended"}
@@ -66,7 +67,7 @@ class Resolver:
         if not isinstance(ref, str) or not ref:
             return None
         if ref.startswith("#"):
-            contained = (container or {}).get("contained") or []
+            contained = as_list(as_dict(container).get("contained"))
             return next((c for c in contained if isinstance(c, dict) and c.get("id") == ref[1:]), None)
         if ref in self.urls:
             return self.urls[ref]
@@ -108,7 +109,7 @@ class Order:
 
 def codings(concept: Any) -> Iterator[tuple[str | None, str | None]]:
     if isinstance(concept, dict):
-        for c in concept.get("coding") or []:
+        for c in as_list(concept.get("coding")):
             if isinstance(c, dict):
                 yield c.get("system"), c.get("code")
 
@@ -168,7 +169,7 @@ def _concept_texts(concept: Any) -> Iterator[str]:
     if isinstance(concept, dict):
         if isinstance(concept.get("text"), str):
             yield concept["text"]
-        for c in concept.get("coding") or []:
+        for c in as_list(concept.get("coding")):
             if isinstance(c, dict) and isinstance(c.get("display"), str):
                 yield c["display"]
 
@@ -179,7 +180,7 @@ def read_medication(resource: dict[str, Any], resolver: Resolver) -> MedicationR
     concept = resource.get("medicationCodeableConcept")
     out.pairs.extend(codings(concept))
     out.texts.extend(_concept_texts(concept))
-    ref = (resource.get("medicationReference") or {}).get("reference")
+    ref = as_dict(resource.get("medicationReference")).get("reference")
     if ref is None and isinstance(resource.get("medicationReference"), dict):
         out.texts.extend(t for t in [resource["medicationReference"].get("display")] if isinstance(t, str))
     if ref is None:
@@ -191,12 +192,12 @@ def read_medication(resource: dict[str, Any], resolver: Resolver) -> MedicationR
         return out
     out.pairs.extend(codings(med.get("code")))
     out.texts.extend(_concept_texts(med.get("code")))
-    for ing in med.get("ingredient") or []:
+    for ing in as_list(med.get("ingredient")):
         if not isinstance(ing, dict):
             continue
         out.pairs.extend(codings(ing.get("itemCodeableConcept")))
         out.texts.extend(_concept_texts(ing.get("itemCodeableConcept")))
-        item_ref = (ing.get("itemReference") or {}).get("reference")
+        item_ref = as_dict(ing.get("itemReference")).get("reference")
         if item_ref is not None:
             item = resolver.resolve(item_ref, med) or resolver.resolve(item_ref, resource)
             if isinstance(item, dict):
@@ -207,7 +208,7 @@ def read_medication(resource: dict[str, Any], resolver: Resolver) -> MedicationR
 
 def medication_references(resource: dict[str, Any]) -> list[str]:
     """The non-contained references a medication resource needs followed (to fetch what is missing)."""
-    ref = (resource.get("medicationReference") or {}).get("reference")
+    ref = as_dict(resource.get("medicationReference")).get("reference")
     return [ref] if isinstance(ref, str) and not ref.startswith("#") else []
 
 
@@ -461,7 +462,7 @@ class _Extractor:
 
 def draft_entries(context: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
     """(fullUrl, resource) of each `draftOrders` entry."""
-    entries = (context.get("draftOrders") or {}).get("entry") or []
+    entries = as_list(as_dict(context.get("draftOrders")).get("entry"))
     return [
         (e.get("fullUrl") if isinstance(e.get("fullUrl"), str) else None, e["resource"])
         for e in entries

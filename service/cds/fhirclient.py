@@ -14,6 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from .elements import as_list
 from .outcome import is_operation_outcome
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class FhirClient:
 def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     """The resources of a Bundle, without the OperationOutcomes a server adds as search warnings."""
     out = []
-    for entry in bundle.get("entry") or []:
+    for entry in as_list(bundle.get("entry")):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict) and not is_operation_outcome(resource):
             out.append(resource)
@@ -99,7 +100,7 @@ def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
 def bundle_urls(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The resources of a Bundle by their entry's `fullUrl` (absolute, or `urn:uuid:`), to follow references."""
     out = {}
-    for entry in bundle.get("entry") or []:
+    for entry in as_list(bundle.get("entry")):
         if (
             isinstance(entry, dict)
             and isinstance(entry.get("fullUrl"), str)
@@ -110,7 +111,7 @@ def bundle_urls(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:
-    for link in bundle.get("link") or []:
+    for link in as_list(bundle.get("link")):
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return link["url"]
     return None

@@ -8,6 +8,7 @@ bare 400 HTML page. Here each of those is a problem+json a client can act on.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import request
@@ -32,6 +33,29 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+# An escaped UTF-16 surrogate (`\ud800`): valid JSON text, but alone it is no character, and a string
+# holding one cannot be hashed, stored or sent on as UTF-8. Only bodies that contain such an escape walk
+# their strings.
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def require_json_content(types: tuple[str, ...] = JSON_TYPES) -> None:
@@ -64,7 +88,7 @@ def read_json(types: tuple[str, ...] = JSON_TYPES) -> Any:
         raise ApiProblem(400, "malformed-json", "Malformed JSON", "The request body is empty; send a JSON object.")
     try:
         text = raw.decode("utf-8")
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except _Duplicate as exc:
         raise ApiProblem(
             400, "malformed-json", "Malformed JSON", f"The key `{exc}` appears twice in one object."
@@ -84,3 +108,11 @@ def read_json(types: tuple[str, ...] = JSON_TYPES) -> Any:
             reason = str(exc)
         detail = f"The body is not acceptable JSON: {reason}."
         raise ApiProblem(400, "malformed-json", "Malformed JSON", detail) from None
+    if _SURROGATE_ESCAPE.search(raw) and _lone_surrogate(value):
+        raise ApiProblem(
+            400,
+            "malformed-json",
+            "Malformed JSON",
+            "A string holds an unpaired UTF-16 surrogate escape (such as \\ud800), which is not a character.",
+        )
+    return value

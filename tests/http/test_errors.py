@@ -38,8 +38,22 @@ def with_profile(**changes: Any) -> dict[str, Any]:
         (b'{"profile": {"age": 1' + b"0" * 5000 + b"}}", "too many digits"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
         (b'{"profile": {"diagnosis": "\xff\xfe"}}', "not UTF-8"),
+        (b'{"profile": {"diagnosis": "\\ud800"}}', "unpaired UTF-16 surrogate"),
+        (b'{"profile": {"\\udfff": 1}}', "unpaired UTF-16 surrogate"),
     ],
-    ids=["syntax", "empty", "blank", "duplicate-key", "nan", "infinity", "huge-number", "deep", "not-utf8"],
+    ids=[
+        "syntax",
+        "empty",
+        "blank",
+        "duplicate-key",
+        "nan",
+        "infinity",
+        "huge-number",
+        "deep",
+        "not-utf8",
+        "lone-surrogate",
+        "lone-surrogate-key",
+    ],
 )
 def test_malformed_json_is_400(client: FlaskClient, body: bytes, detail: str) -> None:
     problem = assert_problem(post(client, body), 400, "malformed-json")

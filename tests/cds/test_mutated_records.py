@@ -1,0 +1,143 @@
+"""Real-shaped records with one element replaced by a value of the wrong shape: never a 500 (issue 16, item 7).
+
+An EHR can send anything where FHIR says an array or an object (`Condition.code.coding: 5`). Starting from
+the Synthea- and US Core-shaped fixtures of data/ehr-shapes.json, one element of the prefetch is replaced
+by a value of the wrong shape, and the service must answer with cards or a clear 4xx OperationOutcome.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service import create_app
+
+from .conftest import DATA
+
+ROOT = Path(__file__).resolve().parents[2]
+RULESET = "androgenetic-alopecia"
+SHAPES: dict[str, dict[str, Any]] = json.loads((DATA / "ehr-shapes.json").read_text(encoding="utf-8"))
+SERVER = "https://ehr.example.org/fhir"
+
+
+def _searchset(*names: str) -> dict[str, Any]:
+    entries = [
+        {"fullUrl": f"{SERVER}/{SHAPES[n]['resourceType']}/{SHAPES[n]['id']}", "resource": SHAPES[n]} for n in names
+    ]
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
+
+
+def _patient_view() -> dict[str, Any]:
+    patient = SHAPES["patient_man"]
+    return {
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/example", "patientId": patient["id"]},
+        "prefetch": {
+            "patient": patient,
+            "conditions": _searchset("aga", "hf_synthea", "unmapped_condition"),
+            "medicationRequests": _searchset("warfarin_synthea", "warfarin_by_reference", "medication_warfarin"),
+            "medicationStatements": None,
+            "procedures": _searchset(),
+            "pregnancy": _searchset(),
+            "lactation": None,
+        },
+    }
+
+
+def _order_select() -> dict[str, Any]:
+    body = _patient_view()
+    body["hook"] = "order-select"
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "draft-1",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{SHAPES['patient_man']['id']}"},
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197987"}],
+            "text": "Minoxidil 2.5 MG Oral Tablet",
+        },
+    }
+    body["context"]["selections"] = ["MedicationRequest/draft-1"]
+    body["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}
+    return body
+
+
+def _paths(value: Any, at: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every element's path below the prefetch and the draft orders (not the hook envelope itself)."""
+    if at and at[0] in ("prefetch", "context") and (at[0] == "prefetch" or at[1:2] == ("draftOrders",)):
+        yield at
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*at, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _paths(item, (*at, i))
+
+
+BODIES = {"patient-view": _patient_view(), "order-select": _order_select()}
+PATHS = {hook: [p for p in _paths(body) if len(p) > 1] for hook, body in BODIES.items()}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
+    folder = tmp_path_factory.mktemp("mutated")
+    rulesets = folder / "rulesets"
+    rulesets.mkdir()
+    for name in (f"{RULESET}.yaml", f"{RULESET}.fhir.yaml", f"{RULESET}.tests.yaml"):
+        shutil.copy(ROOT / "rulesets" / name, rulesets / name)
+    app: Flask = create_app(
+        {
+            "RULESETS_DIR": str(rulesets),
+            "INSTANCE_PATH": str(folder / "instance"),
+            "CDS_HOOKS_AUTH": "disabled",
+            "TESTING": True,
+        }
+    )
+    yield app.test_client()
+    app.extensions["decision_log"].close()
+
+
+def _mutated(hook: str, path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    body = copy.deepcopy(BODIES[hook])
+    node = body
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return body
+
+
+@pytest.mark.parametrize("hook", sorted(BODIES))
+def test_the_unmutated_records_are_answered(client: FlaskClient, hook: str) -> None:
+    resp = client.post(f"/cds-services/{RULESET}-{hook}", json=BODIES[hook])
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("prefetch", "conditions", "entry", 0, "resource", "code", "coding"), 5),  # the finding of issue 16
+        (("prefetch", "medicationRequests", "entry", 0, "resource", "medicationCodeableConcept", "coding"), "x"),
+        (("prefetch", "medicationRequests", "entry", 1, "resource", "medicationReference"), 5),
+        (("prefetch", "conditions", "entry"), {"resource": 1}),
+    ],
+)
+def test_known_wrong_shapes_are_answered(client: FlaskClient, path: tuple[Any, ...], value: Any) -> None:
+    resp = client.post(f"/cds-services/{RULESET}-patient-view", json=_mutated("patient-view", path, value))
+    assert resp.status_code < 500, resp.get_data(as_text=True)[:500]
+
+
+def test_a_lone_surrogate_in_the_hook_instance_is_a_400(client: FlaskClient) -> None:
+    body = json.dumps(BODIES["patient-view"]).replace("d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", "\\ud800")
+    resp = client.post(f"/cds-services/{RULESET}-patient-view", data=body, content_type="application/json")
+    assert resp.status_code == 400
+    assert "surrogate" in resp.get_json()["issue"][0]["diagnostics"]
