@@ -14,7 +14,7 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 from service.answering import prepare
-from service.engine.answer import Decision, WarningKind, to_json
+from service.engine.answer import Decision, Warning, WarningKind, to_json
 from service.http.openapi import openapi_path
 from service.http.ops.docs import assets_dir
 
@@ -169,6 +169,10 @@ def test_decision_schema_is_generated_from_the_type_and_validates_every_kind_of_
     ):
         for explain in (False, True):
             answers.append(to_json(prepare(registry, RULESET_ID, profile, explain=explain, partial=partial).decision))
+    # The lifecycle's warning needs a ruleset past its review date: the same answer, as the lifecycle marks it.
+    decision = prepare(registry, RULESET_ID, VALID_PROFILE).decision
+    overdue = Warning(kind=WarningKind.REVIEW_OVERDUE, text="Review overdue: this ruleset was due for review on ...")
+    answers.append(to_json(dataclasses.replace(decision, warnings=(*decision.warnings, overdue))))
     kinds = {w["kind"] for a in answers for w in a["warnings"]}
     assert kinds == {k.value for k in WarningKind}
     assert any("partial" in a for a in answers) and any("explanation" in a for a in answers)

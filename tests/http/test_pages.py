@@ -386,7 +386,7 @@ def test_an_answer_that_cannot_be_recorded_is_not_shown(app: Flask) -> None:
     with decisions_table_missing(app):  # the real decision log, broken the way a failed database is
         resp = browser(app).post("/rulesets/form-sample/try", data=MAN_AFTER_FINASTERIDE)
     doc = page(resp, 503)  # the same 503 as every channel (issue 10: one route)
-    assert resp.headers["Retry-After"] == "5"
+    assert int(resp.headers["Retry-After"]) > 0
     assert doc.find("h1").text == "Decision not recorded"
     assert "no decision is returned" in doc.text
     assert not doc.find_all(data_option=True)
