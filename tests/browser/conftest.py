@@ -65,7 +65,14 @@ class Gunicorn:
         else:
             command += ["--workers", "2", "--preload"]
         command += ["--bind", "127.0.0.1:0", "--error-logfile", "-", "service:create_app()"]
-        env = {**os.environ, "RULESETS_DIR": str(rulesets_dir), "PYTHONUNBUFFERED": "1"}
+        # Each server its own instance folder: revisions published into a shared store would stay production
+        # there (the ruleset lifecycle), and one server's rulesets would show up in the other's.
+        env = {
+            **os.environ,
+            "RULESETS_DIR": str(rulesets_dir),
+            "INSTANCE_PATH": str(log_dir / "instance"),
+            "PYTHONUNBUFFERED": "1",
+        }
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

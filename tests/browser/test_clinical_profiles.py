@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from service.answering import make_decision
+from service.engine.answer import to_json
 from service.registry import Registry
 from service.ruleset import Ruleset
 
@@ -104,7 +105,7 @@ def answer(page: Page, base: str, ruleset: Ruleset, profile: dict[str, Any]) -> 
 
 
 def decided(registry: Registry, profile: dict[str, Any]) -> dict[str, list[str]]:
-    d = make_decision(registry, "androgenetic-alopecia", profile, channel="test")
+    d = to_json(make_decision(registry, "androgenetic-alopecia", profile, channel="test"))
     return {key: [item["option"] for item in d[key]] for key in ("candidates", "referrals", "excluded")}
 
 

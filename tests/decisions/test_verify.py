@@ -233,6 +233,7 @@ APPEND_ONLY = ("ruleset_revisions", "decisions", "decision_cards", "feedback", "
 NOT_EDITED_HERE = {
     "log_settings": "facts about the log itself (the identifier key's fingerprint), not records",
     "cds_hooks_seen_jwt": "the CDS Hooks replay cache: expiring token ids, purged; not evidence",
+    "auditor_revoked_sessions": "sign-outs remembered until the session would have expired, purged; not evidence",
     "ruleset_signoffs": "covered by verify like releases; its tamper test needs a reviewer key: tests/lifecycle",
     "ruleset_stages": "current state, changed in place; every change of stage is a lifecycle action",
     "ruleset_shadows": "current state, changed in place; every change of shadow is a lifecycle action",
