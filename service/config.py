@@ -128,16 +128,11 @@ TOKEN_HASH_SETTINGS = {role: f"{role.upper()}_TOKEN_HASHES" for role in ROLES}
 
 
 def _digests(name: str) -> str:
-    """A comma-separated list of SHA-256 hex digests (of tokens), checked and normalised (lower case)."""
-    digests = [d.strip().lower() for d in os.environ.get(name, "").split(",") if d.strip()]
-    bad = [d for d in digests if not DIGEST.match(d)]
-    if bad:
-        raise SystemExit(
-            f"configuration error: {name} must list SHA-256 hex digests of tokens, separated by commas "
-            f"(make one with `printf %s TOKEN | sha256sum`); {len(bad)} entr{'y is' if len(bad) == 1 else 'ies are'} "
-            "not 64 hex characters"
-        )
-    return ",".join(digests)
+    """A role's token digests from the environment, checked by the one parser (token_hashes) at start."""
+    try:
+        return ",".join(sorted(token_hashes(os.environ.get(name, ""), name)))
+    except ConfigurationError as exc:
+        raise SystemExit(f"configuration error: {exc}") from None
 
 
 def _is_loopback_host(host: str) -> bool:
