@@ -166,6 +166,11 @@ def excluded(decision: dict[str, Any]) -> dict[str, list[str]]:
     return {e["option"]: [r["text"] for r in e["reasons"]] for e in decision["excluded"]}
 
 
+def excluded_by(decision: dict[str, Any]) -> dict[str, set[str]]:
+    """The rules behind each exclusion (rule ids live in the evidence layer, not in the short texts)."""
+    return {e["option"]: {r["rule"] for r in e["reasons"]} for e in decision["excluded"]}
+
+
 # ---- the contract: metadata, vocabulary, options -------------------------------------------------
 
 
@@ -301,7 +306,7 @@ def test_pregnant_woman_gets_no_5ari_spironolactone_or_oral_minoxidil(engine: En
         ),
     )
     assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil", "topical_minoxidil"} & set(candidates(d))
-    assert "H-1" in " ".join(excluded(d)["oral_minoxidil"])
+    assert "H-1" in excluded_by(d)["oral_minoxidil"]
     assert [r["option"] for r in d["referrals"]] == ["specialist_review"]
 
 
@@ -319,7 +324,8 @@ def test_typical_mans_answer_carries_no_pregnancy_or_breastfeeding_warning(engin
     # A caution, not an exclusion: the finasteride non-responder keeps dutasteride, with the prompt to ask.
     card = next(c for c in d["candidates"] if c["option"] == "oral_dutasteride")
     assert any("Conception plans are not recorded" in c for c in card["caveats"])
-    assert any("To consider once recorded" in r for r in excluded(d)["dutasteride_mesotherapy"])
+    assert "H-10U" in excluded_by(d)["dutasteride_mesotherapy"]
+    assert any("Withheld until" in r for r in excluded(d)["dutasteride_mesotherapy"])
 
 
 def test_pregnancy_recorded_for_a_man_is_flagged_and_withholds_pregnancy_contraindicated_drugs(engine: Engine) -> None:
@@ -342,7 +348,10 @@ def test_unrecorded_childbearing_potential_withholds_5ari_and_says_what_to_recor
         adult(sex="female", age=52, pattern="ludwig-I", pregnant=False, breastfeeding=False, trying_to_conceive=False),
     )
     assert not {*FIVE_ARIS, "spironolactone"} & set(candidates(d))
-    assert any("record it" in text for text in excluded(d)["spironolactone"])
+    assert "H-2U-P" in excluded_by(d)["spironolactone"]
+    assert any(
+        "Withheld until it is recorded whether she can become pregnant" in t for t in excluded(d)["spironolactone"]
+    )
     assert candidates(d)["topical_minoxidil"] == "recommended"
     assert any(w.get("rule") == "H-2U-P" for w in d["warnings"])
 
@@ -370,8 +379,9 @@ def test_unrecorded_conditions_withhold_oral_minoxidil_and_prp_and_say_what_to_r
     # 1.1.0 (issue 12, fix 2): unrecorded conditions are no longer reassuring (H-5, H-6 are hard exclusions).
     d = evaluate(engine, adult(topical_minoxidil="ineffective"))
     assert not {"oral_minoxidil", "prp"} & set(candidates(d))
-    assert any("To consider once recorded" in r and "heart failure" in r for r in excluded(d)["oral_minoxidil"])
-    assert any("To consider once recorded" in r and "anticoagulant" in r for r in excluded(d)["prp"])
+    assert "H-5U" in excluded_by(d)["oral_minoxidil"] and "H-6U" in excluded_by(d)["prp"]
+    assert any("Withheld until" in r and "cardiac" in r for r in excluded(d)["oral_minoxidil"])
+    assert any("Withheld until" in r and "anticoagulation" in r for r in excluded(d)["prp"])
     assert any(w.get("rule") == "H-5U" and "Conditions are not recorded" in w["text"] for w in d["warnings"])
     recorded = evaluate(engine, adult(topical_minoxidil="ineffective", conditions=[], medications=[]))
     assert candidates(recorded)["oral_minoxidil"] == "consider" and "prp" in candidates(recorded)
