@@ -243,6 +243,17 @@ def test_references_are_used_and_traceable(ruleset: Ruleset) -> None:
         assert TAG.search(ref.evidence), f"{ref.id}: evidence note without a verification tag"
 
 
+def test_rule_texts_are_short_for_the_clinician_with_the_audit_trail_in_evidence(ruleset: Ruleset) -> None:
+    # Issue 12 (concise texts): tags, section numbers and policy notes left the short texts for `evidence`.
+    actions = [(rule.id, a) for rule in ruleset.rules for a in rule.then]
+    for rid, a in actions:
+        assert not TAG.search(a.text) and "§" not in a.text and "policy of this ruleset" not in a.text.lower(), rid
+    assert sum(bool(TAG.search(a.evidence)) for _, a in actions) >= 100
+    # Caveats about semen analysis and erectile or ejaculatory function are for men only.
+    men_only = [a for rid, a in actions if rid in ("H-10-S", "H-10-E")]
+    assert men_only and all((a.when.field, a.when.value) == ("sex", "male") for a in men_only)  # type: ignore[union-attr]
+
+
 def test_every_rule_is_titled_explained_and_referenced(ruleset: Ruleset) -> None:
     for rule in ruleset.rules:
         assert rule.title and all(a.text for a in rule.then), rule.id
