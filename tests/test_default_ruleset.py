@@ -224,7 +224,8 @@ def test_mesotherapy_carries_the_h10_caveats_course_and_unverified_cost(ruleset:
     for words in ("not FDA- or EMA-approved", "compounded", "low quality", "paradoxical", "atrophy"):
         assert words in caveats
     assert meso.evidence_level == "low"
-    assert "type 1 and type 2" in meso.summary and "[U" in meso.summary
+    # Text layers (issue 11): the prose is in `detail`, the tagged statement in the evidence note.
+    assert "type 1 and type 2" in meso.detail and "type 1 and type 2 inhibition [U" in meso.evidence_note
     assert "3 months" in meso.course.maintenance and "a year or more" in meso.course.time_to_response
     assert "per session" in meso.cost and "[U" in meso.cost
 
