@@ -336,10 +336,10 @@ def test_typical_mans_answer_carries_no_pregnancy_or_breastfeeding_warning(engin
         engine, adult(age=34, prior_finasteride="non_responder", conditions=[], medications=[], preferences=[])
     )
     pending = {w["fields"][0]: w["options"] for w in d["warnings"] if w["kind"] == "unknown_inputs"}
-    # 1.1.0: conception plans decide oral dutasteride (M-9-D; mesotherapy is withheld outright by H-10U
-    # while they are not recorded), and the topical minoxidil history decides oral minoxidil.
+    # 1.1.0: conception plans decide oral dutasteride (M-9-D) and dutasteride mesotherapy (withheld by
+    # H-10U until they are recorded), and the topical minoxidil history decides oral minoxidil.
     assert pending == {
-        "trying_to_conceive": ["oral_dutasteride", "specialist_review"],
+        "trying_to_conceive": ["dutasteride_mesotherapy", "oral_dutasteride", "specialist_review"],
         "topical_minoxidil": ["oral_minoxidil"],
     }
     text = " ".join(w["text"] for w in d["warnings"]).lower()
@@ -379,7 +379,8 @@ def test_unrecorded_childbearing_potential_withholds_5ari_and_says_what_to_recor
         "Withheld until it is recorded whether she can become pregnant" in t for t in excluded(d)["spironolactone"]
     )
     assert candidates(d)["topical_minoxidil"] == "recommended"
-    assert any(w.get("rule") == "H-2U-P" for w in d["warnings"])
+    prompt = next(w for w in d["warnings"] if w.get("fields") == ["childbearing_potential"])
+    assert "spironolactone" in prompt["options"] and prompt["text"].startswith("Record childbearing potential")
 
 
 def test_woman_with_pregnancy_unrecorded_gets_topical_minoxidil_only_with_caution(engine: Engine) -> None:
@@ -408,7 +409,11 @@ def test_unrecorded_conditions_withhold_oral_minoxidil_and_prp_and_say_what_to_r
     assert "H-5U" in excluded_by(d)["oral_minoxidil"] and "H-6U" in excluded_by(d)["prp"]
     assert any("Withheld until" in r and "cardiac" in r for r in excluded(d)["oral_minoxidil"])
     assert any("Withheld until" in r and "anticoagulation" in r for r in excluded(d)["prp"])
-    assert any(w.get("rule") == "H-5U" and "Conditions are not recorded" in w["text"] for w in d["warnings"])
+    prompt = next(w for w in d["warnings"] if w.get("fields") == ["conditions"])
+    assert prompt["kind"] == "unknown_inputs" and {"oral_minoxidil", "prp"} <= set(prompt["options"])
+    assert "needed to consider low-dose oral minoxidil" in prompt["text"]
+    oral = next(e for e in d["excluded"] if e["option"] == "oral_minoxidil")
+    assert oral["until_recorded"] == ["conditions"]
     recorded = evaluate(engine, adult(topical_minoxidil="ineffective", conditions=[], medications=[]))
     assert candidates(recorded)["oral_minoxidil"] == "consider" and "prp" in candidates(recorded)
 
@@ -431,7 +436,9 @@ def test_breastfeeding_counts_whatever_the_childbearing_potential(engine: Engine
     woman.update(conditions=[], medications=[], preferences=[])
     unrecorded = evaluate(engine, woman)
     assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil"} & set(candidates(unrecorded))
-    assert any(w.get("rule") == "H-1U" and "breastfeeding" in w["text"] for w in unrecorded["warnings"])
+    prompt = next(w for w in unrecorded["warnings"] if w.get("fields") == ["breastfeeding"])
+    assert "oral_minoxidil" in prompt["options"]
+    assert not any(w.get("fields") == ["trying_to_conceive"] for w in unrecorded["warnings"])  # cannot conceive
     lactating = evaluate(engine, dict(woman, breastfeeding=True))
     assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil", "topical_minoxidil"} & set(candidates(lactating))
     assert [r["option"] for r in lactating["referrals"]] == ["specialist_review"]
