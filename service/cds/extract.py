@@ -3,8 +3,10 @@
 Facts are taken only from positive evidence - a coded Condition, a final Observation, a completed
 Procedure, an active medication - so a gap in the record stays "not recorded" rather than becoming "no".
 The one exception is a set field (e.g. conditions): when every FHIR source it is read from was read in
-full, the facts found are the whole set, possibly empty; otherwise it holds the facts found, and is
-reported as incomplete. Enum facts that disagree (two diagnoses) stay unrecorded and are reported.
+full and every active item in it was classified, the facts found are the whole set, possibly empty;
+otherwise it holds the facts found and is known only in part (`partly_known`: the engine reads the other
+values as unknown, never as absent), and is reported as incomplete. Enum facts that disagree (two
+diagnoses) stay unrecorded and are reported.
 """
 
 from __future__ import annotations
@@ -94,6 +96,10 @@ class Extraction:
     profile: dict[str, Any]
     incomplete: list[str]  # fields whose FHIR sources were not all read: their absence means nothing
     notes: list[str]  # facts present in FHIR that could not be used, and why (no patient data in them)
+    # Set fields holding values found while the list is not known in full (engine/partly.py): field -> the
+    # items that could not be classified (0: a source was not read in full). The engine reads them as
+    # "these values, the rest unknown", never as the whole set.
+    partly_known: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -437,6 +443,7 @@ class _Extractor:
     def result(self) -> Extraction:
         profile: dict[str, Any] = dict(self.numbers)
         incomplete: list[str] = []
+        partly: dict[str, int] = {}
         for fid, types in self.mapping.sources().items():
             f = self.ruleset.inputs[fid]
             read_in_full = types <= self.data.complete and not self.unclassified.get(fid)
@@ -444,6 +451,8 @@ class _Extractor:
             if f.type == "set":
                 if found or read_in_full:
                     profile[fid] = sorted(found, key=f.codes.index)
+                if found and not read_in_full:
+                    partly[fid] = self.unclassified.get(fid, 0)
             elif len(found) == 1:
                 profile[fid] = found[0]
             elif len(found) > 1:
@@ -457,7 +466,7 @@ class _Extractor:
                     f"{f.label}: {n} active item{'s' if n != 1 else ''} in the record could not be classified "
                     f"(no code or name the mapping knows), so the list is not known in full; check the record."
                 )
-        return Extraction(profile, incomplete, self.notes)
+        return Extraction(profile, incomplete, self.notes, partly)
 
 
 def draft_entries(context: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:

@@ -489,3 +489,46 @@ def test_an_unclassified_condition_makes_an_oral_minoxidil_order_a_warning_not_s
     assert [c["indicator"] for c in unclassified] == ["critical"]
     assert "record the conditions" in unclassified[0]["summary"].lower()
     assert len(unclassified) >= len(quiet)
+
+
+# ---- a set with values found and items not classified is known only in part (issue 13 item 2) ---------
+
+
+def coded_condition(rid: str, system: str, code: str, display: str) -> dict[str, Any]:
+    cond = shape("hf_icd_oid")
+    cond["id"] = rid
+    cond["code"] = {"coding": [{"system": system, "code": code, "display": display}], "text": display}
+    return cond
+
+
+HYPERKALAEMIA = ("hyperk", "http://hl7.org/fhir/sid/icd-10-cm", "E87.5", "Hyperkalemia")
+
+
+def test_a_found_condition_beside_an_unclassified_one_does_not_make_the_list_whole(real: CdsClient) -> None:
+    # Hyperkalaemia is classified, prediabetes is not: the conditions are "hyperkalaemia, and perhaps more",
+    # so oral minoxidil (whose exclusions are other conditions) stays withheld until the list is recorded.
+    partly = record(shape("aga"), coded_condition(*HYPERKALAEMIA), shape("unmapped_condition"))
+    cards = cards_of(order_select(real, partly, draft("197987")))
+    assert [c["indicator"] for c in cards] == ["critical"], cards
+    assert "record the conditions" in cards[0]["summary"].lower()
+
+    view = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=partly)))
+    facts = next(c for c in view if c["summary"].startswith(("Record", "Check facts")))
+    assert "Relevant conditions: 1 active item in the record could not be classified" in facts["detail"]
+    assert "Relevant conditions** (the record could not be read in full)" in facts["detail"]
+
+
+def test_found_values_still_decide_when_the_list_is_known_only_in_part(real: CdsClient) -> None:
+    # Heart failure found beside an unclassified condition: the H-5 exclusion holds (a known fact), and the
+    # order card says so; warfarin beside an unclassified medication still excludes PRP for anticoagulation.
+    hf = record(shape("aga"), shape("hf_synthea"), shape("unmapped_condition"))
+    (card,) = cards_of(order_select(real, hf, draft("197987")))
+    assert card["indicator"] == "critical" and "heart failure" in card["detail"].lower()
+
+    meds = record(shape("aga"), meds=(shape("warfarin_synthea"), shape("unmapped_medication")))
+    view = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=meds)))
+    excluded = next(c for c in view if c["summary"].startswith("Not suitable"))
+    prp = next(line for line in excluded["detail"].splitlines() if line.startswith("- **Platelet-rich plasma"))
+    assert "anticoagula" in prp.lower()
+    facts = next(c for c in view if c["summary"].startswith(("Record", "Check facts")))
+    assert "Relevant medications: 1 active item in the record could not be classified" in facts["detail"]

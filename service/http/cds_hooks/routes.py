@@ -163,7 +163,7 @@ def call(service_id: str) -> Response:
         return _cds_json({"cards": cards})
     registry = app_context.registry()
     try:
-        prepared = prepare(registry, rs.id, extraction.profile, partial=True)
+        prepared = prepare(registry, rs.id, extraction.profile, partial=True, partly_known=extraction.partly_known)
     except TooManyCompletions:
         cards = maker.cannot_decide([f for f in rs.inputs if rs.inputs[f].required and f not in extraction.profile])
         _log_call(service, body, cards, decided=False)
