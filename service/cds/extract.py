@@ -100,6 +100,8 @@ class Extraction:
     # items that could not be classified (0: a source was not read in full). The engine reads them as
     # "these values, the rest unknown", never as the whole set.
     partly_known: dict[str, int] = field(default_factory=dict)
+    # The chart has a problem or an active medication of the topic (mapping `relevance`; True without one).
+    relevant: bool = True
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,7 @@ class _Extractor:
     numbers: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unclassified: dict[str, int] = field(default_factory=dict)  # field -> items that could not be read
+    topical: bool = False  # a problem or medication of the mapping's `relevance` was found
 
     def run(self) -> Extraction:
         self.patient()
@@ -295,11 +298,10 @@ class _Extractor:
             gender = patient.get("gender")
             if gender in pm.genders:
                 self.add(pm.sex_field, pm.genders[gender])
-            elif gender is not None:
+            else:
                 label = self.ruleset.inputs[pm.sex_field].label
-                self.notes.append(
-                    f"{label}: the record's administrative gender ({gender}) does not decide it; record it in the form."
-                )
+                said = f"the record's administrative gender ({gender})" if isinstance(gender, str) else "the record"
+                self.notes.append(f"{label}: unknown - {said} does not give it; record it in the form.")
         if pm.age_field and "birthDate" in patient:
             age = _exact(parse_date(patient.get("birthDate")), whole_years, self.today)
             if age is None:
@@ -334,6 +336,8 @@ class _Extractor:
             if not coded and not by_text:
                 self.unread(set_fields)  # it may be one of the set's values the mapping has no code for
             for fact in coded or by_text:
+                if fact.field in self.mapping.relevance.fields:
+                    self.topical = True  # even unconfirmed or old: the chart is about the topic
                 label = self.ruleset.inputs[fact.field].label
                 if fact.max_age_days is not None:
                     since = _when(cond, "onsetDateTime", "onsetPeriod", "recordedDate")
@@ -429,6 +433,8 @@ class _Extractor:
                         self.notes.append(
                             f"{rtype}/{med.get('id')}: {names} matched by name (no known code); check the record."
                         )
+                if found.keys() & set(self.mapping.relevance.ingredients):
+                    self.topical = True
                 if not found:
                     self.unread(fields)  # it may be in a class the mapping has no code for
                 if not found and read.unresolved:
@@ -466,7 +472,8 @@ class _Extractor:
                     f"{f.label}: {n} active item{'s' if n != 1 else ''} in the record could not be classified "
                     f"(no code or name the mapping knows), so the list is not known in full; check the record."
                 )
-        return Extraction(profile, incomplete, self.notes, partly)
+        relevant = self.topical or not self.mapping.relevance.declared
+        return Extraction(profile, incomplete, self.notes, partly, relevant)
 
 
 def draft_entries(context: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
