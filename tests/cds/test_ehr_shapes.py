@@ -532,3 +532,57 @@ def test_found_values_still_decide_when_the_list_is_known_only_in_part(real: Cds
     assert "anticoagula" in prp.lower()
     facts = next(c for c in view if c["summary"].startswith(("Record", "Check facts")))
     assert "Relevant medications: 1 active item in the record could not be classified" in facts["detail"]
+
+
+# ---- relevance: a chart about hair loss, cards that change something (issue 13 item 5) ----------------
+
+
+def medication(rid: str, code: str, display: str) -> dict[str, Any]:
+    med = shape("warfarin_synthea")
+    med["id"] = rid
+    med["medicationCodeableConcept"] = {
+        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code, "display": display}],
+        "text": display,
+    }
+    return med
+
+
+def test_a_chart_without_a_hair_loss_problem_or_medication_gets_no_patient_view_card(real: CdsClient) -> None:
+    # A man with heart failure on warfarin, a woman with nothing coded: no "not suitable" card for anyone.
+    man = record(shape("hf_synthea"), meds=(shape("warfarin_synthea"),))
+    assert cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=man))) == []
+    woman = record(patient="patient_woman")
+    assert cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f2", prefetch=woman))) == []
+    # The order services still check every order of a drug the mapping knows, chart problem or not.
+    assert indicators(order_select(real, man, draft("197987"))) == ["critical"]
+
+
+def test_a_hair_loss_medication_alone_makes_the_chart_relevant(real: CdsClient) -> None:
+    finasteride = record(meds=(medication("fin-1", "310346", "Finasteride 5 MG Oral Tablet"),))
+    assert cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=finasteride)))
+    provisional = record(shape("aga_provisional"))
+    assert cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=provisional)))
+
+
+def test_not_for_men_is_never_a_card(real: CdsClient) -> None:
+    cards = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=record(shape("aga")))))
+    assert cards
+    for card in cards:
+        assert "Spironolactone" not in card["summary"], card["summary"]
+        assert "Not used in men" not in card.get("detail", ""), card["detail"]
+
+
+def test_unknown_sex_is_stated_and_no_exclusion_mixes_male_and_female_reasons(real: CdsClient) -> None:
+    for gender in (None, "other", "unknown"):
+        rec = record(shape("aga"))
+        if gender is None:
+            del rec["patient"]["gender"]
+        else:
+            rec["patient"]["gender"] = gender
+        cards = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=rec)))
+        facts = next(c for c in cards if c["summary"].startswith("Record"))
+        assert "Sex" in facts["summary"]
+        assert "- Sex: unknown - the record" in facts["detail"]
+        assert not any(c["summary"].startswith("Not suitable: Spironolactone") for c in cards), cards
+        for card in cards:
+            assert "Not used in men" not in card.get("detail", "")

@@ -38,13 +38,13 @@ from .. import app_context
 from ..access import roles
 from ..errors import problem
 from ..html import presenting
-from ..html.common import add_security_headers, error_page, render_error, wants_html
+from ..html.common import add_frameable_security_headers, error_page, render_error, wants_html
 from . import clinician_session, forms
 
 log = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__)
 
-bp.after_request(add_security_headers)
+bp.after_request(add_frameable_security_headers)
 
 
 @bp.record_once
