@@ -102,6 +102,7 @@ class CardMaker:
     patient_id: str = ""  # the subject of a suggested alternative order
     # option -> the mapped product (system, code, display) a suggestion may order instead of an excluded one
     orderable: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    smart_link: str = ""  # the form as a SMART app (EHR launch); "" when SMART launch is not configured
 
     # ---- shared parts ---------------------------------------------------------------------------
 
@@ -134,6 +135,11 @@ class CardMaker:
             ],
             "overrideReasons": [{"system": NON_ADHERENCE, "code": c, "display": REASON_DISPLAYS[c]} for c in overrides],
         }
+        if self.smart_link:
+            # The EHR launches it with `iss` and `launch`: the form reads the record itself, no facts in a URL.
+            card["links"].append(
+                {"label": "Open the form as an app in the EHR (SMART)", "url": self.smart_link, "type": "smart"}
+            )
         if suggestions:
             # One of them at most: removing the order and replacing it exclude each other.
             card["suggestions"] = suggestions

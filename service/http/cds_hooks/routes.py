@@ -165,6 +165,7 @@ def call(service_id: str) -> Response:
         service_id=service.id,
         patient_id=context["patientId"],
         orderable=service.mapping.orderable(),
+        smart_link=f"{base_url()}/smart/{rs.id}/launch" if app_context.settings().smart_client_id else "",
     )
     if service.hook == "patient-view" and not extraction.relevant:
         # No problem or medication of the topic in the chart: nothing to say (no alert fatigue), no decision.

@@ -22,6 +22,7 @@ import logging
 import traceback
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
@@ -151,6 +152,15 @@ def _form(active: Active, submitted: forms.Submitted, problems: list[FieldProble
         stage=active.stage,
     )
     return page, status
+
+
+def prefilled_form(ruleset_id: str, profile: dict[str, Any]) -> ResponseReturnValue:
+    """The form prefilled with a raw (possibly partial) profile, rendered here: nothing goes into a URL
+    (the SMART launch, service/http/pages/smart.py)."""
+    active = _active(ruleset_id)
+    params = MultiDict(forms.query_items(active.ruleset, profile))
+    submitted = forms.read_params(active.ruleset, params)
+    return _form(active, submitted, forms.check_values(active.ruleset, submitted, require=False), 200)
 
 
 def _ref(active: Active) -> str:
