@@ -117,7 +117,9 @@ class Engine:
     def decide(self, profile: dict[str, Any], explain: bool = False) -> Decision:
         fired = self.durable.fired(profile)
         decision = self.assembler.assemble(
-            fired, pending=lambda offered, excluded: self._undecided(profile, fired, (offered, excluded))
+            fired,
+            pending=lambda offered, excluded: self._undecided(profile, fired, (offered, excluded)),
+            profile=profile,
         )
         partly = self._partly_warnings(profile)
         if partly:
@@ -176,7 +178,9 @@ class Engine:
             )
         return Explanation(
             profile={k: list(v) if isinstance(v, tuple) else v for k, v in profile.items()},
-            unknown_inputs=tuple(f for f in rs.inputs if not is_known(profile, f)),
+            unknown_inputs=tuple(
+                f for f in rs.inputs if not is_known(profile, f) and self.assembler.applicable(f, profile)
+            ),
             rules=tuple(rules),
         )
 

@@ -57,8 +57,10 @@ def mark(profile: dict[str, Any], unclassified: Mapping[str, int], set_fields: I
 def marked_in(warnings: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """The set inputs a recorded decision (its JSON warnings) read as known only in part, to replay it alike.
 
-    They are the engine's `unknown_inputs` warnings without a rule (engine/__init__.py); the count of items
-    not classified is only in their text, which replay does not compare, so it is given as 0.
+    They are the fields named by the engine's rule-less `unknown_inputs` warnings (the one-per-input prompts
+    and the "known only in part" notes, engine/__init__.py); `mark` wraps only those present in the recorded
+    profile - and a set present in full is never prompted for, so those are exactly the ones known in part.
+    The count of items not classified is only in the text, which replay does not compare: it is given as 0.
     """
     out: dict[str, int] = {}
     for w in warnings:

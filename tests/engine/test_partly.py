@@ -83,11 +83,11 @@ def test_found_values_decide_and_the_others_stay_unknown() -> None:
         assert engine.fired(partly) == ["has_a", "not_recorded"]
         decision = engine.decide(partly)
         assert [c.option for c in decision.candidates] == ["x", "z"]
-        (said,) = [w for w in decision.warnings if w.kind is WarningKind.UNKNOWN_INPUTS and w.rule is None]
+        (said,) = [w for w in decision.warnings if w.kind is WarningKind.UNKNOWN_INPUTS and "only in part" in w.text]
         assert said.fields == ("conditions",)
         assert "2 items could not be classified" in said.text and "found: A" in said.text
-        # The rule waiting for the rest of the list is named like any rule waiting for an unrecorded fact.
-        assert any(w.rule == "none_of_bc" for w in decision.warnings)
+        # The rest of the list is prompted for like any unrecorded fact, naming what it could change.
+        assert any(w.fields == ("conditions",) and w.options == ("y",) for w in decision.warnings)
         assert engine.explain(partly, engine.fired(partly)).unknown_inputs == (
             "stage",
             "pregnant",
