@@ -37,6 +37,7 @@ from .answer import (
     Warning,
     WarningKind,
 )
+from .partly import is_known
 
 
 def _references(ruleset: Ruleset, ids: tuple[str, ...]) -> tuple[Citation, ...]:
@@ -134,7 +135,7 @@ class Assembler:
             text = fact_words(self.rs, leaf, profile)
             if text not in facts:
                 facts.append(text)
-            if leaf.field not in profile and leaf.field not in unrecorded:
+            if not is_known(profile, leaf.field) and leaf.field not in unrecorded:
                 unrecorded.append(leaf.field)
         return tuple(facts), tuple(unrecorded)
 
