@@ -19,6 +19,7 @@ from ..engine import Engine, InvalidProfile, TooManyCompletions
 from ..registry import Registry
 from ..ruleset import RulesetError, load_text
 from ..ruleset.model import Ruleset
+from . import answers
 from .errors import LogError
 from .log import DecisionLog, outcome
 from .models import Decision, Revision
@@ -37,6 +38,8 @@ def replay(log: DecisionLog, registry: Registry, decision_id: str) -> dict[str, 
                     Decision.ruleset_version,
                     Decision.ruleset_sha256,
                     Decision.decision,
+                    Decision.record_format,
+                    Decision.answer,
                     *(getattr(Decision, c) for c in COMPARED),
                 ).where(Decision.decision_id == decision_id)
             ).first()
@@ -49,7 +52,10 @@ def replay(log: DecisionLog, registry: Registry, decision_id: str) -> dict[str, 
     recorded = {c: json.loads(getattr(row, c)) for c in COMPARED}
     profile = json.loads(row.profile)
     # A decision made with required facts missing (CDS Hooks) is replayed the same way: over every completion.
-    partial = "partial" in json.loads(row.decision)
+    try:
+        partial = "partial" in answers.answer_json(row._asdict(), log.stored_revision_text)
+    except (answers.BadAnswer, ValueError) as exc:
+        raise LogError(f"the stored answer of decision {decision_id} cannot be read; run `decisions verify`") from exc
     report: dict[str, Any] = {
         "decision_id": decision_id,
         "recorded": {

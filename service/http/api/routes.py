@@ -14,10 +14,20 @@ import json
 import logging
 from typing import Any
 
+import orjson
 from flask import Blueprint, Response, request
 
-from ...answering import InvalidProfile, NoDefaultRuleset, UnknownRuleset, make_decision, pick_ruleset
-from ...engine.answer import to_json
+from ...answering import (
+    InvalidProfile,
+    NoDefaultRuleset,
+    Prepared,
+    UnknownRuleset,
+    commit_many,
+    make_answer,
+    pick_ruleset,
+    prepare,
+)
+from ...engine.answer import encode
 from ...errors import problem_type
 from ...registry import Active
 from ...ruleset.errors import suggest
@@ -75,10 +85,10 @@ def _pick(envelope: dict[str, Any], errors: list[dict[str, Any]]) -> Active | No
         return None
 
 
-def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -> dict[str, Any]:
-    """The decision, recorded and counted, as JSON."""
+def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -> bytes:
+    """The decision, recorded and counted, as the JSON bytes the log stored and hashed."""
     # A failed recording raises DecisionNotRecorded (503), which errors.py renders like any other error.
-    decision = make_decision(
+    decision, body = make_answer(
         app_context.registry(),
         ruleset_id,
         profile,
@@ -87,7 +97,7 @@ def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -
         recorder=app_context.recorder(),
     )
     metrics.observe_decision(decision, channel)
-    return to_json(decision)
+    return body
 
 
 def _rejected(exc: InvalidProfile, prefix: list[str | int]) -> list[dict[str, Any]]:
@@ -143,7 +153,7 @@ def evaluate() -> Response:
         raise validation_problem(_rejected(exc, ["profile"])) from None
     except UnknownRuleset as exc:  # unloaded between the check and the decision
         raise _unknown_ruleset(exc.ruleset_id, exc.known, in_body=True) from None
-    return json_response(decision)
+    return Response(decision, 200, mimetype="application/json")
 
 
 @bp.post("/v1/evaluations:batch")
@@ -161,18 +171,27 @@ def evaluate_batch() -> Response:
         metrics.observe_invalid("batch")
         raise validation_problem(errors)
     assert active is not None and isinstance(profiles, list)
-    decisions: list[dict[str, Any]] = []
+    registry, explain = app_context.registry(), envelope["explain"]
+    ref = envelope.get("ruleset") or active.ruleset.id  # a testing revision stays the one named
+    answers: list[bytes] = []  # each one JSON document, as recorded
+    decided: list[tuple[Prepared, bytes]] = []
     for index, profile in enumerate(profiles):
         check, problems = check_profile(active.ruleset, profile, ["profiles", index])
         if not problems:
             try:
-                ref = envelope.get("ruleset") or active.ruleset.id  # a testing revision stays the one named
-                decisions.append(_decide(ref, check, envelope["explain"], "batch"))
+                prepared = prepare(registry, ref, check, explain=explain)
+                decided.append((prepared, encode(prepared.decision)))
+                answers.append(decided[-1][1])
                 continue
             except InvalidProfile as exc:
                 problems = _rejected(exc, ["profiles", index])
+            except UnknownRuleset as exc:  # unloaded between the check and the decision
+                raise _unknown_ruleset(exc.ruleset_id, exc.known, in_body=True) from None
         metrics.observe_invalid("batch")
         detail = f"{len(problems)} problem(s) in profile {index}: " + "; ".join(p["message"] for p in problems[:3])
         error = problem_body(422, "Invalid profile", detail, problem_type("validation-error"), errors=problems)
-        decisions.append({"index": index, "error": error})
-    return json_response({"decisions": decisions})
+        answers.append(orjson.dumps({"index": index, "error": error}))
+    # One append for the whole batch; a failed recording is the 503 of DecisionNotRecorded (errors.py).
+    for decision in commit_many(decided, app_context.recorder(), channel="batch"):
+        metrics.observe_decision(decision, "batch")
+    return Response(b'{"decisions":[' + b",".join(answers) + b"]}", 200, mimetype="application/json")
