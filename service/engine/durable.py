@@ -41,6 +41,7 @@ import threading
 from typing import Any
 
 import durable_rules_engine as dre
+import orjson
 
 from ..ruleset.model import (
     OPERATORS,
@@ -224,7 +225,7 @@ class DurableRuleset:
         order = self._order
         hits: list[int] = []
         try:
-            code, state_offset = dre.assert_fact(self.handle, json.dumps(fact))
+            code, state_offset = dre.assert_fact(self.handle, orjson.dumps(fact).decode())
             if code != 0:
                 raise RuntimeError(f"durable_rules result code {code}")
             result = dre.start_action_for_state(self.handle, state_offset)
