@@ -1,8 +1,9 @@
-"""How a decision record holds its answer: the bytes that were sent, compressed, with a format marker.
+"""How a decision record holds its answer: the full decision's bytes, compressed, with a format marker.
 
 Format 1 (records written before migration 0006): the `decision` column holds the canonical JSON text
 of the answer (sorted keys, ASCII), a second encoding made only for the log. Format 2: the `answer`
-column holds the answer bytes exactly as the service sent them (service/engine/answer.py `encode`),
+column holds the full decision's bytes (service/engine/answer.py `encode`), which the JSON API sends
+as they are when the full view is asked for (the default view is a compact encoding of the same decision),
 compressed with Zstandard using the text of the decision's ruleset revision as a raw-content
 dictionary, and `decision` is empty. An answer is mostly the revision's own texts (labels, summaries,
 evidence, citations), so it shrinks to a few hundred bytes beyond what is particular to the patient

@@ -86,7 +86,7 @@ def test_an_edited_answer_is_named(app: Flask, database_url: str, logged: list[s
 
 def test_a_record_holds_the_answer_as_sent_compressed(app: Flask, database_url: str) -> None:
     client = app.test_client()
-    resp = client.post("/v1/evaluations", json={"profile": PROFILE})
+    resp = client.post("/v1/evaluations", json={"profile": PROFILE, "view": "full"})
     assert resp.status_code == 200
     [[(fmt, blob, text, sha256, source)]] = raw_sql(
         database_url,
@@ -94,7 +94,7 @@ def test_a_record_holds_the_answer_as_sent_compressed(app: Flask, database_url: 
         " JOIN ruleset_revisions ON sha256 = ruleset_sha256",
     )
     assert (fmt, text) == (2, "")
-    assert answers.unpack(bytes(blob), sha256, source.encode()) == resp.data  # the very bytes sent
+    assert answers.unpack(bytes(blob), sha256, source.encode()) == resp.data  # the very bytes sent (full view)
     assert len(blob) < len(resp.data) / 2
     assert verify_cli(app).exit_code == 0
 

@@ -27,7 +27,8 @@ from ...answering import (
     pick_ruleset,
     prepare,
 )
-from ...engine.answer import encode
+from ...engine.answer import Decision, encode
+from ...engine.views import in_view
 from ...errors import problem_type
 from ...registry import Active
 from ...ruleset.errors import suggest
@@ -85,8 +86,9 @@ def _pick(envelope: dict[str, Any], errors: list[dict[str, Any]]) -> Active | No
         return None
 
 
-def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -> bytes:
-    """The decision, recorded and counted, as the JSON bytes the log stored and hashed."""
+def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str, view: str) -> bytes:
+    """The decision, recorded (in full) and counted, as JSON bytes in the requested view: for `full`, the
+    very bytes the log stored and hashed; for `default`, the compact view of them, encoded apart."""
     # A failed recording raises DecisionNotRecorded (503), which errors.py renders like any other error.
     decision, body = make_answer(
         app_context.registry(),
@@ -97,7 +99,12 @@ def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -
         recorder=app_context.recorder(),
     )
     metrics.observe_decision(decision, channel)
-    return body
+    return _in_view(decision, body, view)
+
+
+def _in_view(decision: Decision, full: bytes, view: str) -> bytes:
+    """What a client receives: the recorded bytes when it asks for the full view, else the compact view."""
+    return full if view == "full" else encode(in_view(decision, view))
 
 
 def _rejected(exc: InvalidProfile, prefix: list[str | int]) -> list[dict[str, Any]]:
@@ -148,7 +155,7 @@ def evaluate() -> Response:
         raise validation_problem(errors)
     assert active is not None and check is not None
     try:
-        decision = _decide(envelope.get("ruleset"), check, envelope["explain"], "api")
+        decision = _decide(envelope.get("ruleset"), check, envelope["explain"], "api", envelope["view"])
     except InvalidProfile as exc:
         raise validation_problem(_rejected(exc, ["profile"])) from None
     except UnknownRuleset as exc:  # unloaded between the check and the decision
@@ -171,9 +178,9 @@ def evaluate_batch() -> Response:
         metrics.observe_invalid("batch")
         raise validation_problem(errors)
     assert active is not None and isinstance(profiles, list)
-    registry, explain = app_context.registry(), envelope["explain"]
+    registry, explain, view = app_context.registry(), envelope["explain"], envelope["view"]
     ref = envelope.get("ruleset") or active.ruleset.id  # a testing revision stays the one named
-    answers: list[bytes] = []  # each one JSON document, as recorded
+    answers: list[bytes] = []  # each one JSON document, in the view asked for
     decided: list[tuple[Prepared, bytes]] = []
     for index, profile in enumerate(profiles):
         check, problems = check_profile(active.ruleset, profile, ["profiles", index])
@@ -181,7 +188,7 @@ def evaluate_batch() -> Response:
             try:
                 prepared = prepare(registry, ref, check, explain=explain)
                 decided.append((prepared, encode(prepared.decision)))
-                answers.append(decided[-1][1])
+                answers.append(_in_view(prepared.decision, decided[-1][1], view))
                 continue
             except InvalidProfile as exc:
                 problems = _rejected(exc, ["profiles", index])
