@@ -401,3 +401,18 @@ def _decisions_with_feedback(app: Flask) -> list[str]:
     log.record_feedback("svc", [{"card": "card-1", "outcome": "accepted", "outcomeTimestamp": "2026-01-01T00:00:00Z"}])
     ids.append(make_decision(registry, None, PROFILE, channel="api", recorder=log).decision_id)
     return ids
+
+
+def test_a_batch_is_one_append_that_verifies(app: Flask, database_url: str, logged: list[str]) -> None:
+    """The batch's decisions are appended together, in order, after what the log held, and chained."""
+    profiles = [{**PROFILE, "age": age} for age in (50, 51, 52)]
+    resp = app.test_client().post("/v1/evaluations:batch", json={"profiles": [*profiles[:2], {}, profiles[2]]})
+    assert resp.status_code == 200
+    answers = resp.get_json()["decisions"]
+    assert "error" in answers[2] and answers[2]["index"] == 2
+    ids = [a["decision_id"] for a in answers if "error" not in a]
+    [rows] = raw_sql(database_url, "SELECT seq, decision_id, channel FROM decisions WHERE seq > 5 ORDER BY seq")
+    assert rows == [(6 + i, decision_id, "batch") for i, decision_id in enumerate(ids)]
+    result = verify_cli(app)
+    assert result.exit_code == 0, result.output
+    assert "decisions chain: 8 record(s)" in result.output
