@@ -28,7 +28,7 @@ from ...answering import (
     prepare,
 )
 from ...engine.answer import Decision, encode
-from ...engine.views import in_view
+from ...engine.views import compact_json
 from ...errors import problem_type
 from ...registry import Active
 from ...ruleset.errors import suggest
@@ -104,7 +104,9 @@ def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str, v
 
 def _in_view(decision: Decision, full: bytes, view: str) -> bytes:
     """What a client receives: the recorded bytes when it asks for the full view, else the compact view."""
-    return full if view == "full" else encode(in_view(decision, view))
+    if view == "full":
+        return full
+    return orjson.dumps(compact_json(orjson.loads(full)))  # = encode(in_view(decision, view)), cheaper
 
 
 def _rejected(exc: InvalidProfile, prefix: list[str | int]) -> list[dict[str, Any]]:
