@@ -3,7 +3,9 @@
 Both variants run the real service under gunicorn with the same workers and the same load (POST
 /v1/evaluations, the JSON API's contract); "off" is the same app with its recorder removed, which only
 a benchmark may do. Runs alternate (off, on, off, on) and the best of each counts, to damp the noise of
-a shared machine. Target: on/off >= 0.8.
+a shared machine. Target: on/off >= 0.8. It also prints the stored bytes per decision record: every
+column of the decisions table (the compressed answer included; issue 15: <= 4 KB) and, on SQLite, the
+database file per decision (indexes and page slack included).
 
     .venv/bin/python -m bench.recording                      # SQLite in a temporary instance folder
     DATABASE_URL=postgresql://... .venv/bin/python -m bench.recording
@@ -27,6 +29,7 @@ from service import create_app
 from service.ruleset import load_file, ruleset_files
 
 TARGET = 0.8
+RECORD_TARGET = 4096  # bytes per decision record (issue 15)
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
 CONCURRENCY = 16
 WORKERS = int(os.environ.get("BENCH_WORKERS", max(2, os.cpu_count() or 2)))
@@ -82,7 +85,9 @@ def measure() -> dict[str, Any]:
             off.append(_throughput("bench.recording:app_without_log()", env, folder, "off"))
             on.append(_throughput("service:create_app()", env, folder, "on"))
         ratio = max(on) / max(off)
+        stored = stored_bytes(env["DATABASE_URL"], folder / "instance")
         return {
+            **stored,
             "name": "recording",
             "log_off_rps": round(max(off), 1),
             "log_on_rps": round(max(on), 1),
@@ -97,6 +102,51 @@ def measure() -> dict[str, Any]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def stored_bytes(url: str, instance: Path) -> dict[str, Any]:
+    """Bytes per decision record: the sum of its columns' lengths, and (SQLite) the file per decision."""
+    from sqlalchemy import create_engine, text
+
+    from service.decisions.database import SQLITE_FILE
+
+    path = instance / SQLITE_FILE
+    engine = create_engine(url or f"sqlite:///{path}")
+    columns = [
+        "decision_id",
+        "channel",
+        "ruleset_id",
+        "ruleset_version",
+        "ruleset_sha256",
+        "profile",
+        "candidates",
+        "excluded",
+        "referrals",
+        "fired_rules",
+        "decision",
+        "answer",
+        "patient_hash",
+        "user_hash",
+        "hook_instance_hash",
+        "prev_hash",
+        "hash",
+    ]
+    size = " + ".join(f"coalesce(length({c}), 0)" for c in columns)
+    try:
+        with engine.connect() as conn:
+            count, total, answers = conn.execute(
+                text(f"SELECT count(*), sum({size}), sum(coalesce(length(answer), 0)) FROM decisions")
+            ).one()
+    finally:
+        engine.dispose()
+    out: dict[str, Any] = {
+        "records": count,
+        "record_bytes": round((total or 0) / max(count, 1)),
+        "answer_bytes": round((answers or 0) / max(count, 1)),
+    }
+    if not url and path.exists():
+        out["file_bytes_per_record"] = round(path.stat().st_size / max(count, 1))
+    return out
+
+
 def run() -> dict[str, Any]:
     """Print the report (python -m bench calls this) and return the figures."""
     result = measure()
@@ -104,6 +154,15 @@ def run() -> dict[str, Any]:
         f"recording ({result['backend']}, {result['workers']} workers, {result['requests']} requests): "
         f"log off {result['log_off_rps']} req/s, log on {result['log_on_rps']} req/s, "
         f"ratio {result['ratio']} (target >= {TARGET}) {'OK' if result['ok'] else 'BELOW TARGET'}",
+        flush=True,
+    )
+    per_file = result.get("file_bytes_per_record")
+    ok = result["record_bytes"] <= RECORD_TARGET
+    print(
+        f"  stored per decision ({result['records']} records): {result['record_bytes']} B of columns, of which "
+        f"{result['answer_bytes']} B the compressed answer"
+        + (f"; database file {per_file} B per record" if per_file else "")
+        + f" (target <= {RECORD_TARGET} B: {'met' if ok else 'NOT met'})",
         flush=True,
     )
     return result

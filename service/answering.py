@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from .decisions.errors import LogError, RecordError
 from .engine import InvalidProfile, TooManyCompletions
-from .engine.answer import Decision, Warning, WarningKind, to_json
+from .engine.answer import Decision, Warning, WarningKind, encode, to_json
 from .errors import ServiceError
 from .registry import Active, Registry
 from .ruleset.validator import ProfileCheck
@@ -31,6 +31,8 @@ __all__ = [
     "TooManyCompletions",
     "UnknownRuleset",
     "commit",
+    "commit_many",
+    "make_answer",
     "make_decision",
     "pick_ruleset",
     "prepare",
@@ -101,6 +103,7 @@ class Recorder(Protocol):
         latency_ms: float,
         identifiers: dict[str, str] | None = None,
         cards: list[dict[str, Any]] | None = None,
+        answer: bytes | None = None,
     ) -> None: ...
 
     def record_feedback(self, service_id: str, items: list[dict[str, Any]]) -> None: ...
@@ -192,8 +195,12 @@ def commit(
     channel: str,
     identifiers: dict[str, str] | None = None,
     cards: list[dict[str, Any]] | None = None,
+    answer: bytes | None = None,
 ) -> Decision:
     """Record the decision (with the channel's artefacts, e.g. CDS Hooks cards) and hand it out.
+
+    `answer`, the decision's bytes as the channel sends them (`encode`), is what the log stores and
+    hashes; without it the log encodes the decision itself.
 
     If the recorder cannot store it (LogError), DecisionNotRecorded is raised instead, which every channel
     answers as its 503: an unrecorded answer is never returned. Other errors (a programming error such as
@@ -209,6 +216,7 @@ def commit(
                 latency_ms=latency_ms,
                 identifiers=identifiers,
                 cards=cards,
+                answer=answer,
             )
         except LogError as exc:
             raise DecisionNotRecorded(exc) from exc
@@ -240,3 +248,40 @@ def make_decision(
     """Validate, evaluate and record one profile; the stamped decision (serialise it with `to_json`)."""
     prepared = prepare(registry, ruleset_id, raw_profile, explain=explain)
     return commit(prepared, recorder, channel=channel, identifiers=identifiers)
+
+
+def make_answer(
+    registry: Registry,
+    ruleset_id: str | None,
+    raw_profile: Any,
+    *,
+    channel: str,
+    explain: bool = False,
+    recorder: Recorder | None = None,
+    identifiers: dict[str, str] | None = None,
+) -> tuple[Decision, bytes]:
+    """As make_decision, with the answer's bytes: encoded once, recorded and hashed as they are to be sent."""
+    prepared = prepare(registry, ruleset_id, raw_profile, explain=explain)
+    body = encode(prepared.decision)
+    return commit(prepared, recorder, channel=channel, identifiers=identifiers, answer=body), body
+
+
+def commit_many(prepared: list[tuple[Prepared, bytes]], recorder: Recorder | None, *, channel: str) -> list[Decision]:
+    """Record several decisions, each with its answer's bytes, in one append (all or none), and hand them out.
+
+    For a batch: one chain-head lock and one commit for all. DecisionNotRecorded as in `commit`.
+    """
+    record_many = getattr(recorder, "record_many", None)
+    if record_many is None:  # a recorder that appends one at a time
+        return [commit(p, recorder, channel=channel, answer=body) for p, body in prepared]
+    from .decisions.log import Entry
+
+    now = time.perf_counter()
+    entries = [Entry(p.decision, channel, p.profile, (now - p.started) * 1000.0, answer=body) for p, body in prepared]
+    try:
+        record_many(entries)
+    except LogError as exc:
+        raise DecisionNotRecorded(exc) from exc
+    for p, _ in prepared:
+        _shadow(p)
+    return [p.decision for p, _ in prepared]

@@ -12,6 +12,8 @@ sha256 of the ruleset text, which is hashed in the decision); the other columns 
 covered by its `content_hash` (REVISION_FORMAT), and verify also re-derives id, version and options
 from the text. The full decision text (tens of kilobytes with its evidence) enters as its own
 SHA-256, which protects it just as well and spares encoding it a second time on every append.
+Records of format 2 (answers.py) also carry `answer`: the SHA-256 of the answer bytes as sent, which
+the verifier recomputes from the stored compressed blob; their `format` in the content is 2.
 
 The ruleset lifecycle (service/lifecycle) keeps its actions in a chain of their own (head `lifecycle`).
 Published releases and reviewer sign-offs are append-only rows that are not chained themselves: the
@@ -26,6 +28,8 @@ import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from . import answers
 
 GENESIS = "0" * 64
 FORMAT = 1  # bump (and keep the old content functions) if the hashed content ever changes
@@ -99,12 +103,30 @@ def _plain(row: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
 DIGESTED = ("decision",)
 
 
-def decision_content(row: Mapping[str, Any], cards: list[Mapping[str, Any]]) -> dict[str, Any]:
+def decision_content(
+    row: Mapping[str, Any],
+    cards: list[Mapping[str, Any]],
+    answer_sha256: str | None = None,
+    dictionary: answers.Dictionary = lambda sha256: None,
+) -> dict[str, Any]:
+    """What a decision record's hash covers. `answer_sha256` spares the appender decompressing what it
+    just compressed; the verifier leaves it out and it is computed from the stored blob, read with the
+    revision texts that `dictionary` gives (answers.py)."""
     content = _plain(row, DECISION_FIELDS)
     for name in DIGESTED:
         content[name] = hashlib.sha256(content[name].encode("utf-8")).hexdigest()
     content["cards"] = [_card(c) for c in sorted(cards, key=lambda c: c["position"])]
-    content["format"] = FORMAT
+    fmt = answers.record_format(row)
+    if fmt == answers.TEXT:
+        content["format"] = FORMAT
+        return content
+    if answer_sha256 is None:
+        try:
+            answer_sha256 = answers.digest(answers.answer_bytes(row, dictionary))
+        except answers.BadAnswer:
+            answer_sha256 = "unreadable"  # never a SHA-256: the record's hash no longer matches
+    content["answer"] = answer_sha256
+    content["format"] = fmt
     return content
 
 

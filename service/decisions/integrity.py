@@ -117,13 +117,23 @@ Checked = tuple[Any, str]  # a row and the hash recomputed from its content
 
 
 def _decision_rows(conn: Connection) -> Iterator[Checked]:
+    texts: dict[str, bytes | None] = {}
+
+    def dictionary(sha256: str) -> bytes | None:
+        """A revision's text as stored in the log: what format-2 answers are compressed with (answers.py)."""
+        if sha256 not in texts:
+            text = conn.execute(select(Revision.source_text).where(Revision.sha256 == sha256)).scalar()
+            texts[sha256] = text.encode("utf-8") if text is not None else None
+        return texts[sha256]
+
     for rows in _batches(conn, Decision):
         cards: dict[int, list[dict[str, Any]]] = defaultdict(list)
         in_batch = Card.seq.between(rows[0].seq, rows[-1].seq)
         for card in conn.execute(select(Card.__table__).where(in_batch)):
             cards[card.seq].append(card._asdict())
         for row in rows:
-            yield row, link_hash(row.prev_hash, decision_content(row._asdict(), cards.get(row.seq, [])))
+            content = decision_content(row._asdict(), cards.get(row.seq, []), dictionary=dictionary)
+            yield row, link_hash(row.prev_hash, content)
 
 
 def _feedback_rows(conn: Connection) -> Iterator[Checked]:

@@ -22,8 +22,9 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..engine.answer import Decision as AnswerDecision
-from ..engine.answer import to_json
+from ..engine.answer import encode
 from ..ruleset.model import Ruleset
+from . import answers
 from . import feedback as fb
 from .appends import Appends
 from .chain import canonical, decision_content, feedback_content, link_hash, revision_hash
@@ -70,6 +71,19 @@ def _failure(exc: Exception) -> str:
     return f"{type(orig or exc).__name__}: {reason}"
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One decision to append, with what its channel adds (see DecisionLog.record)."""
+
+    decision: AnswerDecision
+    channel: str
+    profile: dict[str, Any]
+    latency_ms: float
+    identifiers: dict[str, str] | None = None
+    cards: list[dict[str, Any]] | None = None
+    answer: bytes | None = None
+
+
 class DecisionLog:
     """Append decisions and feedback; see queries.py, replay.py and verify.py for reading them back."""
 
@@ -86,6 +100,7 @@ class DecisionLog:
         self.key = key
         self._revisions = revisions
         self._stored: set[str] = set()
+        self._texts: dict[str, bytes] = {}
         self._stored_lock = threading.Lock()
         self._appends = Appends(engine)
         # Appends run on the driver's cursor: its errors are not wrapped in SQLAlchemy's.
@@ -219,6 +234,36 @@ class DecisionLog:
             self._stored.add(sha256)
         return None
 
+    def revision_text(self, sha256: str) -> bytes:
+        """The source text of a revision (the dictionary its answers are compressed with, answers.py)."""
+        found = self._texts.get(sha256)
+        if found is not None:
+            return found
+        ruleset = self._revisions(sha256)
+        if ruleset is not None:
+            text = ruleset.source_text
+        else:
+            try:
+                with self.engine.connect() as conn:
+                    text = conn.execute(select(Revision.source_text).where(Revision.sha256 == sha256)).scalar()
+            except SQLAlchemyError as exc:
+                raise RecordError(f"the decision log cannot be read: {_failure(exc)}") from exc
+            if text is None:
+                raise RecordError(f"ruleset revision {sha256[:12]} is not stored in the decision log")
+        found = text.encode("utf-8")
+        with self._stored_lock:
+            if len(self._texts) >= 16:
+                self._texts.clear()
+            self._texts[sha256] = found
+        return found
+
+    def stored_revision_text(self, sha256: str) -> bytes | None:
+        """As revision_text, None if neither the service nor the log knows the revision (reading records)."""
+        try:
+            return self.revision_text(sha256)
+        except RecordError:
+            return None
+
     # ---- decisions --------------------------------------------------------------------------------
 
     def record(
@@ -230,27 +275,59 @@ class DecisionLog:
         latency_ms: float,
         identifiers: dict[str, str] | None = None,
         cards: list[dict[str, Any]] | None = None,
+        answer: bytes | None = None,
     ) -> None:
-        """Append one decision; returns only once it is committed. Raises RecordError if it could not be."""
-        row = self._decision_row(decision, channel, profile, latency_ms, identifiers)
-        card_rows = _card_rows(decision, cards or [])
-        revision = self._revision_to_store(row["ruleset_sha256"])
+        """Append one decision; returns only once it is committed. Raises RecordError if it could not be.
+
+        `answer` is the decision's encoding as the channel sends it (`encode(decision)`, which is what is
+        used when it is left out): those bytes are stored, compressed, and hashed (answers.py).
+        """
+        self.record_many(
+            [Entry(decision, channel, profile, latency_ms, identifiers, cards, answer)],
+        )
+
+    def record_many(self, entries: list[Entry]) -> None:
+        """Append decisions in one transaction, in order: all are committed, or none (RecordError).
+
+        A batch pays for one chain-head lock and one commit instead of one per decision.
+        """
+        prepared = []
+        revisions: dict[str, Ruleset] = {}
+        for e in entries:
+            answer = encode(e.decision) if e.answer is None else e.answer
+            sha256 = e.decision.ruleset.sha256
+            if sha256 not in revisions:
+                revision = self._revision_to_store(sha256)
+                if revision is not None:
+                    revisions[sha256] = revision
+            row = self._decision_row(e.decision, e.channel, e.profile, e.latency_ms, e.identifiers, answer)
+            card_rows = _card_rows(e.decision, e.cards or [])
+            prepared.append((row, card_rows, answers.digest(answer)))
+        if not prepared:
+            return
         sql = self._appends
         try:
             with sql.transaction() as dbapi:
-                if revision is not None:
+                for revision in revisions.values():
                     sql.run(dbapi, sql.revision, _revision_row(revision))
-                seq, prev_hash = sql.lock_head(dbapi, "decisions")
-                digest = link_hash(prev_hash, decision_content(row, card_rows))
-                sql.run(dbapi, sql.decision, {**row, "seq": seq, "prev_hash": prev_hash, "hash": digest})
-                if card_rows:
-                    sql.run_many(dbapi, sql.cards, [{"seq": seq, **c} for c in card_rows])
-                sql.move(dbapi, "decisions", seq, digest)
+                seq, digest = sql.lock_head(dbapi, "decisions")
+                rows, cards = [], []
+                for row, card_rows, answer_sha256 in prepared:
+                    prev_hash, digest = digest, link_hash(digest, decision_content(row, card_rows, answer_sha256))
+                    rows.append({**row, "seq": seq, "prev_hash": prev_hash, "hash": digest})
+                    cards.extend({"seq": seq, **c} for c in card_rows)
+                    seq += 1
+                sql.run_many(dbapi, sql.decision, rows)
+                if cards:
+                    sql.run_many(dbapi, sql.cards, cards)
+                sql.move(dbapi, "decisions", seq - 1, digest)
         except self._failures as exc:
-            raise RecordError(f"decision {row['decision_id']} was not recorded: {_failure(exc)}") from exc
-        if revision is not None:
+            first = prepared[0][0]["decision_id"]
+            what = f"decision {first}" if len(prepared) == 1 else f"{len(prepared)} decisions (from {first})"
+            raise RecordError(f"{what} was not recorded: {_failure(exc)}") from exc
+        if revisions:
             with self._stored_lock:
-                self._stored.add(revision.sha256)
+                self._stored.update(revisions)
 
     def _decision_row(
         self,
@@ -259,6 +336,7 @@ class DecisionLog:
         profile: dict[str, Any],
         latency_ms: float,
         identifiers: dict[str, str] | None,
+        answer: bytes,
     ) -> dict[str, Any]:
         if not isinstance(channel, str) or not 0 < len(channel) <= 40:
             raise ValueError("channel must be a short name such as `api` or `cds-hooks`")
@@ -275,7 +353,9 @@ class DecisionLog:
             "profile": canonical(profile),
             **{column: canonical(ids) for column, ids in outcome(decision).items()},
             "latency_us": round(latency_ms * 1000),
-            "decision": canonical(to_json(decision)),
+            "decision": "",  # format 2: the answer is in `answer`
+            "record_format": answers.CURRENT,
+            "answer": answers.pack(answer, ruleset.sha256, self.revision_text(ruleset.sha256)),
             **self.key.columns(identifiers),
         }
 

@@ -19,7 +19,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -112,7 +114,10 @@ class Decision(Base):
     referrals: Mapped[str] = mapped_column(Text)
     fired_rules: Mapped[str] = mapped_column(Text)
     latency_us: Mapped[int] = mapped_column(BigInteger)
-    decision: Mapped[str] = mapped_column(Text)
+    decision: Mapped[str] = mapped_column(Text)  # format 1: canonical JSON text; format 2: ""
+    # answers.py: 1 = text in `decision`; 2 = the answer bytes as sent, zlib-compressed, in `answer`
+    record_format: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
+    answer: Mapped[bytes | None] = mapped_column(LargeBinary)
     patient_hash: Mapped[str | None] = mapped_column(String(HASH))
     user_hash: Mapped[str | None] = mapped_column(String(HASH))
     hook_instance_hash: Mapped[str | None] = mapped_column(String(HASH))

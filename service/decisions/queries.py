@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Row, Select, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import answers
 from .chain import DECISION_FIELDS
 from .errors import LogError
 from .log import DecisionLog
@@ -252,9 +253,9 @@ def get(log: DecisionLog, decision_id: str) -> dict[str, Any] | None:
     try:
         with log.engine.connect() as conn:
             row = conn.execute(
-                select(*SUMMARY_COLUMNS, Decision.decision, Decision.prev_hash).where(
-                    Decision.decision_id == decision_id
-                )
+                select(
+                    *SUMMARY_COLUMNS, Decision.decision, Decision.record_format, Decision.answer, Decision.prev_hash
+                ).where(Decision.decision_id == decision_id)
             ).first()
             if row is None:
                 return None
@@ -265,7 +266,10 @@ def get(log: DecisionLog, decision_id: str) -> dict[str, Any] | None:
     except SQLAlchemyError as exc:
         raise LogError("the decision log cannot be read") from exc
     record = summary(row)
-    record["decision"] = json.loads(row.decision)
+    try:
+        record["decision"] = answers.answer_json(row._asdict(), log.stored_revision_text)
+    except (answers.BadAnswer, ValueError) as exc:
+        raise LogError(f"the stored answer of decision {decision_id} cannot be read; run `decisions verify`") from exc
     record["cards"] = [
         {
             "uuid": c.uuid,

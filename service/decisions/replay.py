@@ -20,6 +20,7 @@ from ..engine.partly import marked_in
 from ..registry import Registry
 from ..ruleset import RulesetError, load_text
 from ..ruleset.model import Ruleset
+from . import answers
 from .errors import LogError
 from .log import DecisionLog, outcome
 from .models import Decision, Revision
@@ -38,6 +39,8 @@ def replay(log: DecisionLog, registry: Registry, decision_id: str) -> dict[str, 
                     Decision.ruleset_version,
                     Decision.ruleset_sha256,
                     Decision.decision,
+                    Decision.record_format,
+                    Decision.answer,
                     *(getattr(Decision, c) for c in COMPARED),
                 ).where(Decision.decision_id == decision_id)
             ).first()
@@ -50,7 +53,10 @@ def replay(log: DecisionLog, registry: Registry, decision_id: str) -> dict[str, 
     recorded = {c: json.loads(getattr(row, c)) for c in COMPARED}
     profile = json.loads(row.profile)
     # A decision made with required facts missing (CDS Hooks) is replayed the same way: over every completion.
-    stored_decision = json.loads(row.decision)
+    try:
+        stored_decision = answers.answer_json(row._asdict(), log.stored_revision_text)
+    except (answers.BadAnswer, ValueError) as exc:
+        raise LogError(f"the stored answer of decision {decision_id} cannot be read; run `decisions verify`") from exc
     partial = "partial" in stored_decision
     # Sets the record gave only in part (engine/partly.py) are replayed as such, not as whole lists.
     partly = marked_in(stored_decision.get("warnings") or ())

@@ -46,6 +46,22 @@ class InvalidProfile(ServiceError, ValueError):
         return self.errors
 
 
+class _Pending:
+    """A rule that reads optional inputs, prepared for the undecided analysis (see Engine._undecided)."""
+
+    __slots__ = ("cond", "fields", "offers", "rule", "touches", "warns")
+
+    def __init__(self, rule: Rule, cond: reference.Compiled, fields: tuple[str, ...]) -> None:
+        self.rule, self.cond, self.fields = rule, cond, fields
+        self.warns = any(a.kind == "warn" for a in rule.then)
+        self.offers = frozenset(o for a in rule.then if a.kind in ("recommend", "refer") for o in a.options)
+        self.touches = frozenset(o for a in rule.then if a.kind in ("exclude", "caveat") for o in a.options)
+
+    def could_change(self, offered: set[str], excluded: set[str]) -> bool:
+        """Assembler.could_change, on sets prepared once."""
+        return self.warns or not self.offers <= excluded or not self.touches.isdisjoint(offered)
+
+
 class Engine:
     """A ruleset compiled for evaluation: the durable_rules network plus the reference closures."""
 
@@ -55,15 +71,22 @@ class Engine:
         self.assembler = Assembler(ruleset)
         self.validator = profile_validator(ruleset)
         optional = {f.id for f in ruleset.inputs.values() if not f.required}
-        # Per rule: its closure, and the optional fields its comparisons read (in reading order).
-        self._kleene = []
+        # The undecided analysis, prepared once per revision: per rule that reads optional inputs, its
+        # closure, those inputs (in reading order) and what its firing could change; and for each optional
+        # input the rules that read it, so a request looks only at rules whose inputs it lacks.
+        self._kleene: list[_Pending] = []
+        self._readers: dict[str, tuple[int, ...]] = {}
         for rule in ruleset.rules:
             fields = []
             for leaf in condition_leaves(rule.when):
                 if isinstance(leaf, Compare) and leaf.field in optional and leaf.field not in fields:
                     fields.append(leaf.field)
             if fields:
-                self._kleene.append((rule, reference.compile_condition(ruleset, rule.when), tuple(fields)))
+                index = len(self._kleene)
+                self._kleene.append(_Pending(rule, reference.compile_condition(ruleset, rule.when), tuple(fields)))
+                for f in fields:
+                    self._readers[f] = (*self._readers.get(f, ()), index)
+        self._optional = frozenset(self._readers)
 
     def check(
         self, profile: Any, partial: bool = False, partly_known: Mapping[str, int] | None = None
@@ -98,15 +121,21 @@ class Engine:
     def _undecided(
         self, profile: dict[str, Any], fired: list[str], sets: tuple[set[str], set[str]] | None
     ) -> list[tuple[Rule, list[str]]]:
+        absent = {f for f in self._optional if not is_known(profile, f)}  # a set known in part is not known
+        if not absent:
+            return []
+        readers = self._readers
+        candidates = sorted({i for f in absent for i in readers[f]})
         out = []
-        for rule, cond, fields in self._kleene:
-            missing = [f for f in fields if not is_known(profile, f)]
-            if not missing or rule.id in fired:
+        for i in candidates:
+            pending = self._kleene[i]
+            rule = pending.rule
+            if rule.id in fired:
                 continue
-            if sets is not None and not Assembler.could_change(rule, *sets):
+            if sets is not None and not pending.could_change(*sets):
                 continue
-            if cond(profile) is None:
-                out.append((rule, missing))
+            if pending.cond(profile) is None:
+                out.append((rule, [f for f in pending.fields if f in absent]))
         return out
 
     def evaluate(self, raw_profile: Any, explain: bool = False) -> Decision:

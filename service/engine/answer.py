@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from ..ruleset.model import EVIDENCE_LEVELS, OPTION_KINDS
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "RulesetRef",
     "Warning",
     "WarningKind",
+    "encode",
     "to_json",
 ]
 
@@ -237,8 +240,9 @@ class Decision:
 
 
 # ---- JSON -------------------------------------------------------------------------------------------
-# One encoder per class, compiled from the type hints on first use: this runs twice per answer (the
-# response and the decision log), so it does no type dispatch on values it can know from the type.
+# One encoder per class, compiled from the type hints on first use: it runs on every answer, so it does
+# no type dispatch on values it can know from the type. `encode` turns that JSON into the bytes that are
+# sent, hashed and stored (service/decisions/answers.py): one encoding per answer.
 
 Encoder = Callable[[Any], Any] | None  # None: the value is JSON as it is (text, numbers, booleans)
 _ENCODERS: dict[type, Callable[[Any], dict[str, Any]]] = {}
@@ -300,3 +304,12 @@ def _class_encoder(cls: type) -> Callable[[Any], dict[str, Any]]:
 def to_json(decision: Decision) -> dict[str, Any]:
     """The decision as JSON (dicts, lists and scalars): the one serialiser, used at every edge."""
     return _class_encoder(Decision)(decision)
+
+
+def encode(decision: Decision) -> bytes:
+    """The decision as compact UTF-8 JSON bytes, keys in declaration order (orjson).
+
+    The decision log stores and hashes these exact bytes, and the JSON API sends them as they are for
+    the full view (service/engine/views.py): a full decision is encoded once whatever reads it.
+    """
+    return orjson.dumps(to_json(decision))

@@ -41,6 +41,7 @@ import threading
 from typing import Any
 
 import durable_rules_engine as dre
+import orjson
 
 from ..ruleset.model import (
     OPERATORS,
@@ -227,20 +228,26 @@ class DurableRuleset:
         sid = f"{os.getpid()}-{next(self._sids)}"
         fact["sid"] = sid
         fact[TYPE_FIELD] = TYPE_TAG
-        order = self._order
+        order, handle = self._order, self.handle
         hits: list[int] = []
         try:
-            code, state_offset = dre.assert_fact(self.handle, json.dumps(fact))
+            code, state_offset = dre.assert_fact(handle, orjson.dumps(fact).decode())
             if code != 0:
                 raise RuntimeError(f"durable_rules result code {code}")
-            result = dre.start_action_for_state(self.handle, state_offset)
+            result = dre.start_action_for_state(handle, state_offset)
             messages = result[1] if result else None
             while messages:
-                hits.extend(order[name] for name in _action_names(messages) if name != CATCH_ALL)
-                messages = dre.complete_and_start_action(self.handle, state_offset)
+                if messages.startswith('{"') and messages.count('":{"m":') == 1:  # one rule: read its name
+                    index = order.get(messages[2 : messages.index('"', 2)])  # None for the catch-all
+                    if index is not None:
+                        hits.append(index)
+                else:
+                    hits.extend(order[name] for name in _action_names(messages) if name != CATCH_ALL)
+                messages = dre.complete_and_start_action(handle, state_offset)
         finally:
-            dre.delete_state(self.handle, sid)
-        return [self.rule_ids[i] for i in sorted(set(hits))]
+            dre.delete_state(handle, sid)
+        hits.sort()
+        return [self.rule_ids[i] for i in dict.fromkeys(hits)]
 
     def close(self) -> None:
         """Free the C ruleset. Only call when no evaluation can still be running on it."""

@@ -9,6 +9,7 @@ from click.testing import Result
 from flask import Flask
 
 from service.answering import commit, make_decision, prepare
+from service.decisions import answers
 
 from .conftest import PROFILE, raw_sql, unguard
 
@@ -65,16 +66,89 @@ def test_an_edited_record_is_named(app: Flask, database_url: str, logged: list[s
     assert f"decisions seq 2 ({logged[1]}): edited" in result.output
 
 
-def test_an_edited_answer_text_is_named(app: Flask, database_url: str, logged: list[str]) -> None:
-    """The full decision enters the hash as its SHA-256: changing one character of it still shows."""
+def _blob(url: str, data: bytes) -> str:
+    """A binary literal of the backend (SQLite X'..', PostgreSQL bytea)."""
+    return f"X'{data.hex()}'" if url.startswith("sqlite:///") else f"'\\x{data.hex()}'::bytea"
+
+
+def test_an_edited_answer_is_named(app: Flask, database_url: str, logged: list[str]) -> None:
+    """The answer as sent enters the hash as its SHA-256: a well-formed, recompressed edit still shows."""
+    [[(blob, sha256, source)]] = raw_sql(
+        database_url,
+        "SELECT answer, ruleset_sha256, source_text FROM decisions JOIN ruleset_revisions ON sha256 = ruleset_sha256"
+        " WHERE seq = 3",
+    )
+    text = answers.unpack(bytes(blob), sha256, source.encode())
+    assert b'"strength":"recommended"' in text
+    edited = answers.pack(text.replace(b'"strength":"recommended"', b'"strength":"consider"'), sha256, source.encode())
     raw_sql(
         database_url,
         *unguard(database_url, "decisions"),
-        "UPDATE decisions SET decision = replace(decision, 'recommended', 'consider') WHERE seq = 3",
+        f"UPDATE decisions SET answer = {_blob(database_url, edited)} WHERE seq = 3",
     )
     result = verify_cli(app)
     assert result.exit_code == 1
     assert f"decisions seq 3 ({logged[2]}): edited" in result.output
+
+
+def test_a_record_holds_the_answer_as_sent_compressed(app: Flask, database_url: str) -> None:
+    client = app.test_client()
+    resp = client.post("/v1/evaluations", json={"profile": PROFILE, "view": "full"})
+    assert resp.status_code == 200
+    [[(fmt, blob, text, sha256, source)]] = raw_sql(
+        database_url,
+        "SELECT record_format, answer, decision, ruleset_sha256, source_text FROM decisions"
+        " JOIN ruleset_revisions ON sha256 = ruleset_sha256",
+    )
+    assert (fmt, text) == (2, "")
+    assert answers.unpack(bytes(blob), sha256, source.encode()) == resp.data  # the very bytes sent (full view)
+    assert len(blob) < len(resp.data) / 2
+    assert verify_cli(app).exit_code == 0
+
+
+def _append_format_1(app: Flask, age: int) -> str:
+    """Append a record as the log wrote them before format 2 (canonical text in `decision`, no blob)."""
+    from service.decisions.chain import canonical, decision_content, link_hash
+    from service.engine.answer import to_json
+
+    registry, log = app.extensions["registry"], app.extensions["decision_log"]
+    decision = prepare(registry, None, {**PROFILE, "age": age}).decision
+    log.store_revisions([registry.default().ruleset])
+    row = log._decision_row(decision, "api", {**PROFILE, "age": age}, 1.0, None, b"")
+    row.update(decision=canonical(to_json(decision)), record_format=1, answer=None)
+    sql = log._appends
+    with sql.transaction() as dbapi:
+        seq, prev_hash = sql.lock_head(dbapi, "decisions")
+        digest = link_hash(prev_hash, decision_content(row, []))
+        sql.run(dbapi, sql.decision, {**row, "seq": seq, "prev_hash": prev_hash, "hash": digest})
+        sql.move(dbapi, "decisions", seq, digest)
+    return str(decision.decision_id)
+
+
+def test_records_of_format_1_still_verify_read_and_replay(app: Flask, database_url: str) -> None:
+    from service.decisions import queries
+    from service.decisions.replay import replay
+
+    registry, log = app.extensions["registry"], app.extensions["decision_log"]
+    old = [_append_format_1(app, age) for age in (30, 31)]
+    new = make_decision(registry, None, PROFILE, channel="api", recorder=log).decision_id
+    result = verify_cli(app)
+    assert result.exit_code == 0, result.output
+    assert "decisions chain: 3 record(s)" in result.output
+    assert [r[0] for r in raw_sql(database_url, "SELECT record_format FROM decisions ORDER BY seq")[0]] == [1, 1, 2]
+    record = queries.get(log, old[0])
+    assert record is not None and record["decision"]["decision_id"] == old[0]
+    assert queries.get(log, new)["decision"]["decision_id"] == new
+    report = replay(log, registry, old[1])
+    assert report is not None and report["stored_revision"]["identical"] is True
+    raw_sql(
+        database_url,
+        *unguard(database_url, "decisions"),
+        "UPDATE decisions SET decision = replace(decision, 'recommended', 'consider') WHERE seq = 1",
+    )
+    result = verify_cli(app)
+    assert result.exit_code == 1
+    assert f"decisions seq 1 ({old[0]}): edited" in result.output
 
 
 def test_an_edited_card_is_named_as_an_edit_of_its_decision(app: Flask, database_url: str, logged: list[str]) -> None:
@@ -154,6 +228,8 @@ EDITS: dict[str, tuple[str, dict[str, str]]] = {
             "fired_rules": "'[]'",
             "latency_us": "latency_us + 1",
             "decision": "'{}'",
+            "record_format": "1",  # read as a text record: its hash no longer matches
+            "answer": "NULL",
             "patient_hash": H,
             "user_hash": H,
             "hook_instance_hash": H,
@@ -334,3 +410,18 @@ def _decisions_with_feedback(app: Flask) -> list[str]:
     log.record_feedback("svc", [{"card": "card-1", "outcome": "accepted", "outcomeTimestamp": "2026-01-01T00:00:00Z"}])
     ids.append(make_decision(registry, None, PROFILE, channel="api", recorder=log).decision_id)
     return ids
+
+
+def test_a_batch_is_one_append_that_verifies(app: Flask, database_url: str, logged: list[str]) -> None:
+    """The batch's decisions are appended together, in order, after what the log held, and chained."""
+    profiles = [{**PROFILE, "age": age} for age in (50, 51, 52)]
+    resp = app.test_client().post("/v1/evaluations:batch", json={"profiles": [*profiles[:2], {}, profiles[2]]})
+    assert resp.status_code == 200
+    answers = resp.get_json()["decisions"]
+    assert "error" in answers[2] and answers[2]["index"] == 2
+    ids = [a["decision_id"] for a in answers if "error" not in a]
+    [rows] = raw_sql(database_url, "SELECT seq, decision_id, channel FROM decisions WHERE seq > 5 ORDER BY seq")
+    assert rows == [(6 + i, decision_id, "batch") for i, decision_id in enumerate(ids)]
+    result = verify_cli(app)
+    assert result.exit_code == 0, result.output
+    assert "decisions chain: 8 record(s)" in result.output
