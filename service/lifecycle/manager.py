@@ -74,6 +74,7 @@ class Lifecycle:
         A ruleset with no production revision in the store gets the folder's; so does one whose production
         revision was itself set from the folder (the folder changed). One an admin activated stays.
         """
+        unsigned: dict[str, tuple[str, str]] = {}  # path -> (ruleset id, why)
         for path, ruleset_id in sorted(self.registry.paths.items()):
             active = self.registry.get(ruleset_id)
             if active is None:
@@ -89,6 +90,10 @@ class Lifecycle:
                 self.store.publish(files, gate, STARTUP, quiet_if_known=True)
                 if not gate.ok:
                     continue
+            why = self.signing_problem(files)
+            if why:  # RULESET_SIGNING=required holds for the folder too: published, never served unsigned
+                unsigned[path] = (ruleset_id, f"revision {files.sha256[:12]} from the folder is not served: {why}")
+                continue
             current = self.store.production().get(ruleset_id)
             if current == files.sha256 or (current and self._set_by_admin(ruleset_id)):
                 continue
@@ -104,6 +109,9 @@ class Lifecycle:
             for ruleset_id, sha in self.store.production().items():
                 if ruleset_id not in folder_ids and not self._set_by_admin(ruleset_id):
                     self.store.set_stage(ruleset_id, sha, "retired", STARTUP, action="stage")
+        for path, (ruleset_id, why) in unsigned.items():
+            log.error("ruleset %s: %s", ruleset_id, why)
+            self.registry.withdraw(ruleset_id, path, why)  # sync() then serves the store's production, if signed
 
     def _set_by_admin(self, ruleset_id: str) -> bool:
         for action in reversed(self.store.actions(ruleset_id)):
@@ -146,17 +154,28 @@ class Lifecycle:
                 "`status: production` can be made production (it can be made testing)",
                 422,
             )
+        why = self.signing_problem(revision.files)
+        if why:
+            raise LifecycleError(f"revision {revision.sha256[:12]} {why}", 422)
+
+    def signing_problem(self, files: FileSet) -> str | None:
+        """Why this file set may not serve as production under RULESET_SIGNING=required (None: it may).
+
+        Asked wherever a revision can become production: activation and rollback, the folder at start,
+        and each worker before it swaps a production revision in (so a stage set around the check, or a
+        policy tightened since, still serves nothing unsigned).
+        """
         if self.settings.ruleset_signing != "required":
-            return
-        signoffs = self.signoffs(revision.files)
+            return None
+        signoffs = self.signoffs(files)
         count = signing.valid_count(signoffs)
-        if count < self.settings.ruleset_signatures_required:
-            problems = "; ".join(f"{s.reviewer}: {s.problem}" for s in signoffs if not s.valid) or "none signed"
-            raise LifecycleError(
-                f"revision {revision.sha256[:12]} has {count} valid sign-off(s) by trusted reviewer keys; "
-                f"RULESET_SIGNING=required needs {self.settings.ruleset_signatures_required} ({problems})",
-                422,
-            )
+        if count >= self.settings.ruleset_signatures_required:
+            return None
+        problems = "; ".join(f"{s.reviewer}: {s.problem}" for s in signoffs if not s.valid) or "none signed"
+        return (
+            f"has {count} valid sign-off(s) by trusted reviewer keys; "
+            f"RULESET_SIGNING=required needs {self.settings.ruleset_signatures_required} ({problems})"
+        )
 
     # ---- following the store -----------------------------------------------------------------------
 
@@ -218,6 +237,10 @@ class Lifecycle:
             return why
         if gate.ruleset.id != revision.ruleset_id:
             return f"the stored text has ruleset id `{gate.ruleset.id}`, not `{revision.ruleset_id}`"
+        unsigned = self.signing_problem(revision.files) if stage == "production" else None
+        if unsigned:
+            log.error("ruleset %s revision %s refused by this worker: %s", revision.ruleset_id, sha[:12], unsigned)
+            return unsigned
         self.registry.install(gate.ruleset, stage)
         return None
 
