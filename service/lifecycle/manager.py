@@ -85,12 +85,18 @@ class Lifecycle:
                 continue
             if files.sha256 != active.ruleset.sha256:
                 continue  # changed on disk since it was loaded; the next start picks it up
-            if self.store.get(files.sha256) is None:
+            stored = self.store.get(files.sha256)
+            if stored is None:
                 gate = run_gate(files, self.workdir)
                 self.store.publish(files, gate, STARTUP, quiet_if_known=True)
                 if not gate.ok:
                     continue
-            why = self.signing_problem(files)
+            elif set(files.signatures) - set(stored.files.signatures):  # signed since: add the new sign-offs
+                report = stored.gate_report
+                known = GateResult(stored.gate_ok, None, report.get("problems", []), report.get("verification", {}))
+                self.store.publish(files, known, STARTUP, quiet_if_known=True)
+            stored = self.store.get(files.sha256)
+            why = self.signing_problem(stored.files) if stored is not None else "it is not in the store"
             if why:  # RULESET_SIGNING=required holds for the folder too: published, never served unsigned
                 unsigned[path] = (ruleset_id, f"revision {files.sha256[:12]} from the folder is not served: {why}")
                 continue
@@ -289,13 +295,26 @@ class Lifecycle:
         }
 
     def document(self, ruleset: Any) -> dict[str, Any]:
-        """For the ruleset document: the sign-offs of the revision shown, checked against the trusted keys."""
+        """For the ruleset document (page and `rulesets render`): the sign-offs of the revision shown,
+        checked against the trusted keys."""
+        return {
+            "signoffs": [s.as_dict() for s in self.signoffs_of(ruleset)],
+            "signing_mode": self.settings.ruleset_signing,
+        }
+
+    def signoffs_of(self, ruleset: Any) -> list[signing.Signoff]:
+        """The sign-offs of a revision: those stored with it, or (not published yet) those beside its file."""
         try:
             stored = self.store.get(ruleset.sha256)
         except SQLAlchemyError:
             stored = None
-        signoffs = [s.as_dict() for s in self.signoffs(stored.files)] if stored else []
-        return {"signoffs": signoffs, "signing_mode": self.settings.ruleset_signing}
+        if stored is not None:
+            return self.signoffs(stored.files)
+        try:
+            files = read_fileset(ruleset.path) if ruleset.path else None
+        except (OSError, UnicodeError):
+            files = None
+        return self.signoffs(files) if files is not None and files.sha256 == ruleset.sha256 else []
 
     def status(self, ruleset_id: str) -> dict[str, Any]:
         revisions = self.store.revisions(ruleset_id)

@@ -134,10 +134,15 @@ def test_the_folder_is_held_to_required_signing(make_app: Callable[..., Flask], 
     assert [r["sha256"] for r in ready.json["rulesets"]] == [sha] and "failures" not in ready.json
     assert signed.extensions["lifecycle"].store.production()[RULESET_ID] == sha
 
-    # the signature removed again: the store's production revision is not served unsigned either
+    # the sign-off stays with the stored revision, even once the file beside it is gone
     signing.signature_path(ruleset_dir / "minimal.yaml", "Alice Derm").unlink()
-    again = make_app(RULESET_SIGNING="required", RULESET_REVIEWER_KEYS=trusted)
-    assert again.test_client().get("/readyz").json["rulesets"] == []
+    kept = make_app(RULESET_SIGNING="required", RULESET_REVIEWER_KEYS=trusted)
+    assert [r["sha256"] for r in kept.test_client().get("/readyz").json["rulesets"]] == [sha]
+
+    # Alice's key no longer trusted: neither the folder nor the store's production revision is served
+    distrusted = make_app(RULESET_SIGNING="required", RULESET_REVIEWER_KEYS=f"{keys['mallory']}.pub")
+    ready = distrusted.test_client().get("/readyz").json
+    assert ready["rulesets"] == [] and "not in RULESET_REVIEWER_KEYS" in ready["failures"][0]["problems"][0]
 
 
 def test_the_admin_api_takes_signatures_and_the_document_shows_them(
@@ -190,3 +195,21 @@ def test_an_edited_signoff_is_named_by_decisions_verify(
     )
     result = runner.invoke(args=["decisions", "verify"])
     assert result.exit_code == 1 and "ruleset_signoffs" in result.output, result.output
+
+
+def test_render_lists_the_signoffs(make_app: Callable[..., Flask], keys: dict, ruleset_dir: Path) -> None:
+    """`rulesets render` shows who signed the revision it prints (valid or why not), as the page does."""
+    app = make_app()
+    unsigned = app.test_cli_runner().invoke(args=["rulesets", "render", RULESET_ID])
+    assert unsigned.exit_code == 0, unsigned.output
+    assert "## Sign-offs of this revision" in unsigned.output and "**No valid sign-off.**" in unsigned.output
+    assert "Nobody has signed this revision." in unsigned.output
+
+    _sign(app, ruleset_dir / "minimal.yaml", keys["alice"])
+    _sign(app, ruleset_dir / "minimal.yaml", keys["mallory"], "Mallory")
+    signed = make_app(RULESET_REVIEWER_KEYS=f"{keys['alice']}.pub")  # publishes the folder with its signatures
+    output = signed.test_cli_runner().invoke(args=["rulesets", "render", RULESET_ID]).output
+    assert "**No valid sign-off.**" not in output
+    assert "| Alice Derm | Dermatologist | 2026-12-01 |" in output and "| valid |" in output
+    assert "| Mallory | Dermatologist | 2026-12-01 |" in output
+    assert "not valid: signed with a key that is not in RULESET_REVIEWER_KEYS" in output
