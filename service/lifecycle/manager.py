@@ -1,7 +1,8 @@
 """The lifecycle as one object per process: publish, stage changes, sign-off policy, and following the store.
 
 Every serving process (each gunicorn worker of each replica) follows the store: a background thread
-checks the actions chain's head every LIFECYCLE_POLL_SECONDS (one indexed row read); when it moved, the
+checks the actions chain's head every LIFECYCLE_POLL_SECONDS (one indexed row read), and at once when
+PostgreSQL notifies a new action (LISTEN/NOTIFY, notify.py; polling stays the fallback); when it moved, the
 process re-runs the gate on each revision the store wants it to serve, in its own process, and swaps the
 ones that pass into the registry (one dict assignment: atomic for requests). A revision that fails is not
 served here; the last good one keeps serving, and the refusal is written to `ruleset_worker_status` so
@@ -15,7 +16,6 @@ import os
 import re
 import socket
 import threading
-import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,7 @@ from ..registry import Registry
 from . import signing
 from .files import FileSet, read_fileset
 from .gate import GateResult, run_gate
+from .notify import Listener
 from .store import LifecycleError, Store, StoredRevision
 
 log = logging.getLogger(__name__)
@@ -341,17 +342,29 @@ class Lifecycle:
 
 
 def _follow(ref: weakref.ref[Lifecycle], interval: float) -> None:
-    """The follower loop: one cheap read per interval; a full sync only when the actions chain moved."""
+    """The follower loop: one cheap read per wake-up; a full sync only when the actions chain moved.
+
+    It wakes every `interval` seconds, or at once when PostgreSQL NOTIFYs a new action (notify.py).
+    """
     first = True
-    while True:
-        lifecycle = ref()
-        if lifecycle is None:
-            return
-        try:
-            if first or lifecycle.store.generation() != lifecycle._generation:
-                lifecycle.sync()
-            first = False
-        except Exception as exc:  # the database may be away for a while; keep serving what we have
-            log.warning("ruleset follower: %s", type(exc).__name__)
-        del lifecycle
-        time.sleep(interval)
+    lifecycle = ref()
+    if lifecycle is None:
+        return
+    listener = Listener(lifecycle.store.engine)
+    del lifecycle
+    listener.start()
+    try:
+        while True:
+            lifecycle = ref()
+            if lifecycle is None:
+                return
+            try:
+                if first or lifecycle.store.generation() != lifecycle._generation:
+                    lifecycle.sync()
+                first = False
+            except Exception as exc:  # the database may be away for a while; keep serving what we have
+                log.warning("ruleset follower: %s", type(exc).__name__)
+            del lifecycle
+            listener.wait(interval)
+    finally:
+        listener.close()
