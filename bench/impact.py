@@ -37,7 +37,7 @@ from service.decisions import DecisionLog
 from service.decisions.identifiers import IdentifierKey
 from service.decisions.models import Decision
 from service.engine import Engine
-from service.lifecycle.impact import PAGE, impact
+from service.lifecycle.impact import impact, pages
 from service.ruleset import Ruleset, load_file, load_text, space
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,25 +86,10 @@ def fill(log: DecisionLog, rs: Ruleset, decisions: int, profiles: int, seed: int
     return time.perf_counter() - started
 
 
-def floor(db: DbEngine, ruleset_id: str, page: int = PAGE) -> tuple[int, float]:
-    """Read every decision of the ruleset in the impact analysis's pages: the I/O it cannot avoid."""
+def floor(db: DbEngine, ruleset_id: str) -> tuple[int, float]:
+    """Read every decision of the ruleset in the impact analysis's own pages: the I/O it cannot avoid."""
     started = time.perf_counter()
-    read, last = 0, None
-    while True:
-        q = (
-            select(Decision.seq, Decision.profile, Decision.candidates, Decision.excluded, Decision.referrals)
-            .where(Decision.ruleset_id == ruleset_id)
-            .order_by(Decision.seq.desc())
-            .limit(page)
-        )
-        if last is not None:
-            q = q.where(Decision.seq < last)
-        with db.connect() as conn:
-            rows = conn.execute(q).all()
-        if not rows:
-            break
-        read += len(rows)
-        last = rows[-1][0]
+    read = sum(len(rows) for rows in pages(db, ruleset_id))
     return read, time.perf_counter() - started
 
 

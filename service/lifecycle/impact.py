@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +88,46 @@ def _changes(rs: Ruleset, old: dict[str, set[str]], new: dict[str, set[str]]) ->
     return out
 
 
+def pages(
+    db: DbEngine,
+    ruleset_id: str,
+    *,
+    since: dt.datetime | None = None,
+    limit: int | None = None,
+    page: int = PAGE,
+) -> Iterator[list[tuple[str, str, str, str, str]]]:
+    """The logged decisions of a ruleset id, newest first, in pages of (decision id, profile, candidates,
+    excluded, referrals): keyset on seq, so each page is one short query on the primary key."""
+    read = 0
+    last: int | None = None
+    while limit is None or read < limit:
+        size = page if limit is None else min(page, limit - read)
+        q = (
+            select(
+                Decision.seq,
+                Decision.decision_id,
+                Decision.profile,
+                Decision.candidates,
+                Decision.excluded,
+                Decision.referrals,
+            )
+            .where(Decision.ruleset_id == ruleset_id)
+            .order_by(Decision.seq.desc())
+            .limit(size)
+        )
+        if since is not None:
+            q = q.where(Decision.evaluated_at >= since)
+        if last is not None:
+            q = q.where(Decision.seq < last)
+        with db.connect() as conn:
+            rows = conn.execute(q).all()
+        if not rows:
+            return
+        last = rows[-1][0]
+        read += len(rows)
+        yield [tuple(r[1:]) for r in rows]
+
+
 def impact(
     db: DbEngine,
     candidate: Ruleset,
@@ -100,33 +140,9 @@ def impact(
     """Re-evaluate the logged decisions of the candidate's ruleset id (newest first, at most `limit`)."""
     result = Impact(candidate.summary, since.isoformat() if since else None)
     seen: dict[tuple[str, str], list[str]] = {}  # (profile, recorded outcome) -> decision ids
-    last: int | None = None
-    while limit is None or result.decisions < limit:
-        size = page if limit is None else min(page, limit - result.decisions)
-        q = (
-            select(
-                Decision.seq,
-                Decision.decision_id,
-                Decision.profile,
-                Decision.candidates,
-                Decision.excluded,
-                Decision.referrals,
-            )
-            .where(Decision.ruleset_id == candidate.id)
-            .order_by(Decision.seq.desc())
-            .limit(size)
-        )
-        if since is not None:
-            q = q.where(Decision.evaluated_at >= since)
-        if last is not None:
-            q = q.where(Decision.seq < last)
-        with db.connect() as conn:
-            rows = conn.execute(q).all()
-        if not rows:
-            break
-        for _seq, decision_id, profile, candidates, excluded, referrals in rows:
+    for rows in pages(db, candidate.id, since=since, limit=limit, page=page):
+        for decision_id, profile, candidates, excluded, referrals in rows:
             seen.setdefault((profile, f"{candidates}|{excluded}|{referrals}"), []).append(decision_id)
-        last = rows[-1][0]
         result.decisions += len(rows)
         if progress is not None:
             progress(len(rows))
