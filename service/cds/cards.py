@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine.answer import Candidate, Decision, Exclusion, Referral, Warning, WarningKind
-from ..ruleset.model import Ruleset, condition_leaves
+from ..engine.answer import Candidate, Decision, Exclusion, Referral, WarningKind
+from ..ruleset.model import Rule, Ruleset, condition_leaves
 from ..ruleset.words import LEVEL_WORDS
 from .extract import Extraction, Order
 
@@ -136,18 +136,30 @@ class CardMaker:
     def label(self, fid: str) -> str:
         return self.ruleset.inputs[fid].label
 
-    def waiting(self, decision: Decision) -> list[Warning]:
-        """Rules waiting for unrecorded optional facts (the decision's `unknown_inputs` warnings), once each."""
-        out: dict[str, Warning] = {}
+    def waiting(self, decision: Decision) -> list[tuple[Rule, list[str]]]:
+        """Rules that could still change the answer once an unrecorded fact is recorded, with those facts.
+
+        The decision prompts once per unrecorded input, naming the options it could change; the rules
+        behind a prompt are those that test the input and act on one of those options.
+        """
+        out: dict[str, tuple[Rule, list[str]]] = {}
         for w in decision.warnings:
-            if w.kind is WarningKind.UNKNOWN_INPUTS and w.rule is not None and w.rule not in out:
-                out[w.rule] = w
+            if w.kind is not WarningKind.UNKNOWN_INPUTS or not w.fields:
+                continue
+            options = set(w.options or ())
+            for rule in self.ruleset.rules:
+                tested = self._rule_fields(rule.id)
+                fields = [f for f in w.fields if f in tested]
+                if not fields or not any(options.intersection(a.options) for a in rule.then):
+                    continue
+                entry = out.setdefault(rule.id, (rule, []))
+                entry[1].extend(f for f in fields if f not in entry[1])
         return list(out.values())
 
     def unknown(self, decision: Decision) -> list[str]:
         """Facts the decision could depend on that are not recorded, in the ruleset's order."""
         missing = set(decision.partial.missing if decision.partial else ())
-        missing.update(f for w in self.waiting(decision) for f in w.fields or ())
+        missing.update(f for w in decision.warnings if w.kind is WarningKind.UNKNOWN_INPUTS for f in w.fields or ())
         missing.update(self.extraction.incomplete)
         return [f for f in self.ruleset.inputs if f in missing]
 
@@ -175,11 +187,7 @@ class CardMaker:
                 entry.facts.extend(f for f in fields if f in unknown and f not in entry.facts)
             if not entry.facts and partial:
                 entry.facts = [f for f in partial.missing if f in self.ruleset.inputs]
-        for warning in self.waiting(decision):
-            try:
-                rule = self.ruleset.rule(str(warning.rule))
-            except KeyError:
-                continue
+        for rule, fields in self.waiting(decision):
             for action in rule.then:
                 if action.kind != "exclude":
                     continue
@@ -189,7 +197,7 @@ class CardMaker:
                     entry = out.setdefault(option, Possible(option))
                     if action.text not in entry.reasons:
                         entry.reasons.append(action.text)
-                    entry.facts.extend(f for f in warning.fields or () if f not in entry.facts)
+                    entry.facts.extend(f for f in fields if f not in entry.facts)
         order = list(self.ruleset.options)
         return dict(sorted(out.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
@@ -285,7 +293,9 @@ class CardMaker:
             summary = f"Not suitable for this patient: {listing([e.label for e in excluded])}"
         detail = ["**Options excluded for this patient, with the reasons:**", ""]
         for e in excluded:
-            detail.append(f"- **{md(e.label)}**: " + " ".join(md(r.text) for r in e.reasons))
+            facts = list(dict.fromkeys(f for r in e.reasons for f in r.facts))
+            because = f" ({md('; '.join(facts))})" if facts else ""
+            detail.append(f"- **{md(e.label)}**: " + " ".join(md(r.text) for r in e.reasons) + because)
         return self.card("warning", summary, detail, ORDER_OVERRIDES, [e.option for e in excluded])
 
     def _referrals_card(self, referrals: list[Referral]) -> dict[str, Any]:

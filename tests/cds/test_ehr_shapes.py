@@ -215,7 +215,7 @@ def test_warfarin_in_every_shape_excludes_prp(real: CdsClient, warfarin: str) ->
     prefetch = record(shape("aga"), meds=(shape(warfarin),))
     cards = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=prefetch)))
     card = exclusions_card(cards)
-    assert "Platelet-rich plasma" in card["detail"] and "anticoagulant" in card["detail"]
+    assert "Platelet-rich plasma" in card["detail"] and "Relevant medications include Anticoagulant" in card["detail"]
     facts = "\n".join(c.get("detail", "") for c in cards)
     assert ("matched by name" in facts) == (warfarin in ("warfarin_text_only", "warfarin_unknown_code"))
 
@@ -232,7 +232,7 @@ def test_medication_reference_to_the_prefetch_bundle_is_followed(
 ) -> None:
     prefetch = record(shape("aga"), meds=tuple(shape(m) for m in meds), included=tuple(shape(i) for i in included))
     cards = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=prefetch)))
-    assert "anticoagulant" in exclusions_card(cards)["detail"]
+    assert "Relevant medications include Anticoagulant" in exclusions_card(cards)["detail"]
 
 
 def test_medication_reference_to_a_contained_medication_is_followed(real: CdsClient) -> None:
@@ -242,7 +242,7 @@ def test_medication_reference_to_a_contained_medication_is_followed(real: CdsCli
     cards = cards_of(
         real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=record(shape("aga"), meds=(request,))))
     )
-    assert "anticoagulant" in exclusions_card(cards)["detail"]
+    assert "Relevant medications include Anticoagulant" in exclusions_card(cards)["detail"]
 
 
 def test_medication_reference_is_read_from_the_fhir_server_with_the_token(real: CdsClient) -> None:
@@ -263,7 +263,7 @@ def test_medication_reference_is_read_from_the_fhir_server_with_the_token(real: 
             },
         )
         cards = cards_of(real.post(PATIENT_VIEW, body))
-        assert "anticoagulant" in exclusions_card(cards)["detail"]
+        assert "Relevant medications include Anticoagulant" in exclusions_card(cards)["detail"]
         assert [r["path"] for r in server.requests] == ["/fhir/Medication/med-only-on-server"]
     finally:
         server.close()
@@ -476,9 +476,9 @@ def test_an_unclassified_medication_leaves_the_medications_unknown_and_is_counte
         lines = [line for line in excluded["detail"].splitlines() if line.startswith("- **Platelet-rich plasma")]
         return lines[0] if lines else ""
 
-    assert "the medications (anticoagulant or antiplatelet therapy)" in prp_exclusion(cards)
+    assert "Relevant medications: not recorded" in prp_exclusion(cards)
     known = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=record(shape("aga")))))
-    assert "medications" not in prp_exclusion(known)
+    assert "Relevant medications: not recorded" not in prp_exclusion(known)
 
 
 def test_an_unclassified_condition_makes_an_oral_minoxidil_order_a_warning_not_silence(real: CdsClient) -> None:
@@ -487,5 +487,5 @@ def test_an_unclassified_condition_makes_an_oral_minoxidil_order_a_warning_not_s
     # Ruleset 1.1.0 withholds oral minoxidil while the conditions are not known (H-5U): with an unclassified
     # condition that holds in every completion, so the order card is critical and names the conditions.
     assert [c["indicator"] for c in unclassified] == ["critical"]
-    assert "record the conditions" in unclassified[0]["summary"].lower()
+    assert "conditions are recorded" in unclassified[0]["summary"].lower()
     assert len(unclassified) >= len(quiet)
