@@ -52,6 +52,7 @@ class Lifecycle:
     _thread_pid: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sync_lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopped: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         try:
@@ -270,6 +271,11 @@ class Lifecycle:
         thread = threading.Thread(target=_follow, args=(ref, interval), name="ruleset-follower", daemon=True)
         thread.start()
 
+    def stop(self) -> None:
+        """Stop following: the follower thread ends at its next wake-up without touching the store (an
+        application being closed, e.g. in tests, must not have its database connections reopened)."""
+        self._stopped.set()
+
     def after_fork(self) -> None:
         self._generation = -1
         self._sync_lock = threading.Lock()
@@ -356,7 +362,7 @@ def _follow(ref: weakref.ref[Lifecycle], interval: float) -> None:
     try:
         while True:
             lifecycle = ref()
-            if lifecycle is None:
+            if lifecycle is None or lifecycle._stopped.is_set():
                 return
             try:
                 if first or lifecycle.store.generation() != lifecycle._generation:

@@ -156,6 +156,9 @@ def app_maker(ruleset_dir: Path, database_url: str, **defaults: Any) -> Iterator
         yield make
     finally:
         for app in apps:
+            lifecycle = app.extensions.get("lifecycle")
+            if lifecycle is not None:
+                lifecycle.stop()  # a follower thread must not reopen the closed log's connections
             app.extensions["decision_log"].close()
 
 
