@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .processes import Listening, stop
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "nginx" / "hairloss.conf.template"
 RENDERED = ROOT / "deploy" / "nginx" / "hairloss.conf"
@@ -99,15 +101,8 @@ http {{
 
 
 @dataclass
-class Proxy:
-    host: str
-    port: int
-    proc: subprocess.Popen[bytes]
+class Proxy(Listening):
     prefix: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def log(self) -> str:
         """The access log (stdout) and the error log."""
@@ -176,19 +171,7 @@ def nginx(upstream: str, *, values: Mapping[str, str] | None = None, startup_tim
                     time.sleep(0.05)
             yield proxy
         finally:
-            stop(proc)
-
-
-def stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
-    """nginx's fast shutdown (SIGTERM), then SIGKILL if it does not exit in time."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
+            stop(proc, timeout=15.0)
 
 
 def default_site() -> str:

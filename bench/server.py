@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -15,20 +14,17 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from .processes import Listening, stop
+
+__all__ = ["ROOT", "Server", "gunicorn", "stop"]
+
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
 
 @dataclass
-class Server:
-    host: str
-    port: int
-    proc: subprocess.Popen[bytes]
+class Server(Listening):
     log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -133,15 +129,3 @@ def gunicorn(
             yield server
         finally:
             stop(proc)
-
-
-def stop(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
-    """Graceful stop (SIGTERM), then SIGKILL if gunicorn does not exit in time. Returns the exit code."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode

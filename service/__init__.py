@@ -51,7 +51,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     roles.init_app(app)
     auditor_session.init_app(app)
     metrics.init_app(app)
-    for bp in (health.bp, api.bp, openapi.bp, docs.bp, pages.bp, audit.bp, decision_pages.bp, admin.bp):
+    for bp in (health.bp, api.bp, openapi.bp, docs.bp, pages.bp, audit.bp, decision_pages.bp, admin.bp, admin.readers):
         app.register_blueprint(bp)
     clinician_sign_in.init_app(app)
     smart_launch.init_app(app)

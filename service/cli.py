@@ -130,4 +130,10 @@ def evaluate(ruleset_id: str, profile_file: click.utils.LazyFile, explain: bool)
 def render(ruleset_id: str) -> None:
     """Print the ruleset as a Markdown document for auditors."""
     ruleset = _find(ruleset_id)
-    click.echo(render_markdown(ruleset, verified(ruleset)))
+    lifecycle = app_context.lifecycle_or_none()
+    document = lifecycle.document(ruleset) if lifecycle is not None else {}
+    click.echo(
+        render_markdown(
+            ruleset, verified(ruleset), signoffs=document.get("signoffs"), signing_mode=document.get("signing_mode")
+        )
+    )

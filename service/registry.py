@@ -130,6 +130,13 @@ class Registry:
             self.revisions[ruleset.sha256] = ruleset
         log.info("installed %s ruleset %s %s (%s)", stage, ruleset.id, ruleset.version, ruleset.sha256[:12])
 
+    def withdraw(self, ruleset_id: str, path: str, why: str) -> None:
+        """Stop serving a revision the folder activated (the lifecycle refused it, e.g. unsigned); the
+        reason is listed among the failures (/readyz, the rulesets page)."""
+        with self._lock:
+            self.active.pop(ruleset_id, None)
+            self.failures = {**self.failures, path: Failure(path, [why])}
+
     def drop_testing(self, keep: set[str]) -> None:
         with self._lock:
             self.testing = {sha: a for sha, a in self.testing.items() if sha in keep}

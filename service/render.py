@@ -2,10 +2,13 @@
 
 Every rule is written as "When ... then ..." in words generated from the file itself, so the document
 cannot drift from what the engine runs. Verification results (proofs, tests, coverage) are included
-when a report is given.
+when a report is given, the reviewers' sign-offs of this exact revision when they are given.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from .ruleset.model import Ruleset
 from .ruleset.words import (
@@ -33,7 +36,36 @@ def _esc(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(rs: Ruleset, report: Report | None = None) -> str:
+def _signoffs(w: Callable[[str], None], rs: Ruleset, signoffs: list[dict[str, Any]], mode: str | None) -> None:
+    w("## Sign-offs of this revision")
+    w("")
+    if rs.status == "production" and not any(s["valid"] for s in signoffs):
+        asked = ", which RULESET_SIGNING=required asks for" if mode == "required" else ""
+        w(
+            f"**No valid sign-off.** This production revision ({rs.sha256[:12]}) carries no valid "
+            f"reviewer signature{asked}."
+        )
+        w("")
+    if not signoffs:
+        w("Nobody has signed this revision.")
+        w("")
+        return
+    w("| Reviewer | Role | Date | Key | Signature |")
+    w("|---|---|---|---|---|")
+    for s in signoffs:
+        state = "valid" if s["valid"] else f"not valid: {s.get('problem', '')}"
+        w(f"| {_esc(s['reviewer'])} | {_esc(s['role'])} | {_esc(s['date'])} | `{s['key_id'][:12]}` | {_esc(state)} |")
+    w("")
+
+
+def render_markdown(
+    rs: Ruleset,
+    report: Report | None = None,
+    signoffs: list[dict[str, Any]] | None = None,
+    signing_mode: str | None = None,
+) -> str:
+    """The document; with `signoffs` (service/lifecycle: who signed this exact revision, valid or why not)
+    a section lists them, and a production revision without a valid one says so first."""
     out: list[str] = []
     w = out.append
     w(f"# {rs.title}")
@@ -61,6 +93,8 @@ def render_markdown(rs: Ruleset, report: Report | None = None) -> str:
     for p in rs.reviewers:
         w(f"| {_esc(p.name)} | {_esc(p.role)} | {p.date.isoformat() if p.date else ''} |")
     w("")
+    if signoffs is not None:
+        _signoffs(w, rs, signoffs, signing_mode)
     w("## Recommendation strengths")
     w("")
     w("Listed strongest first. When several rules recommend one option, the strongest applies.")

@@ -358,6 +358,25 @@ class Assembler:
         out.sort(key=lambda w: (-len(w.options or ()), self.input_index[w.fields[0]]))  # type: ignore[index]
         return out
 
+    def outcome_ids(self, fired: list[str] | tuple[str, ...]) -> tuple[set[str], set[str], set[str]]:
+        """(candidates, excluded, referrals) option ids of the decision `assemble(fired)` would build.
+
+        Without building it: the impact analysis (lifecycle/impact.py) needs only the ids, for up to
+        100,000 logged profiles. Same rule as assemble: exclusion beats recommendation and referral.
+        """
+        recommended: set[str] = set()
+        excluded: set[str] = set()
+        referred: set[str] = set()
+        for rid in fired:
+            for action in self.rules[rid].then:
+                if action.kind == "recommend":
+                    recommended.update(action.options)
+                elif action.kind == "exclude":
+                    excluded.update(action.options)
+                elif action.kind == "refer":
+                    referred.update(action.options)
+        return recommended - excluded, excluded, referred - excluded
+
     @staticmethod
     def outcome_sets(decision: Decision) -> tuple[set[str], set[str]]:
         """(offered, excluded) option ids of a decision."""

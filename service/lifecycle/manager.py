@@ -1,7 +1,8 @@
 """The lifecycle as one object per process: publish, stage changes, sign-off policy, and following the store.
 
 Every serving process (each gunicorn worker of each replica) follows the store: a background thread
-checks the actions chain's head every LIFECYCLE_POLL_SECONDS (one indexed row read); when it moved, the
+checks the actions chain's head every LIFECYCLE_POLL_SECONDS (one indexed row read), and at once when
+PostgreSQL notifies a new action (LISTEN/NOTIFY, notify.py; polling stays the fallback); when it moved, the
 process re-runs the gate on each revision the store wants it to serve, in its own process, and swaps the
 ones that pass into the registry (one dict assignment: atomic for requests). A revision that fails is not
 served here; the last good one keeps serving, and the refusal is written to `ruleset_worker_status` so
@@ -15,7 +16,6 @@ import os
 import re
 import socket
 import threading
-import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,7 @@ from ..registry import Registry
 from . import signing
 from .files import FileSet, read_fileset
 from .gate import GateResult, run_gate
+from .notify import Listener
 from .store import LifecycleError, Store, StoredRevision
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class Lifecycle:
     _thread_pid: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sync_lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopped: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         try:
@@ -74,6 +76,7 @@ class Lifecycle:
         A ruleset with no production revision in the store gets the folder's; so does one whose production
         revision was itself set from the folder (the folder changed). One an admin activated stays.
         """
+        unsigned: dict[str, tuple[str, str]] = {}  # path -> (ruleset id, why)
         for path, ruleset_id in sorted(self.registry.paths.items()):
             active = self.registry.get(ruleset_id)
             if active is None:
@@ -84,11 +87,21 @@ class Lifecycle:
                 continue
             if files.sha256 != active.ruleset.sha256:
                 continue  # changed on disk since it was loaded; the next start picks it up
-            if self.store.get(files.sha256) is None:
+            stored = self.store.get(files.sha256)
+            if stored is None:
                 gate = run_gate(files, self.workdir)
                 self.store.publish(files, gate, STARTUP, quiet_if_known=True)
                 if not gate.ok:
                     continue
+            elif set(files.signatures) - set(stored.files.signatures):  # signed since: add the new sign-offs
+                report = stored.gate_report
+                known = GateResult(stored.gate_ok, None, report.get("problems", []), report.get("verification", {}))
+                self.store.publish(files, known, STARTUP, quiet_if_known=True)
+            stored = self.store.get(files.sha256)
+            why = self.signing_problem(stored.files) if stored is not None else "it is not in the store"
+            if why:  # RULESET_SIGNING=required holds for the folder too: published, never served unsigned
+                unsigned[path] = (ruleset_id, f"revision {files.sha256[:12]} from the folder is not served: {why}")
+                continue
             current = self.store.production().get(ruleset_id)
             if current == files.sha256 or (current and self._set_by_admin(ruleset_id)):
                 continue
@@ -104,6 +117,9 @@ class Lifecycle:
             for ruleset_id, sha in self.store.production().items():
                 if ruleset_id not in folder_ids and not self._set_by_admin(ruleset_id):
                     self.store.set_stage(ruleset_id, sha, "retired", STARTUP, action="stage")
+        for path, (ruleset_id, why) in unsigned.items():
+            log.error("ruleset %s: %s", ruleset_id, why)
+            self.registry.withdraw(ruleset_id, path, why)  # sync() then serves the store's production, if signed
 
     def _set_by_admin(self, ruleset_id: str) -> bool:
         for action in reversed(self.store.actions(ruleset_id)):
@@ -146,17 +162,28 @@ class Lifecycle:
                 "`status: production` can be made production (it can be made testing)",
                 422,
             )
+        why = self.signing_problem(revision.files)
+        if why:
+            raise LifecycleError(f"revision {revision.sha256[:12]} {why}", 422)
+
+    def signing_problem(self, files: FileSet) -> str | None:
+        """Why this file set may not serve as production under RULESET_SIGNING=required (None: it may).
+
+        Asked wherever a revision can become production: activation and rollback, the folder at start,
+        and each worker before it swaps a production revision in (so a stage set around the check, or a
+        policy tightened since, still serves nothing unsigned).
+        """
         if self.settings.ruleset_signing != "required":
-            return
-        signoffs = self.signoffs(revision.files)
+            return None
+        signoffs = self.signoffs(files)
         count = signing.valid_count(signoffs)
-        if count < self.settings.ruleset_signatures_required:
-            problems = "; ".join(f"{s.reviewer}: {s.problem}" for s in signoffs if not s.valid) or "none signed"
-            raise LifecycleError(
-                f"revision {revision.sha256[:12]} has {count} valid sign-off(s) by trusted reviewer keys; "
-                f"RULESET_SIGNING=required needs {self.settings.ruleset_signatures_required} ({problems})",
-                422,
-            )
+        if count >= self.settings.ruleset_signatures_required:
+            return None
+        problems = "; ".join(f"{s.reviewer}: {s.problem}" for s in signoffs if not s.valid) or "none signed"
+        return (
+            f"has {count} valid sign-off(s) by trusted reviewer keys; "
+            f"RULESET_SIGNING=required needs {self.settings.ruleset_signatures_required} ({problems})"
+        )
 
     # ---- following the store -----------------------------------------------------------------------
 
@@ -218,6 +245,10 @@ class Lifecycle:
             return why
         if gate.ruleset.id != revision.ruleset_id:
             return f"the stored text has ruleset id `{gate.ruleset.id}`, not `{revision.ruleset_id}`"
+        unsigned = self.signing_problem(revision.files) if stage == "production" else None
+        if unsigned:
+            log.error("ruleset %s revision %s refused by this worker: %s", revision.ruleset_id, sha[:12], unsigned)
+            return unsigned
         self.registry.install(gate.ruleset, stage)
         return None
 
@@ -239,6 +270,11 @@ class Lifecycle:
         interval = self.settings.lifecycle_poll_seconds
         thread = threading.Thread(target=_follow, args=(ref, interval), name="ruleset-follower", daemon=True)
         thread.start()
+
+    def stop(self) -> None:
+        """Stop following: the follower thread ends at its next wake-up without touching the store (an
+        application being closed, e.g. in tests, must not have its database connections reopened)."""
+        self._stopped.set()
 
     def after_fork(self) -> None:
         self._generation = -1
@@ -266,13 +302,26 @@ class Lifecycle:
         }
 
     def document(self, ruleset: Any) -> dict[str, Any]:
-        """For the ruleset document: the sign-offs of the revision shown, checked against the trusted keys."""
+        """For the ruleset document (page and `rulesets render`): the sign-offs of the revision shown,
+        checked against the trusted keys."""
+        return {
+            "signoffs": [s.as_dict() for s in self.signoffs_of(ruleset)],
+            "signing_mode": self.settings.ruleset_signing,
+        }
+
+    def signoffs_of(self, ruleset: Any) -> list[signing.Signoff]:
+        """The sign-offs of a revision: those stored with it, or (not published yet) those beside its file."""
         try:
             stored = self.store.get(ruleset.sha256)
         except SQLAlchemyError:
             stored = None
-        signoffs = [s.as_dict() for s in self.signoffs(stored.files)] if stored else []
-        return {"signoffs": signoffs, "signing_mode": self.settings.ruleset_signing}
+        if stored is not None:
+            return self.signoffs(stored.files)
+        try:
+            files = read_fileset(ruleset.path) if ruleset.path else None
+        except (OSError, UnicodeError):
+            files = None
+        return self.signoffs(files) if files is not None and files.sha256 == ruleset.sha256 else []
 
     def status(self, ruleset_id: str) -> dict[str, Any]:
         revisions = self.store.revisions(ruleset_id)
@@ -299,17 +348,29 @@ class Lifecycle:
 
 
 def _follow(ref: weakref.ref[Lifecycle], interval: float) -> None:
-    """The follower loop: one cheap read per interval; a full sync only when the actions chain moved."""
+    """The follower loop: one cheap read per wake-up; a full sync only when the actions chain moved.
+
+    It wakes every `interval` seconds, or at once when PostgreSQL NOTIFYs a new action (notify.py).
+    """
     first = True
-    while True:
-        lifecycle = ref()
-        if lifecycle is None:
-            return
-        try:
-            if first or lifecycle.store.generation() != lifecycle._generation:
-                lifecycle.sync()
-            first = False
-        except Exception as exc:  # the database may be away for a while; keep serving what we have
-            log.warning("ruleset follower: %s", type(exc).__name__)
-        del lifecycle
-        time.sleep(interval)
+    lifecycle = ref()
+    if lifecycle is None:
+        return
+    listener = Listener(lifecycle.store.engine)
+    del lifecycle
+    listener.start()
+    try:
+        while True:
+            lifecycle = ref()
+            if lifecycle is None or lifecycle._stopped.is_set():
+                return
+            try:
+                if first or lifecycle.store.generation() != lifecycle._generation:
+                    lifecycle.sync()
+                first = False
+            except Exception as exc:  # the database may be away for a while; keep serving what we have
+                log.warning("ruleset follower: %s", type(exc).__name__)
+            del lifecycle
+            listener.wait(interval)
+    finally:
+        listener.close()

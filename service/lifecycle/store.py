@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..decisions.chain import GENESIS, action_content, canonical, link_hash, release_hash, signoff_hash, timestamp
@@ -33,6 +33,7 @@ from ..decisions.models import (
 from ..errors import ServiceError
 from .files import FileSet
 from .gate import GateResult
+from .notify import CHANNEL as CHANNEL_NAME
 
 STAGES = ("draft", "testing", "production", "retired")
 CHAIN = "lifecycle"
@@ -427,6 +428,8 @@ class Store:
         digest = link_hash(prev, action_content(row))
         conn.execute(insert(LifecycleAction).values(seq=seq + 1, prev_hash=prev, hash=digest, **row))
         conn.execute(update(ChainHead).where(ChainHead.name == CHAIN).values(seq=seq + 1, hash=digest))
+        if conn.dialect.name == "postgresql":  # delivered at commit to every listening follower (notify.py)
+            conn.execute(text("SELECT pg_notify(:channel, :seq)"), {"channel": CHANNEL_NAME, "seq": str(seq + 1)})
 
     def verify_chain(self) -> list[str]:
         """Problems of the actions chain (edited, removed, reordered or cut-off actions); [] when intact."""

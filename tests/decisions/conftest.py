@@ -12,6 +12,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +133,10 @@ def unguard(url: str, *tables: str) -> list[str]:
 # ---- applications -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def make_app(ruleset_dir: Path, database_url: str) -> Iterator[Callable[..., Flask]]:
-    """create_app on the test's database and rulesets, with an auditor token; logs are closed afterwards."""
+@contextmanager
+def app_maker(ruleset_dir: Path, database_url: str, **defaults: Any) -> Iterator[Callable[..., Flask]]:
+    """create_app on the test's database and rulesets, with an auditor token (plus `defaults`, then each
+    call's overrides); every app's log is closed at the end. The decisions and lifecycle fixtures use it."""
     apps: list[Flask] = []
 
     def make(**overrides: Any) -> Flask:
@@ -143,15 +145,28 @@ def make_app(ruleset_dir: Path, database_url: str) -> Iterator[Callable[..., Fla
             "DATABASE_URL": database_url,
             "DECISION_HMAC_KEY": HMAC_KEY,
             "AUDITOR_TOKEN_HASHES": hashlib.sha256(AUDITOR_TOKEN.encode()).hexdigest(),
+            **defaults,
             **overrides,
         }
         app = create_app(settings)
         apps.append(app)
         return app
 
-    yield make
-    for app in apps:
-        app.extensions["decision_log"].close()
+    try:
+        yield make
+    finally:
+        for app in apps:
+            lifecycle = app.extensions.get("lifecycle")
+            if lifecycle is not None:
+                lifecycle.stop()  # a follower thread must not reopen the closed log's connections
+            app.extensions["decision_log"].close()
+
+
+@pytest.fixture
+def make_app(ruleset_dir: Path, database_url: str) -> Iterator[Callable[..., Flask]]:
+    """create_app on the test's database and rulesets, with an auditor token; logs are closed afterwards."""
+    with app_maker(ruleset_dir, database_url) as make:
+        yield make
 
 
 @pytest.fixture

@@ -218,3 +218,25 @@ def test_a_callback_with_a_forged_state_or_a_reused_code_signs_no_one_in(app: Fl
     assert client.get(f"/rulesets/{RULESET_ID}/try", headers=HTML).status_code == 303
     refused = client.get("/clinician/callback", query_string={"error": "access_denied", "state": "x"}, headers=HTML)
     assert refused.status_code == 401
+
+
+def test_an_admin_jwt_drives_the_lifecycle_and_is_the_recorded_actor(
+    make_app: Callable[..., Flask], provider: idp.Provider
+) -> None:
+    """The admin endpoints take the roles' credentials like every channel: an OIDC JWT mapped to `admin`."""
+    app = make_app(
+        OIDC_ISSUER=provider.issuer,
+        OIDC_AUDIENCE=idp.AUDIENCE,
+        OIDC_ROLE_MAP={**ROLE_MAP, "hairloss-admin": "admin"},
+        RATE_LIMIT_AUTH_FAILURES="off",
+    )
+    client = app.test_client()
+    admin = {"Authorization": f"Bearer {provider.token(roles=['hairloss-admin'])}"}
+    auditor = {"Authorization": f"Bearer {provider.token(roles=['hairloss-auditor'])}"}
+    assert_problem(client.post(f"/v1/admin/rulesets/{RULESET_ID}/rollback", headers=auditor), 403)
+    resp = client.post(f"/v1/admin/rulesets/{RULESET_ID}/shadow", json={"sha256": None}, headers=admin)
+    assert resp.status_code == 200, resp.get_json()
+    status = client.get(f"/v1/rulesets/{RULESET_ID}/status", headers=auditor)
+    assert status.status_code == 200, status.get_json()
+    [action] = [a for a in status.get_json()["actions"] if a["action"] == "shadow"]
+    assert action["actor"].startswith("admin oidc:")

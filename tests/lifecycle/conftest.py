@@ -6,18 +6,16 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
-
-from service import create_app
 
 from ..decisions.conftest import (  # noqa: F401  (fixtures)
     AUDITOR,
     AUDITOR_TOKEN,
     HMAC_KEY,
     PROFILE,
+    app_maker,
     database_url,
     pg_database,
     production_ruleset,
@@ -56,25 +54,9 @@ def ruleset_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def make_app(ruleset_dir: Path, database_url: str) -> Iterator[Callable[..., Flask]]:  # noqa: F811
     """create_app on the test's database with admin and auditor tokens; the follower is driven by hand."""
-    apps: list[Flask] = []
-
-    def make(**overrides: Any) -> Flask:
-        settings = {
-            "RULESETS_DIR": str(ruleset_dir),
-            "DATABASE_URL": database_url,
-            "DECISION_HMAC_KEY": HMAC_KEY,
-            "AUDITOR_TOKEN_HASHES": hashlib.sha256(AUDITOR_TOKEN.encode()).hexdigest(),
-            "ADMIN_TOKEN_HASHES": hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest(),
-            "LIFECYCLE_POLL_SECONDS": 0,
-            **overrides,
-        }
-        app = create_app(settings)
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["decision_log"].close()
+    admin = hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()
+    with app_maker(ruleset_dir, database_url, ADMIN_TOKEN_HASHES=admin, LIFECYCLE_POLL_SECONDS=0) as make:
+        yield make
 
 
 @pytest.fixture

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 from flask import Flask
+
+from service.ruleset import load_file, space
 
 from .conftest import RULESET_ID, example, write
 
@@ -54,3 +57,21 @@ def test_impact_over_real_decisions(app: Flask, tmp_path: Path) -> None:
     assert markdown.exit_code == 0, markdown.output
     assert "4 logged decision(s)" in markdown.output
     assert "read 4 decision(s)" in markdown.output  # progress (stderr, mixed in by the runner)
+
+
+def test_impact_of_the_serving_revision_changes_nothing(app: Flask, ruleset_dir: Path) -> None:
+    """The analysis's fast path (fields checked one by one, option ids without the whole answer) agrees with
+    the answers the service gave: the revision that made the decisions, as candidate, changes none."""
+    rs = load_file(ruleset_dir / "minimal.yaml")
+    rng = random.Random(14)
+    client = app.test_client()
+    for _ in range(60):
+        profile = json.loads(json.dumps(space.random_profile(rs, rng), default=list))
+        resp = client.post("/v1/evaluations", json={"ruleset": RULESET_ID, "profile": profile})
+        assert resp.status_code == 200, resp.json
+    result = app.test_cli_runner().invoke(args=["rulesets", "impact", str(ruleset_dir / "minimal.yaml"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["decisions"] == 60 and report["distinct_profiles"] > 20
+    assert report["changed_decisions"] == 0 and report["unchanged_decisions"] == 60
+    assert report["changes"] == [] and report["other_vocabulary"] == []

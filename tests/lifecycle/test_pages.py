@@ -40,6 +40,16 @@ def test_revisions_diff_impact_and_shadow_pages(app: Flask) -> None:
     assert "3 logged decision(s)" in text, text
     assert "Topical treatment no longer a candidate: 2 decision(s)" in text, text
 
+    future = client.get(
+        f"/decisions/rulesets/{RULESET_ID}/impact?candidate={new}&since=2999-01-01T00:00:00%2B02:00&limit=-5",
+        headers=AUDITOR,
+    )
+    text = " ".join(future.get_data(as_text=True).split())
+    assert future.status_code == 200 and "since 2998-12-31 · the newest 1 decisions at most" in text, text
+    assert "0 logged decision(s)" in text
+    bad = client.get(f"/decisions/rulesets/{RULESET_ID}/impact?candidate={new}&since=soon", headers=AUDITOR)
+    assert bad.status_code == 400
+
     html = client.get(f"/decisions/rulesets/{RULESET_ID}/shadow", headers=AUDITOR).get_data(as_text=True)
     assert "No divergence recorded." in html
     assert client.get(f"/decisions/rulesets/{RULESET_ID}/diff?old=nope", headers=AUDITOR).status_code == 404

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask
@@ -67,10 +68,16 @@ def test_admin_endpoints_need_an_admin_token(app: Flask) -> None:
     client = app.test_client()
     body = {"ruleset": example("0.2.0", v2), "file_name": "minimal.yaml"}
     assert client.post("/v1/admin/rulesets", json=body).status_code == 401
-    assert client.post("/v1/admin/rulesets", json=body, headers=AUDITOR).status_code == 401
-    assert client.post(f"/v1/admin/rulesets/{RULESET_ID}/rollback", headers=AUDITOR).status_code == 401
+    assert client.post("/v1/admin/rulesets", json=body, headers=AUDITOR).status_code == 403  # not an admin
+    assert client.post(f"/v1/admin/rulesets/{RULESET_ID}/rollback", headers=AUDITOR).status_code == 403
     assert client.get(f"/v1/rulesets/{RULESET_ID}/status").status_code == 401
     assert client.get(f"/v1/rulesets/{RULESET_ID}/status", headers=AUDITOR).status_code == 200
+    assert client.get(f"/v1/rulesets/{RULESET_ID}/shadow", headers=ADMIN).status_code == 200
+    wrong = client.post("/v1/admin/rulesets", json=body, headers={"Authorization": "Bearer not-a-token"})
+    assert wrong.status_code == 401 and 'error="invalid_token"' in wrong.headers["WWW-Authenticate"]
+    refused = client.post(f"/v1/admin/rulesets/{RULESET_ID}/rollback", headers=AUDITOR)
+    assert refused.json["detail"] == "This credential does not hold the `admin` role this needs."
+    assert 'error="insufficient_scope"' in refused.headers["WWW-Authenticate"]
 
 
 def test_publish_activate_testing_and_rollback_over_http(app: Flask) -> None:
@@ -192,3 +199,14 @@ def test_a_worker_refuses_an_altered_revision_and_keeps_the_last_good_one(app: F
     assert "altered" in refusal["reason"]
     status = client.get(f"/v1/rulesets/{RULESET_ID}/status", headers=AUDITOR).json
     assert [w["refused_sha256"] for w in status["workers"]] == [new]
+
+
+def test_guessing_admin_tokens_is_limited(make_app: Callable[..., Flask]) -> None:
+    """The admin endpoints count refused credentials per address like every channel that checks tokens."""
+    client = make_app(RATE_LIMIT_AUTH_FAILURES="3/minute").test_client()
+    guesses = [
+        client.post(f"/v1/admin/rulesets/{RULESET_ID}/rollback", headers={"Authorization": f"Bearer guess-{i}"})
+        for i in range(4)
+    ]
+    assert [r.status_code for r in guesses] == [401, 401, 401, 429]
+    assert client.get(f"/v1/rulesets/{RULESET_ID}/status", headers=AUDITOR).status_code == 429  # locked out

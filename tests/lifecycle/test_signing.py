@@ -105,14 +105,50 @@ def test_production_needs_a_valid_signoff(signed_app: Flask, keys: dict, tmp_pat
     assert signed_app.extensions["lifecycle"].store.production()[RULESET_ID] == read_fileset(good).sha256
 
 
+def test_an_unsigned_production_revision_says_so(app: Flask) -> None:
+    """Signing off: the folder's revision serves without a sign-off, and its document says so in a banner."""
+    page = app.test_client().get(f"/rulesets/{RULESET_ID}").get_data(as_text=True)
+    assert "No valid sign-off." in page and "Nobody has signed this revision." in page
+
+
+def test_the_folder_is_held_to_required_signing(make_app: Callable[..., Flask], keys: dict, ruleset_dir: Path) -> None:
+    """RULESET_SIGNING=required: the folder's unsigned file is published but never served; signed, it is."""
+    trusted = f"{keys['alice']}.pub"
+    app = make_app(RULESET_SIGNING="required", RULESET_REVIEWER_KEYS=trusted)
+    client = app.test_client()
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json["rulesets"] == []
+    [failure] = ready.json["failures"]
+    assert "from the folder is not served" in failure["problems"][0] and "none signed" in failure["problems"][0]
+    resp = client.post("/v1/evaluations", json={"ruleset": RULESET_ID, "profile": {"age": 30, "diagnosis": "x"}})
+    assert resp.status_code == 404, resp.json
+    sha = read_fileset(ruleset_dir / "minimal.yaml").sha256
+    assert app.extensions["lifecycle"].store.get(sha) is not None  # published, so it can be reviewed and signed
+    assert RULESET_ID not in app.extensions["lifecycle"].store.production()
+
+    # signed by a trusted reviewer, the next start serves it
+    _sign(app, ruleset_dir / "minimal.yaml", keys["alice"])
+    signed = make_app(RULESET_SIGNING="required", RULESET_REVIEWER_KEYS=trusted)
+    ready = signed.test_client().get("/readyz")
+    assert ready.status_code == 200, ready.json
+    assert [r["sha256"] for r in ready.json["rulesets"]] == [sha] and "failures" not in ready.json
+    assert signed.extensions["lifecycle"].store.production()[RULESET_ID] == sha
+
+    # the sign-off stays with the stored revision, even once the file beside it is gone
+    signing.signature_path(ruleset_dir / "minimal.yaml", "Alice Derm").unlink()
+    kept = make_app(RULESET_SIGNING="required", RULESET_REVIEWER_KEYS=trusted)
+    assert [r["sha256"] for r in kept.test_client().get("/readyz").json["rulesets"]] == [sha]
+
+    # Alice's key no longer trusted: neither the folder nor the store's production revision is served
+    distrusted = make_app(RULESET_SIGNING="required", RULESET_REVIEWER_KEYS=f"{keys['mallory']}.pub")
+    ready = distrusted.test_client().get("/readyz").json
+    assert ready["rulesets"] == [] and "not in RULESET_REVIEWER_KEYS" in ready["failures"][0]["problems"][0]
+
+
 def test_the_admin_api_takes_signatures_and_the_document_shows_them(
     signed_app: Flask, keys: dict, tmp_path: Path
 ) -> None:
     client = signed_app.test_client()
-    # the folder's revision is production without any sign-off: the document says so
-    page = client.get(f"/rulesets/{RULESET_ID}").get_data(as_text=True)
-    assert "No valid sign-off." in page and "Nobody has signed this revision." in page
-
     path = write(tmp_path / "c", example("0.2.0"))
     sig = _sign(signed_app, path, keys["alice"])
     body = {"ruleset": path.read_text(), "file_name": "minimal.yaml", "signatures": [sig.read_text().strip()]}
@@ -159,3 +195,21 @@ def test_an_edited_signoff_is_named_by_decisions_verify(
     )
     result = runner.invoke(args=["decisions", "verify"])
     assert result.exit_code == 1 and "ruleset_signoffs" in result.output, result.output
+
+
+def test_render_lists_the_signoffs(make_app: Callable[..., Flask], keys: dict, ruleset_dir: Path) -> None:
+    """`rulesets render` shows who signed the revision it prints (valid or why not), as the page does."""
+    app = make_app()
+    unsigned = app.test_cli_runner().invoke(args=["rulesets", "render", RULESET_ID])
+    assert unsigned.exit_code == 0, unsigned.output
+    assert "## Sign-offs of this revision" in unsigned.output and "**No valid sign-off.**" in unsigned.output
+    assert "Nobody has signed this revision." in unsigned.output
+
+    _sign(app, ruleset_dir / "minimal.yaml", keys["alice"])
+    _sign(app, ruleset_dir / "minimal.yaml", keys["mallory"], "Mallory")
+    signed = make_app(RULESET_REVIEWER_KEYS=f"{keys['alice']}.pub")  # publishes the folder with its signatures
+    output = signed.test_cli_runner().invoke(args=["rulesets", "render", RULESET_ID]).output
+    assert "**No valid sign-off.**" not in output
+    assert "| Alice Derm | Dermatologist | 2026-12-01 |" in output and "| valid |" in output
+    assert "| Mallory | Dermatologist | 2026-12-01 |" in output
+    assert "not valid: signed with a key that is not in RULESET_REVIEWER_KEYS" in output

@@ -45,7 +45,7 @@ def _address() -> str:
 # Endpoints that evaluate a profile on an open channel (JSON API, batch, the clinician form).
 EVALUATING = ("api.evaluate", "api.evaluate_batch", "pages.answer_form", "pages.answer")
 # Blueprints whose refused credentials (401, 403) count against the client address.
-CHECKING_TOKENS = ("audit", "decision_pages", "cds_hooks", "api", "pages", "clinician")
+CHECKING_TOKENS = ("audit", "decision_pages", "cds_hooks", "api", "pages", "clinician", "admin", "lifecycle_readers")
 SIGN_IN = ("decision_pages.sign_in_submit", "clinician.sign_in_submit")
 
 

@@ -6,6 +6,7 @@ credential (credentials.py: a hashed static token or an OIDC bearer JWT) is turn
 per request; `require_role(role)` guards a view and `role_guard(role)` a whole blueprint:
 
     bp.before_request(role_guard("admin"))        # or @require_role("admin") on one view
+    bp.before_request(role_guard("auditor", "admin"))   # any one of them
 
 A refused request gets an RFC 9457 problem: 401 with a `WWW-Authenticate: Bearer` challenge (RFC 6750)
 without a valid credential, 403 (`error="insufficient_scope"`) for a valid credential without the role.
@@ -134,7 +135,9 @@ def bearer_principal() -> tuple[Principal | None, bool]:
 
 
 def refusal(role: str, principal: Principal | None, sent: bool) -> Response:
-    """401 (no or a bad credential) or 403 (a valid credential without the role), as problem+json."""
+    """401 (no or a bad credential) or 403 (a valid credential without the role), as problem+json.
+
+    `role` may name several, "auditor` or `admin" (check_any), read as one phrase in the detail."""
     if principal is not None:
         log.warning("access: %s without the %s role refused (%s)", principal.subject, role, request.endpoint)
         response = problem(403, "Forbidden", f"This credential does not hold the `{role}` role this needs.")
@@ -155,19 +158,25 @@ def unavailable() -> Response:
 
 def check(role: str) -> Response | None:
     """None if the request may use this role's channel, else the refusal."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
-    if channel_open(role):
+    return check_any((role,))
+
+
+def check_any(wanted: tuple[str, ...]) -> Response | None:
+    """None if the request's credential holds one of these roles (or one's channel is open), else the refusal."""
+    unknown = [r for r in wanted if r not in ROLES]
+    if unknown or not wanted:
+        raise ValueError(f"unknown role(s) {unknown!r}; roles: {', '.join(ROLES)}")
+    if any(channel_open(role) for role in wanted):
         return None
     try:
         principal, sent = bearer_principal()
     except ProviderUnavailable as exc:
         log.warning("access: cannot check a bearer JWT: %s", exc)
         return unavailable()
-    if principal is not None and principal.has(role):
+    if principal is not None and any(principal.has(role) for role in wanted):
         g.principal = principal
         return None
-    return refusal(role, principal, sent)
+    return refusal("` or `".join(wanted), principal, sent)
 
 
 def require_role(role: str) -> Callable[[F], F]:
@@ -184,6 +193,7 @@ def require_role(role: str) -> Callable[[F], F]:
     return decorate
 
 
-def role_guard(role: str) -> Callable[[], Response | None]:
-    """A before_request hook for a whole blueprint: `bp.before_request(role_guard("admin"))`."""
-    return functools.partial(check, role)
+def role_guard(*wanted: str) -> Callable[[], Response | None]:
+    """A before_request hook for a whole blueprint: `bp.before_request(role_guard("admin"))`; with several
+    roles, a credential holding any one of them passes (`role_guard("auditor", "admin")`)."""
+    return functools.partial(check_any, wanted)

@@ -1,73 +1,44 @@
 """Ruleset lifecycle over HTTP: publish, activate, roll back (admin token) and status (auditor or admin).
 
-Admin tokens are configured as SHA-256 digests in ADMIN_TOKEN_HASHES, exactly like AUDITOR_TOKEN_HASHES
-(service/http/audit/auditors.py): the environment never holds a usable token, every digest is compared in
-constant time. The actor recorded with each action is the token's digest prefix (and the `by` name the
-request gives, if any), so the actions chain says who did what. This module only translates; the
+Access goes through the roles (service/http/access/roles.py), as on every other channel: the admin
+blueprint is guarded by `role_guard("admin")` (a static token whose digest is in ADMIN_TOKEN_HASHES, or an
+OIDC bearer JWT mapped to `admin`), the read-only status views by `role_guard("auditor", "admin")`. 401
+without a valid credential, 403 for one without the role. The actor recorded with each action is the
+token's digest prefix or the JWT's subject (and the `by` name the request gives, if any), so the actions
+chain says who did what. This module only translates; the
 lifecycle itself is service/lifecycle, whose refusals (LifecycleError) are ServiceErrors rendered as
 problem+json by the app's one renderer.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
-from ...errors import ServiceError
 from ...lifecycle import STAGES, FileSet
 from .. import app_context, openapi
+from ..access import roles
 from ..api.routes import json_response
 from ..api.validation import field_error
-from ..audit import auditors
 from ..body import read_json
 from ..errors import validation_problem
 from . import spec as admin_spec
 
 bp = Blueprint("admin", __name__)
+bp.before_request(roles.role_guard("admin"))  # before the body is read
+readers = Blueprint("lifecycle_readers", __name__)
+readers.before_request(roles.role_guard("auditor", "admin"))
 openapi.document(bp)(admin_spec.paths)
 NAME = re.compile(r"^[\w .,'()@-]{1,100}$")
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}\.ya?ml$")
 
 
-def _admin_digest() -> str | None:
-    token = auditors.bearer_token()
-    if not token:
-        return None
-    digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
-    found = None
-    for known in app_context.settings().admin_token_hashes:
-        if hmac.compare_digest(digest, known):
-            found = known
-    return found
-
-
-class AdminTokenRequired(ServiceError):
-    """401 with the RFC 6750 challenge, as for auditor tokens; it never says which part was wrong."""
-
-    status = 401
-    title = "Unauthorized"
-    public_detail = "Send an admin token: `Authorization: Bearer <token>`."
-
-    def __init__(self, error: str | None) -> None:
-        super().__init__("no valid admin token")
-        self.error = error
-
-    @property
-    def headers(self) -> dict[str, str]:
-        header = f'Bearer realm="{auditors.REALM}"'
-        return {"WWW-Authenticate": header + (f', error="{self.error}"' if self.error else "")}
-
-
-def _require_admin() -> str:
-    """The admin token's digest prefix, or a 401 (checked before the body is read)."""
-    digest = _admin_digest()
-    if digest is None:
-        raise AdminTokenRequired("invalid_token" if auditors.bearer_token() else None)
-    return f"admin {digest[:12]}"
+def _admin() -> str:
+    """Who the (already checked) admin credential is: the static token's digest prefix, or the JWT subject."""
+    principal = g.principal
+    return f"admin {principal.digest[:12]}" if principal.digest else f"admin {principal.subject}"
 
 
 def _actor(admin: str, body: Any) -> str:
@@ -95,7 +66,7 @@ def _text(body: dict[str, Any], key: str, required: bool, errors: list[dict[str,
 @bp.post("/v1/admin/rulesets")
 def publish() -> Response:
     """Publish a file set (ruleset, tests, FHIR mapping, sign-offs): the gate runs, the revision is stored."""
-    admin = _require_admin()
+    admin = _admin()
     body = read_json()
     actor = _actor(admin, body)
     if not isinstance(body, dict):
@@ -121,7 +92,7 @@ def publish() -> Response:
 @bp.post("/v1/admin/rulesets/<ruleset_id>/activate")
 def activate(ruleset_id: str) -> Response:
     """Move a revision (`sha256` or `version`) to a stage, production by default."""
-    admin = _require_admin()
+    admin = _admin()
     body = read_json()
     actor = _actor(admin, body)
     if not isinstance(body, dict):
@@ -141,24 +112,21 @@ def activate(ruleset_id: str) -> Response:
 
 @bp.post("/v1/admin/rulesets/<ruleset_id>/rollback")
 def rollback(ruleset_id: str) -> Response:
-    admin = _require_admin()
+    admin = _admin()
     actor = _actor(admin, read_json() if request.content_length else {})
     return json_response(app_context.lifecycle().rollback(ruleset_id, actor).summary())
 
 
-@bp.get("/v1/rulesets/<ruleset_id>/status")
+@readers.get("/v1/rulesets/<ruleset_id>/status")
 def status(ruleset_id: str) -> Response:
     """Which revision is production, what each worker serves and refused (and why), sign-offs, actions."""
-    token = auditors.bearer_token()
-    if not token or (auditors.matching_digest(token) is None and _admin_digest() is None):
-        return auditors.challenge("invalid_token" if token else None)
     return json_response(app_context.lifecycle().status(ruleset_id))
 
 
 @bp.post("/v1/admin/rulesets/<ruleset_id>/shadow")
 def shadow(ruleset_id: str) -> Response:
     """Let a testing revision (`sha256` or `version`) shadow production; `{"sha256": null}` stops it."""
-    admin = _require_admin()
+    admin = _admin()
     body = read_json()
     actor = _actor(admin, body)
     ref = body.get("sha256", body.get("version")) if isinstance(body, dict) else None
@@ -168,10 +136,7 @@ def shadow(ruleset_id: str) -> Response:
     return json_response({"ruleset_id": ruleset_id, "shadow": sha})
 
 
-@bp.get("/v1/rulesets/<ruleset_id>/shadow")
+@readers.get("/v1/rulesets/<ruleset_id>/shadow")
 def shadow_report(ruleset_id: str) -> Response:
     """Divergences of the shadow revision from production, by kind, with decision ids (auditor or admin)."""
-    token = auditors.bearer_token()
-    if not token or (auditors.matching_digest(token) is None and _admin_digest() is None):
-        return auditors.challenge("invalid_token" if token else None)
     return json_response(app_context.lifecycle().store.divergences(ruleset_id))

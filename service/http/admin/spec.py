@@ -55,7 +55,8 @@ def paths(ctx: SpecContext) -> None:
                 "responses": {
                     "201": _ok(ctx, "Published (new) and passed the gate."),
                     "200": _ok(ctx, "Already published; passed the gate."),
-                    "401": {"description": "No valid admin token."},
+                    "401": {"description": "No valid credential."},
+                    "403": {"description": "A valid credential without the admin role."},
                     **ctx.problems(400, 415),
                     "422": _ok(ctx, "Stored, but refused by the gate (`gate.problems`), or invalid fields."),
                 },
@@ -75,7 +76,8 @@ def paths(ctx: SpecContext) -> None:
             "parameters": [RULESET_ID],
             "responses": {
                 "200": _ok(ctx, "Done."),
-                "401": {"description": "No valid admin token."},
+                "401": {"description": "No valid credential."},
+                "403": {"description": "A valid credential without the admin role."},
                 **ctx.problems(404, 422),
                 "409": {"description": "Not possible now (e.g. nothing to roll back to)."},
             },
@@ -98,7 +100,8 @@ def paths(ctx: SpecContext) -> None:
                     "parameters": [RULESET_ID],
                     "responses": {
                         "200": _ok(ctx, summary + "."),
-                        "401": {"description": "No valid auditor or admin token."},
+                        "401": {"description": "No valid credential."},
+                        "403": {"description": "A valid credential with neither the auditor nor the admin role."},
                         **ctx.problems(404),
                     },
                 }

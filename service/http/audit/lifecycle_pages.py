@@ -60,10 +60,12 @@ def impact(ruleset_id: str) -> ResponseReturnValue:
     since = None
     if request.args.get("since"):
         try:
-            since = dt.datetime.fromisoformat(request.args["since"]).replace(tzinfo=dt.UTC)
+            since = dt.datetime.fromisoformat(request.args["since"].replace("Z", "+00:00"))
         except ValueError:
-            raise LifecycleError("`since` must be a date, YYYY-MM-DD", 400) from None
-    limit = min(request.args.get("limit", IMPACT_PAGE_LIMIT, type=int) or IMPACT_PAGE_LIMIT, IMPACT_PAGE_LIMIT)
+            raise LifecycleError("`since` must be a date (YYYY-MM-DD) or an RFC 3339 time", 400) from None
+        since = since.replace(tzinfo=dt.UTC) if since.tzinfo is None else since.astimezone(dt.UTC)
+    asked = request.args.get("limit", IMPACT_PAGE_LIMIT, type=int) or IMPACT_PAGE_LIMIT
+    limit = max(1, min(asked, IMPACT_PAGE_LIMIT))
     db = app_context.decision_log().engine
     result = impacts.impact(db, candidate, since=since, limit=limit)
     return render_template("lifecycle_impact.html", impact=result.as_dict(), limit=limit)
