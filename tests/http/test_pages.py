@@ -191,9 +191,9 @@ def test_prefill_with_unknown_or_malformed_parameters_says_what_is_wrong(client:
 def test_answer_shows_candidates_exclusions_warnings_and_the_explanation(client: FlaskClient) -> None:
     doc = page(client.post("/rulesets/form-sample/try", data=MAN_AFTER_FINASTERIDE))
     assert options_in(doc, "candidates-title") == ["topical", "dutasteride"]
-    glance = doc.find("section", class_="glance").text
-    assert "Options to consider Topical treatment Recommended Oral dutasteride Consider" in glance
-    assert "Referrals none Not suitable Oral treatment" in glance
+    # The first lines: each option with its strength and one-line reason.
+    firsts = [" ".join(li.find("header").text.split()) for li in doc.by_id("candidates").find_all("li", class_="card")]
+    assert firsts == ["Topical treatment Recommended", "Oral dutasteride Consider"]
     topical = doc.find("li", data_option="topical")
     assert topical.find(class_="badge").text == "Recommended"
     assert "First-line topical option." in topical.text
@@ -203,14 +203,18 @@ def test_answer_shows_candidates_exclusions_warnings_and_the_explanation(client:
     link = topical.find("a", rel="noreferrer noopener external")
     assert link["href"].startswith("https://www.jaad.org/")
     assert doc.find("li", data_option="dutasteride").find(class_="badge").text == "Consider"
-    oral = doc.find("ul", class_="excluded").find("li", data_option="oral")
+    oral = doc.by_id("excluded").find("li", data_option="oral")
     assert "Heart failure." in oral.text and oral.find("a")["href"] == "#explain-heart"
-    warnings = doc.by_id("warnings-title").parent
-    assert warnings is not None
+    prompts = doc.by_id("missing-facts")
+    assert prompts is not None
     assert (
-        "Not recorded: Pregnant. Rule “Pregnancy excludes the oral options” could apply once recorded." in warnings.text
+        "Not recorded: Pregnant. Rule “Pregnancy excludes the oral options” could apply once recorded." in prompts.text
     )
-    assert "Not recorded: Extent of loss, Preferences." in warnings.text
+    assert not doc.find_all(id="warnings")  # no rule warning for this profile: only the missing-facts prompt
+    explanation = doc.by_id("explanation")
+    assert (
+        explanation.tag == "details" and "open" not in explanation.attrs and "no-print" in explanation["class"].split()
+    )
     facts = doc.find("dl", class_="facts").text
     assert "Sex Male" in facts and "Age 34 years" in facts and "Conditions Heart failure" in facts
     rules = doc.find_all("details", class_="rule")
@@ -264,7 +268,7 @@ def test_none_of_these_is_a_recorded_empty_set(client: FlaskClient) -> None:
     doc = page(client.post("/rulesets/form-sample/try", data=profile))
     assert "Conditions None of these" in doc.find("dl", class_="facts").text
     assert options_in(doc, "candidates-title") == ["topical", "oral", "dutasteride", "transplant"]
-    assert "Preferences" not in doc.by_id("warnings-title").parent.text
+    assert "Preferences" not in doc.by_id("missing-facts").text
 
 
 # ---- invalid input ---------------------------------------------------------------------------
