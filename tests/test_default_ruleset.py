@@ -162,8 +162,18 @@ def candidates(decision: dict[str, Any]) -> dict[str, str]:
     return {c["option"]: c["strength"] for c in decision["candidates"]}
 
 
+def layers(item: dict[str, Any]) -> str:
+    """A reason's or caveat's text with its detail and evidence layers (the full view)."""
+    return " ".join(item.get(k) or "" for k in ("text", "detail", "evidence"))
+
+
 def excluded(decision: dict[str, Any]) -> dict[str, list[str]]:
-    return {e["option"]: [r["text"] for r in e["reasons"]] for e in decision["excluded"]}
+    return {e["option"]: [layers(r) for r in e["reasons"]] for e in decision["excluded"]}
+
+
+def caveat_texts(card: dict[str, Any]) -> list[str]:
+    """A candidate's caveats in all their layers (the full view's caveat notes)."""
+    return [layers(c) for c in card["caveat_notes"]]
 
 
 # ---- the contract: metadata, vocabulary, options -------------------------------------------------
@@ -212,19 +222,19 @@ def test_evidence_notes_do_not_restate_the_level(ruleset: Ruleset) -> None:
 
 
 def test_five_ari_options_carry_the_mandatory_h9_caveats(ruleset: Ruleset) -> None:
-    for oid in FIVE_ARIS:
-        text = " ".join(ruleset.options[oid].caveats).lower()
+    for oid in FIVE_ARIS:  # in any layer of the caveats (short text, detail, evidence)
+        text = " ".join(f"{c.text} {c.detail} {c.evidence}" for c in ruleset.options[oid].caveat_items).lower()
         for topic in ("sexual", "mood", "psa", "blood donation"):
             assert topic in text, f"{oid} lacks the H-9 caveat on {topic}"
 
 
 def test_mesotherapy_carries_the_h10_caveats_course_and_unverified_cost(ruleset: Ruleset) -> None:
     meso = ruleset.options["dutasteride_mesotherapy"]
-    caveats = " ".join(meso.caveats)
+    caveats = " ".join(f"{c.text} {c.detail} {c.evidence}" for c in meso.caveat_items)
     for words in ("not FDA- or EMA-approved", "compounded", "low quality", "paradoxical", "atrophy"):
         assert words in caveats
     assert meso.evidence_level == "low"
-    assert "type 1 and type 2" in meso.summary and "[U" in meso.summary
+    assert "type 1 and type 2" in f"{meso.summary} {meso.detail}"
     assert "3 months" in meso.course.maintenance and "a year or more" in meso.course.time_to_response
     assert "per session" in meso.cost and "[U" in meso.cost
 
@@ -309,10 +319,13 @@ def test_typical_mans_answer_carries_no_pregnancy_or_breastfeeding_warning(engin
     d = evaluate(
         engine, adult(age=34, prior_finasteride="non_responder", conditions=[], medications=[], preferences=[])
     )
-    pending = {w["rule"]: w["fields"] for w in d["warnings"] if w["kind"] == "unknown_inputs"}
+    pending = {w["fields"][0]: w["options"] for w in d["warnings"] if w["kind"] == "unknown_inputs"}
     # 1.1.0: conception plans decide oral dutasteride (M-9-D; mesotherapy is withheld outright by H-10U
     # while they are not recorded), and the topical minoxidil history decides oral minoxidil (A-1).
-    assert pending == {"M-9-D": ["trying_to_conceive"], "A-1": ["topical_minoxidil"]}
+    assert pending == {
+        "trying_to_conceive": ["oral_dutasteride", "specialist_review"],
+        "topical_minoxidil": ["oral_minoxidil"],
+    }
     text = " ".join(w["text"] for w in d["warnings"]).lower()
     assert "pregnan" not in text and "breastfeeding" not in text
     assert "oral_dutasteride" in candidates(d) and "specialist_review" not in {r["option"] for r in d["referrals"]}
@@ -320,6 +333,8 @@ def test_typical_mans_answer_carries_no_pregnancy_or_breastfeeding_warning(engin
     card = next(c for c in d["candidates"] if c["option"] == "oral_dutasteride")
     assert any("Conception plans are not recorded" in c for c in card["caveats"])
     assert any("To consider once recorded" in r for r in excluded(d)["dutasteride_mesotherapy"])
+    meso = next(e for e in d["excluded"] if e["option"] == "dutasteride_mesotherapy")
+    assert meso["until_recorded"] == ["trying_to_conceive"]
 
 
 def test_pregnancy_recorded_for_a_man_is_flagged_and_withholds_pregnancy_contraindicated_drugs(engine: Engine) -> None:
@@ -386,8 +401,8 @@ def test_man_trying_to_conceive_gets_oral_dutasteride_only_through_a_specialist(
     referral = next(r for r in d["referrals"] if r["option"] == "specialist_review")
     assert any("Trying to conceive" in t for t in referral["rationale"])
     finasteride = next(c for c in d["candidates"] if c["option"] == "oral_finasteride")
-    assert any("andrology referral" in c for c in finasteride["caveats"])
-    assert any("condom" in c for c in finasteride["caveats"])
+    assert any("andrology referral" in c for c in caveat_texts(finasteride))
+    assert any("condom" in c for c in caveat_texts(finasteride))
 
 
 def test_breastfeeding_counts_whatever_the_childbearing_potential(engine: Engine) -> None:

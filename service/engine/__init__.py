@@ -109,7 +109,9 @@ class Engine:
     def decide(self, profile: dict[str, Any], explain: bool = False) -> Decision:
         fired = self.durable.fired(profile)
         decision = self.assembler.assemble(
-            fired, pending=lambda offered, excluded: self._undecided(profile, fired, (offered, excluded))
+            fired,
+            pending=lambda offered, excluded: self._undecided(profile, fired, (offered, excluded)),
+            profile=profile,
         )
         if explain:
             decision = dataclasses.replace(decision, explanation=self.explain(profile, fired))
@@ -146,7 +148,7 @@ class Engine:
             )
         return Explanation(
             profile={k: list(v) if isinstance(v, tuple) else v for k, v in profile.items()},
-            unknown_inputs=tuple(f for f in rs.inputs if f not in profile),
+            unknown_inputs=tuple(f for f in rs.inputs if f not in profile and self.assembler.applicable(f, profile)),
             rules=tuple(rules),
         )
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..ruleset.model import (
+    OPERATORS,
     All,
     Compare,
     Condition,
@@ -213,3 +214,43 @@ def explain_condition(ruleset: Ruleset, cond: Condition, profile: Profile) -> di
         "result": status,
         "items": [explain_condition(ruleset, c, profile) for c in cond.items],
     }
+
+
+Leaf = Compare | Presence
+
+
+def _flip(leaf: Leaf) -> Leaf:
+    if isinstance(leaf, Compare):
+        return Compare(leaf.field, OPERATORS[leaf.op], leaf.value, leaf.line)
+    return Presence(leaf.field, not leaf.known, leaf.line)
+
+
+def compile_reasons(ruleset: Ruleset, cond: Condition) -> Callable[[Profile], list[Leaf]]:
+    """For a condition that is true: the leaves that made it true, with `not` pushed down to them.
+
+    `all` needs every part, so every part's leaves; `any` is made true by its true parts only. Under a
+    negation the roles swap (a false `all` is made false by its false parts), and each leaf is given in
+    the form that held (e.g. `not pregnant = true` becomes `pregnant = false`). The facts of a reason are
+    worded from these leaves, so a reason can only state what its rule actually tested.
+    """
+
+    def build(c: Condition, positive: bool) -> Callable[[Profile], list[Leaf]]:
+        if isinstance(c, (Compare, Presence)):
+            leaf = c if positive else _flip(c)
+            return lambda p: [leaf]
+        if isinstance(c, Not):
+            return build(c.item, not positive)
+        parts = [(compile_condition(ruleset, item), build(item, positive)) for item in c.items]
+        every = isinstance(c, All) == positive  # all (or a negated any): every part holds
+        wanted = positive
+
+        def reasons(p: Profile) -> list[Leaf]:
+            out: list[Leaf] = []
+            for test, why in parts:
+                if every or test(p) is wanted:
+                    out.extend(why(p))
+            return out
+
+        return reasons
+
+    return build(cond, True)

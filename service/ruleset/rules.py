@@ -57,12 +57,13 @@ def read_rules(r: TreeReader, node: Any, rs: Ruleset) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+_LAYERS = {"detail": False, "evidence": False}
 ACTION_KEYS = {
-    "recommend": {"recommend": True, "strength": True, "rationale": True},
-    "exclude": {"exclude": True, "reason": True},
-    "caveat": {"caveat": True, "text": True},
-    "refer": {"refer": True, "rationale": True},
-    "warn": {"warn": True},
+    "recommend": {"recommend": True, "strength": True, "rationale": True, **_LAYERS},
+    "exclude": {"exclude": True, "reason": True, **_LAYERS},
+    "caveat": {"caveat": True, "text": True, **_LAYERS, "when": False},
+    "refer": {"refer": True, "rationale": True, **_LAYERS},
+    "warn": {"warn": True, **_LAYERS},
 }
 
 
@@ -82,8 +83,13 @@ def _actions(r: TreeReader, node: Any, path: Path, rs: Ruleset) -> tuple[Action,
         kind = kinds[0]
         if not r.keys(item, p, ACTION_KEYS[kind], f"a `{kind}` action"):
             continue
+        what = f"a `{kind}` action"
+        layers = {
+            "detail": r.layered(item, "detail", p, what, "detail"),
+            "evidence": r.layered(item, "evidence", p, what, "evidence"),
+        }
         if kind == "warn":
-            out.append(Action("warn", text=r.text(item, "warn", p, "a warning")))
+            out.append(Action("warn", text=r.layered(item, "warn", p, "a warning", "short", required=True), **layers))
             continue
         options = item[kind]
         if isinstance(options, str):
@@ -107,7 +113,9 @@ def _actions(r: TreeReader, node: Any, path: Path, rs: Ruleset) -> tuple[Action,
                     (*p, "strength"), f"strength {strength!r} is not declared in `strengths`{suggest(strength, ids)}"
                 )
         text_key = {"recommend": "rationale", "exclude": "reason", "caveat": "text", "refer": "rationale"}[kind]
-        out.append(Action(kind, tuple(options), strength or "", r.text(item, text_key, p, f"a `{kind}` action")))
+        text = r.layered(item, text_key, p, what, "short", required=True)
+        when = parse_condition(r, item["when"], (*p, "when"), rs) if "when" in item else None
+        out.append(Action(kind, tuple(options), strength or "", text, when=when, **layers))
     return tuple(out)
 
 
