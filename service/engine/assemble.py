@@ -151,6 +151,7 @@ class Assembler:
         recommended: dict[str, list[Any]] = {}  # option -> [strength, rationale, rules, reasons]
         excluded: dict[str, list[Reason]] = {}
         unrecorded: dict[str, list[str]] = {}
+        settled: set[str] = set()
         referred: dict[str, tuple[list[str], list[str], list[Reason]]] = {}
         caveats: dict[str, list[CaveatNote]] = defaultdict(list)
         warnings: list[Warning] = []
@@ -195,6 +196,8 @@ class Assembler:
                         excluded.setdefault(oid, []).append(reason)
                         bucket = unrecorded.setdefault(oid, [])
                         bucket.extend(f for f in missing if f not in bucket)
+                        if not missing:  # one reason on recorded facts alone: excluded whatever is recorded next
+                            settled.add(oid)
                     else:  # refer
                         texts, rules, reasons = referred.setdefault(oid, ([], [], []))
                         texts.append(action.text)
@@ -268,7 +271,9 @@ class Assembler:
                 option=oid,
                 label=rs.options[oid].label,
                 reasons=tuple(excluded[oid]),
-                until_recorded=tuple(sorted(unrecorded[oid], key=self.input_index.__getitem__)) or None,
+                until_recorded=None
+                if oid in settled
+                else tuple(sorted(unrecorded[oid], key=self.input_index.__getitem__)) or None,
             )
             for oid in sorted(excluded, key=self.option_index.__getitem__)
         )

@@ -132,7 +132,8 @@ def test_pregnant_woman(
     for option in (*FIVE_ARIS, "spironolactone", "oral_minoxidil"):
         assert option not in shown["candidates"]
         assert option in shown["excluded"]
-        expect(page.locator(f"ul.excluded > li[data-option={option}] .why-text").first).not_to_be_empty()
+        row = page.locator("ul.excluded > li", has=page.locator(f"[data-option={option}]"))
+        expect(row.locator(".why-text").first).not_to_be_empty()
 
 
 def test_uncertain_diagnosis(

@@ -16,7 +16,7 @@ fallback, so the page also renders decisions recorded before those fields existe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ...engine.answer import Candidate, Citation, Decision, Exclusion, Reason, Referral, Warning, WarningKind
 from ...ruleset.model import Ruleset
@@ -53,6 +53,7 @@ class OptionRow:
     detail: str | None
     handout: bool  # the option has a patient layer (it can go on the handout)
     references: tuple[Citation, ...] = ()  # with full citations, from the ruleset's catalogue
+    checked: tuple[str, ...] = ()  # every fact behind the first reason (the first line names the telling ones)
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,27 @@ class ExcludedRow:
 
 
 @dataclass(frozen=True)
+class ExcludedGroup:
+    """Options excluded for one and the same first reason (the 5-ARIs in pregnancy): said once, for all."""
+
+    rows: tuple[ExcludedRow, ...]
+
+    @property
+    def why(self) -> Why | None:
+        return self.rows[0].why
+
+    @property
+    def more(self) -> tuple[ExcludedRow, ...]:
+        return tuple(r for r in self.rows if r.more_why)
+
+
+@dataclass(frozen=True)
 class AnswerView:
     options: tuple[OptionRow, ...]
+    shared_facts: tuple[str, ...]  # facts behind every option's first reason: said once, above the options
     referrals: tuple[OptionRow, ...]
-    not_recommended: tuple[ExcludedRow, ...]
-    once_recorded: tuple[ExcludedRow, ...]
+    not_recommended: tuple[ExcludedGroup, ...]
+    once_recorded: tuple[ExcludedGroup, ...]
     warnings: tuple[Warning, ...]  # rule warnings and the like, first
     prompts: tuple[Warning, ...]  # one per unrecorded input that could change the answer
 
@@ -143,15 +160,48 @@ def _excluded_row(ruleset: Ruleset, exclusion: Exclusion) -> ExcludedRow:
     )
 
 
+def _shared_facts(rows: list[OptionRow]) -> tuple[str, ...]:
+    """The facts every option's first reason rests on (sex, age, diagnosis...), when there are several options."""
+    firsts = [row.why.facts if row.why else () for row in rows]
+    if len(firsts) < 2:
+        return ()
+    return tuple(f for f in firsts[0] if all(f in facts for facts in firsts[1:]))
+
+
+def _absence(fact: str) -> bool:
+    """A fact that only says a contraindication is absent ("Relevant conditions: none of ...", words.fact_words)."""
+    return ": none of " in fact
+
+
+def _first_line(row: OptionRow, shared: tuple[str, ...]) -> OptionRow:
+    """The first line names the facts that tell this option apart; all of them stay in its details."""
+    if row.why is None:
+        return row
+    telling = tuple(f for f in row.why.facts if f not in shared and not _absence(f))
+    return replace(row, why=replace(row.why, facts=telling), checked=row.why.facts)
+
+
+def _grouped(rows: list[ExcludedRow]) -> tuple[ExcludedGroup, ...]:
+    """Rows with the same first reason (rule, text and facts) together, in the order of their first option."""
+    groups: dict[object, list[ExcludedRow]] = {}
+    for row in rows:
+        key = (row.why.rule, row.why.text, row.why.facts) if row.why else row.option
+        groups.setdefault(key, []).append(row)
+    return tuple(ExcludedGroup(tuple(g)) for g in groups.values())
+
+
 def answer_view(ruleset: Ruleset, decision: Decision) -> AnswerView:
     """Sort a decision into the rows of the answer page (see the module's docstring)."""
     strengths = {s.id: s.label for s in ruleset.strengths}
     excluded = [_excluded_row(ruleset, e) for e in decision.excluded]
+    options = [_option_row(ruleset, c, strengths) for c in decision.candidates]
+    shared = _shared_facts(options)
     return AnswerView(
-        options=tuple(_option_row(ruleset, c, strengths) for c in decision.candidates),
-        referrals=tuple(_option_row(ruleset, r, strengths) for r in decision.referrals),
-        not_recommended=tuple(e for e in excluded if not e.until_recorded),
-        once_recorded=tuple(e for e in excluded if e.until_recorded),
+        options=tuple(_first_line(row, shared) for row in options),
+        shared_facts=shared,
+        referrals=tuple(_first_line(_option_row(ruleset, r, strengths), ()) for r in decision.referrals),
+        not_recommended=_grouped([e for e in excluded if not e.until_recorded]),
+        once_recorded=_grouped([e for e in excluded if e.until_recorded]),
         warnings=tuple(w for w in decision.warnings if w.kind != WarningKind.UNKNOWN_INPUTS),
         prompts=tuple(w for w in decision.warnings if w.kind == WarningKind.UNKNOWN_INPUTS),
     )
