@@ -267,9 +267,56 @@ def test_uncertain_diagnosis_is_referred_without_options(client: FlaskClient) ->
 def test_none_of_these_is_a_recorded_empty_set(client: FlaskClient) -> None:
     profile = {**MAN_AFTER_FINASTERIDE, "conditions": "", "preferences": "", "extent": "extensive", "age": "40"}
     doc = page(client.post("/rulesets/form-sample/try", data=profile))
-    assert "Conditions None of these" in doc.find("dl", class_="facts").text
+    assert "Conditions none" in doc.find("dl", class_="facts").text
     assert options_in(doc, "candidates-title") == ["topical", "oral", "dutasteride", "transplant"]
     assert "Preferences" not in doc.by_id("missing-facts").text
+
+
+# ---- the patient handout ---------------------------------------------------------------------
+
+
+def test_answer_offers_the_handout_for_options_with_patient_texts(client: FlaskClient) -> None:
+    doc = page(client.post("/rulesets/form-sample/try", data=MAN_AFTER_FINASTERIDE))
+    form = doc.by_id("handout-form")
+    assert form["method"] == "get" and form["action"] == "/rulesets/form-sample/handout"
+    boxes = form.find_all("input", type="checkbox")
+    assert [(b["name"], b["value"]) for b in boxes] == [("option", "topical")]  # dutasteride has no patient text
+
+
+def test_handout_is_plain_language_without_identifiers(client: FlaskClient) -> None:
+    answer = page(client.post("/rulesets/form-sample/try", data=MAN_AFTER_FINASTERIDE))
+    decision_id = answer.by_id("decision-id").text
+    response = client.get("/rulesets/form-sample/handout?option=topical")
+    doc = page(response)
+    sheet = doc.find("article", data_option="topical")
+    assert sheet.find("h2").text == "Topical treatment"
+    sections = {dt.text: dd.text for dt, dd in zip(sheet.find_all("dt"), sheet.find_all("dd"), strict=True)}
+    assert sections == {
+        "What it is": "A lotion for the scalp (fixture text).",
+        "How it is used": "Apply it twice a day.",
+        "When to expect results": "Allow about four months.",
+        "Common side effects": "Some shedding in the first weeks.",
+        "Tell your clinician": "Tell your clinician if your scalp itches.",
+    }
+    text = response.get_data(as_text=True)
+    assert decision_id not in text and "decision-id" not in text
+    for fact in ("34", "Heart failure", "Male"):  # nothing of the patient's profile
+        assert fact not in doc.find("main").text
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("option=topcal", "Unknown option topcal (did you mean topical?)."),
+        ("option=dutasteride", "Oral dutasteride has no patient text in this ruleset yet."),
+        ("option=topical&age=34", "Unknown parameter age: a handout takes only option=<id>."),
+        ("", "Tick at least one option on the answer to make a handout."),
+    ],
+)
+def test_handout_refuses_what_it_cannot_print(client: FlaskClient, query: str, message: str) -> None:
+    doc = page(client.get(f"/rulesets/form-sample/handout?{query}"), 400)
+    assert message in doc.text
 
 
 # ---- invalid input ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from ...engine.answer import Candidate, Citation, Decision, Exclusion, Reason, Referral, Warning, WarningKind
 from ...ruleset.model import Ruleset
+from .handout_view import patient_texts
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class ExcludedGroup:
 @dataclass(frozen=True)
 class AnswerView:
     options: tuple[OptionRow, ...]
-    shared_facts: tuple[str, ...]  # facts behind every option's first reason: said once, above the options
+    shared_facts: tuple[str, ...]  # facts behind two or more options' first reasons: said once, above them
     referrals: tuple[OptionRow, ...]
     not_recommended: tuple[ExcludedGroup, ...]
     once_recorded: tuple[ExcludedGroup, ...]
@@ -143,7 +144,7 @@ def _option_row(ruleset: Ruleset, entry: Candidate | Referral, strengths: dict[s
         caveats=_caveats(entry),
         entry=entry,
         detail=getattr(entry, "detail", None),
-        handout=bool(option is not None and getattr(option, "patient", None)),
+        handout=option is not None and bool(patient_texts(option)),
         references=_citations(ruleset, entry),
     )
 
@@ -161,11 +162,15 @@ def _excluded_row(ruleset: Ruleset, exclusion: Exclusion) -> ExcludedRow:
 
 
 def _shared_facts(rows: list[OptionRow]) -> tuple[str, ...]:
-    """The facts every option's first reason rests on (sex, age, diagnosis...), when there are several options."""
+    """Facts behind the first reasons of two or more options (sex, age, diagnosis...): said once, above them.
+
+    Each option's first line then names only the facts that are its own; its details list all of them.
+    """
     firsts = [row.why.facts if row.why else () for row in rows]
-    if len(firsts) < 2:
-        return ()
-    return tuple(f for f in firsts[0] if all(f in facts for facts in firsts[1:]))
+    seen: list[str] = []
+    for facts in firsts:
+        seen.extend(f for f in facts if f not in seen and not _absence(f))
+    return tuple(f for f in seen if sum(f in facts for facts in firsts) >= 2)
 
 
 def _absence(fact: str) -> bool:

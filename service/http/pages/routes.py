@@ -185,7 +185,7 @@ def _answer(active: Active, params: MultiDict[str, str]) -> ResponseReturnValue:
         ruleset=ruleset,
         decision=decision,
         view=answer_view(ruleset, decision),
-        profile_rows=presenting.profile_rows(ruleset, profile),
+        profile_rows=presenting.profile_rows(ruleset, profile, empty="none"),
         counts=Counter(str(r.status) for r in explanation.rules),
         permalink=url_for("pages.answer", ruleset_id=_ref(active)) + "?" + query,
         edit_link=url_for("pages.try_form", ruleset_id=_ref(active)) + "?" + query,
