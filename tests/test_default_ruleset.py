@@ -176,6 +176,11 @@ def caveat_texts(card: dict[str, Any]) -> list[str]:
     return [layers(c) for c in card["caveat_notes"]]
 
 
+def excluded_by(decision: dict[str, Any]) -> dict[str, set[str]]:
+    """The rules behind each exclusion (rule ids live in the evidence layer, not in the short texts)."""
+    return {e["option"]: {r["rule"] for r in e["reasons"]} for e in decision["excluded"]}
+
+
 # ---- the contract: metadata, vocabulary, options -------------------------------------------------
 
 
@@ -248,6 +253,17 @@ def test_references_are_used_and_traceable(ruleset: Ruleset) -> None:
         assert TAG.search(ref.evidence), f"{ref.id}: evidence note without a verification tag"
 
 
+def test_rule_texts_are_short_for_the_clinician_with_the_audit_trail_in_evidence(ruleset: Ruleset) -> None:
+    # Issue 12 (concise texts): tags, section numbers and policy notes left the short texts for `evidence`.
+    actions = [(rule.id, a) for rule in ruleset.rules for a in rule.then]
+    for rid, a in actions:
+        assert not TAG.search(a.text) and "§" not in a.text and "policy of this ruleset" not in a.text.lower(), rid
+    assert sum(bool(TAG.search(a.evidence)) for _, a in actions) >= 100
+    # Caveats about semen analysis and erectile or ejaculatory function are for men only.
+    men_only = [a for rid, a in actions if rid in ("H-10-S", "H-10-E")]
+    assert men_only and all((a.when.field, a.when.value) == ("sex", "male") for a in men_only)  # type: ignore[union-attr]
+
+
 def test_every_rule_is_titled_explained_and_referenced(ruleset: Ruleset) -> None:
     for rule in ruleset.rules:
         assert rule.title and all(a.text for a in rule.then), rule.id
@@ -311,7 +327,7 @@ def test_pregnant_woman_gets_no_5ari_spironolactone_or_oral_minoxidil(engine: En
         ),
     )
     assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil", "topical_minoxidil"} & set(candidates(d))
-    assert "H-1" in " ".join(excluded(d)["oral_minoxidil"])
+    assert "H-1" in excluded_by(d)["oral_minoxidil"]
     assert [r["option"] for r in d["referrals"]] == ["specialist_review"]
 
 
@@ -320,10 +336,10 @@ def test_typical_mans_answer_carries_no_pregnancy_or_breastfeeding_warning(engin
         engine, adult(age=34, prior_finasteride="non_responder", conditions=[], medications=[], preferences=[])
     )
     pending = {w["fields"][0]: w["options"] for w in d["warnings"] if w["kind"] == "unknown_inputs"}
-    # 1.1.0: conception plans decide oral dutasteride (M-9-D; mesotherapy is withheld outright by H-10U
-    # while they are not recorded), and the topical minoxidil history decides oral minoxidil (A-1).
+    # 1.1.0: conception plans decide oral dutasteride (M-9-D) and dutasteride mesotherapy (withheld by
+    # H-10U until they are recorded), and the topical minoxidil history decides oral minoxidil (A-1).
     assert pending == {
-        "trying_to_conceive": ["oral_dutasteride", "specialist_review"],
+        "trying_to_conceive": ["dutasteride_mesotherapy", "oral_dutasteride", "specialist_review"],
         "topical_minoxidil": ["oral_minoxidil"],
     }
     text = " ".join(w["text"] for w in d["warnings"]).lower()
@@ -332,7 +348,8 @@ def test_typical_mans_answer_carries_no_pregnancy_or_breastfeeding_warning(engin
     # A caution, not an exclusion: the finasteride non-responder keeps dutasteride, with the prompt to ask.
     card = next(c for c in d["candidates"] if c["option"] == "oral_dutasteride")
     assert any("Conception plans are not recorded" in c for c in card["caveats"])
-    assert any("To consider once recorded" in r for r in excluded(d)["dutasteride_mesotherapy"])
+    assert "H-10U" in excluded_by(d)["dutasteride_mesotherapy"]
+    assert any("Withheld until" in r for r in excluded(d)["dutasteride_mesotherapy"])
     meso = next(e for e in d["excluded"] if e["option"] == "dutasteride_mesotherapy")
     assert meso["until_recorded"] == ["trying_to_conceive"]
 
@@ -357,9 +374,13 @@ def test_unrecorded_childbearing_potential_withholds_5ari_and_says_what_to_recor
         adult(sex="female", age=52, pattern="ludwig-I", pregnant=False, breastfeeding=False, trying_to_conceive=False),
     )
     assert not {*FIVE_ARIS, "spironolactone"} & set(candidates(d))
-    assert any("record it" in text for text in excluded(d)["spironolactone"])
+    assert "H-2U-P" in excluded_by(d)["spironolactone"]
+    assert any(
+        "Withheld until it is recorded whether she can become pregnant" in t for t in excluded(d)["spironolactone"]
+    )
     assert candidates(d)["topical_minoxidil"] == "recommended"
-    assert any(w.get("rule") == "H-2U-P" for w in d["warnings"])
+    prompt = next(w for w in d["warnings"] if w.get("fields") == ["childbearing_potential"])
+    assert "spironolactone" in prompt["options"] and prompt["text"].startswith("Record childbearing potential")
 
 
 def test_woman_with_pregnancy_unrecorded_gets_topical_minoxidil_only_with_caution(engine: Engine) -> None:
@@ -385,9 +406,14 @@ def test_unrecorded_conditions_withhold_oral_minoxidil_and_prp_and_say_what_to_r
     # 1.1.0 (issue 12, fix 2): unrecorded conditions are no longer reassuring (H-5, H-6 are hard exclusions).
     d = evaluate(engine, adult(topical_minoxidil="ineffective"))
     assert not {"oral_minoxidil", "prp"} & set(candidates(d))
-    assert any("To consider once recorded" in r and "heart failure" in r for r in excluded(d)["oral_minoxidil"])
-    assert any("To consider once recorded" in r and "anticoagulant" in r for r in excluded(d)["prp"])
-    assert any(w.get("rule") == "H-5U" and "Conditions are not recorded" in w["text"] for w in d["warnings"])
+    assert "H-5U" in excluded_by(d)["oral_minoxidil"] and "H-6U" in excluded_by(d)["prp"]
+    assert any("Withheld until" in r and "cardiac" in r for r in excluded(d)["oral_minoxidil"])
+    assert any("Withheld until" in r and "anticoagulation" in r for r in excluded(d)["prp"])
+    prompt = next(w for w in d["warnings"] if w.get("fields") == ["conditions"])
+    assert prompt["kind"] == "unknown_inputs" and {"oral_minoxidil", "prp"} <= set(prompt["options"])
+    assert "needed to consider low-dose oral minoxidil" in prompt["text"]
+    oral = next(e for e in d["excluded"] if e["option"] == "oral_minoxidil")
+    assert oral["until_recorded"] == ["conditions"]
     recorded = evaluate(engine, adult(topical_minoxidil="ineffective", conditions=[], medications=[]))
     assert candidates(recorded)["oral_minoxidil"] == "consider" and "prp" in candidates(recorded)
 
@@ -410,7 +436,9 @@ def test_breastfeeding_counts_whatever_the_childbearing_potential(engine: Engine
     woman.update(conditions=[], medications=[], preferences=[])
     unrecorded = evaluate(engine, woman)
     assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil"} & set(candidates(unrecorded))
-    assert any(w.get("rule") == "H-1U" and "breastfeeding" in w["text"] for w in unrecorded["warnings"])
+    prompt = next(w for w in unrecorded["warnings"] if w.get("fields") == ["breastfeeding"])
+    assert "oral_minoxidil" in prompt["options"]
+    assert not any(w.get("fields") == ["trying_to_conceive"] for w in unrecorded["warnings"])  # cannot conceive
     lactating = evaluate(engine, dict(woman, breastfeeding=True))
     assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil", "topical_minoxidil"} & set(candidates(lactating))
     assert [r["option"] for r in lactating["referrals"]] == ["specialist_review"]

@@ -106,7 +106,11 @@ class Evidence:
 @_frozen
 class Reason:
     rule: str
-    text: str = _field("The rule's short text.")
+    text: str | None = _field(
+        "The rule's short text. Left out of a candidate's or referral's reasons in the default view, where"
+        " `rationale` holds the same texts in the same order.",
+        default=None,
+    )
     facts: tuple[str, ...] = _field(
         "The patient's facts that made the rule fire, in the inputs' labels (generated, not written).", default=()
     )

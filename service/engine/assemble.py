@@ -37,6 +37,7 @@ from .answer import (
     Warning,
     WarningKind,
 )
+from .partly import is_known
 
 
 def _references(ruleset: Ruleset, ids: tuple[str, ...]) -> tuple[Citation, ...]:
@@ -61,7 +62,13 @@ class _Card:
         self.detail = option.detail or None
 
 
-VERBS = (("exclude", "rule out"), ("recommend", "add"), ("refer", "refer to"), ("caveat", "add a caveat to"))
+VERBS = (
+    ("wait", "needed to consider"),
+    ("exclude", "rule out"),
+    ("recommend", "add"),
+    ("refer", "refer to"),
+    ("caveat", "add a caveat to"),
+)
 
 
 def _lower_first(label: str) -> str:
@@ -128,7 +135,7 @@ class Assembler:
             text = fact_words(self.rs, leaf, profile)
             if text not in facts:
                 facts.append(text)
-            if leaf.field not in profile and leaf.field not in unrecorded:
+            if not is_known(profile, leaf.field) and leaf.field not in unrecorded:
                 unrecorded.append(leaf.field)
         return tuple(facts), tuple(unrecorded)
 
@@ -151,7 +158,7 @@ class Assembler:
         recommended: dict[str, list[Any]] = {}  # option -> [strength, rationale, rules, reasons]
         excluded: dict[str, list[Reason]] = {}
         unrecorded: dict[str, list[str]] = {}
-        settled: set[str] = set()
+        settled: set[str] = set()  # options excluded by at least one reason that rests on recorded facts only
         referred: dict[str, tuple[list[str], list[str], list[Reason]]] = {}
         caveats: dict[str, list[CaveatNote]] = defaultdict(list)
         warnings: list[Warning] = []
@@ -194,10 +201,11 @@ class Assembler:
                             entry[2].append(rid)
                     elif kind == "exclude":
                         excluded.setdefault(oid, []).append(reason)
+                        # It may lift once recorded only if every reason for it waits for a fact.
+                        if not missing:
+                            settled.add(oid)
                         bucket = unrecorded.setdefault(oid, [])
                         bucket.extend(f for f in missing if f not in bucket)
-                        if not missing:  # one reason on recorded facts alone: excluded whatever is recorded next
-                            settled.add(oid)
                     else:  # refer
                         texts, rules, reasons = referred.setdefault(oid, ([], [], []))
                         texts.append(action.text)
@@ -281,7 +289,8 @@ class Assembler:
         excluded_ids = {e.option for e in excluded_out}
         if pending is not None:
             undecided = [*(undecided or ()), *pending(offered, excluded_ids)]
-        warnings.extend(self.prompts(undecided or [], offered, excluded_ids, profile))
+        waiting = {e.option: e.until_recorded for e in excluded_out if e.until_recorded}
+        warnings.extend(self.prompts(undecided or [], offered, excluded_ids, profile, waiting))
         return Decision(
             ruleset=self.ref,
             candidates=tuple(candidates),
@@ -297,12 +306,18 @@ class Assembler:
         offered: set[str],
         excluded: set[str],
         profile: dict[str, Any] | None = None,
+        waiting: dict[str, tuple[str, ...]] | None = None,
     ) -> list[Warning]:
         """One warning per unrecorded input that applies to the patient and could change the decision,
-        naming the options it could change (most options first): "Record relevant conditions: could rule
-        out oral minoxidil, PRP"."""
+        naming the options it could change (most options first): "Record relevant conditions: needed to
+        consider oral minoxidil; could rule out PRP". `waiting` maps the options withheld until facts are
+        recorded (the exclusions' `until_recorded`) to those facts."""
         seen = profile if profile is not None else {}
         changes: dict[str, dict[str, list[str]]] = {}
+        for oid, fields in (waiting or {}).items():
+            for field in fields:
+                if profile is None or self.applicable(field, seen):
+                    changes.setdefault(field, {}).setdefault("wait", []).append(oid)
         for rule, fields in undecided:
             for field in fields:
                 if profile is not None and not self.applicable(field, seen):
@@ -333,7 +348,12 @@ class Assembler:
             if not parts:
                 continue
             label = _lower_first(self.rs.inputs[field].label)
-            text = f"Record {label}: could " + "; ".join(parts)
+            first, *rest = parts
+            could = "; ".join(rest)
+            if first.startswith("needed"):
+                text = f"Record {label}: {first}" + (f"; could {could}" if could else "")
+            else:
+                text = f"Record {label}: could " + "; ".join(parts)
             out.append(Warning(kind=WarningKind.UNKNOWN_INPUTS, fields=(field,), text=text, options=tuple(options)))
         out.sort(key=lambda w: (-len(w.options or ()), self.input_index[w.fields[0]]))  # type: ignore[index]
         return out

@@ -28,6 +28,7 @@ from ..ruleset.model import (
     condition_leaves,
 )
 from ..ruleset.words import describe
+from .partly import PartlyKnown, is_known, partly
 
 Tri = bool | None  # True, False, or None for "unknown"
 Profile = dict[str, Any]
@@ -70,9 +71,10 @@ def evaluate(ruleset: Ruleset, cond: Condition, profile: Profile) -> Tri:
         actual = profile.get(cond.field)
         if actual is None:
             return None
-        return compare(ruleset.inputs[cond.field], cond.op, cond.value, actual)
+        result = compare(ruleset.inputs[cond.field], cond.op, cond.value, actual)
+        return partly(cond.op, result) if isinstance(actual, PartlyKnown) else result
     if isinstance(cond, Presence):
-        return (cond.field in profile) == cond.known
+        return is_known(profile, cond.field) == cond.known
     if isinstance(cond, Not):
         inner = evaluate(ruleset, cond.item, profile)
         return None if inner is None else not inner
@@ -125,17 +127,19 @@ def compile_condition(ruleset: Ruleset, cond: Condition) -> Compiled:
     false one ends the evaluation early. Order does not change the three-valued result.
     """
     if isinstance(cond, Compare):
-        name = cond.field
-        test = _test(ruleset.inputs[name], cond.op, cond.value)
+        name, op = cond.field, cond.op
+        test = _test(ruleset.inputs[name], op, cond.value)
 
         def leaf(p: Profile) -> Tri:
             actual = p.get(name)
-            return None if actual is None else test(actual)
+            if actual is None:
+                return None
+            return partly(op, test(actual)) if isinstance(actual, PartlyKnown) else test(actual)
 
         return leaf
     if isinstance(cond, Presence):
         name, known = cond.field, cond.known
-        return lambda p: (name in p) == known
+        return lambda p: is_known(p, name) == known
     if isinstance(cond, Not):
         inner = compile_condition(ruleset, cond.item)
 
@@ -194,7 +198,7 @@ def explain_condition(ruleset: Ruleset, cond: Condition, profile: Profile) -> di
             "operator": cond.op,
             "value": list(cond.value) if isinstance(cond.value, tuple) else cond.value,
             "actual": list(actual) if isinstance(actual, tuple) else actual,
-            "known": actual is not None,
+            "known": is_known(profile, cond.field),
             "result": status,
             "text": describe(ruleset, cond),
         }
@@ -203,7 +207,7 @@ def explain_condition(ruleset: Ruleset, cond: Condition, profile: Profile) -> di
             "type": "known" if cond.known else "unknown",
             "field": cond.field,
             "label": ruleset.inputs[cond.field].label,
-            "known": cond.field in profile,
+            "known": is_known(profile, cond.field),
             "result": status,
             "text": describe(ruleset, cond),
         }

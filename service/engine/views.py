@@ -2,7 +2,8 @@
 
 A clinician reads the short texts, the facts behind each rule and the details; auditors need the evidence
 notes and the full citations too. The default view leaves out what is one click away: evidence notes,
-the caveats' evidence layer and the citations (references are named by id; the catalogue with the full
+the caveats' evidence layer, the options' longer `detail` prose (the summary, regimen, course and cost stay)
+and the citations (references are named by id; the catalogue with the full
 citations is at GET /v1/rulesets/<id>, cacheable by its ETag). The engine always builds the full decision;
 a channel narrows it at its edge, so the decision log keeps everything.
 """
@@ -26,6 +27,11 @@ def _reasons(reasons: tuple[Reason, ...]) -> tuple[Reason, ...]:
     return tuple(r if r.evidence is None else _replace(r, evidence=None) for r in reasons)
 
 
+def _untexted(reasons: tuple[Reason, ...]) -> tuple[Reason, ...]:
+    """A candidate's or referral's reasons without their texts: `rationale` carries them, in this order."""
+    return tuple(_replace(r, evidence=None, text=None) for r in reasons)
+
+
 def _evidence(evidence: Evidence, cache: dict[int, Evidence]) -> Evidence:
     found = cache.get(id(evidence))
     if found is None:
@@ -35,11 +41,13 @@ def _evidence(evidence: Evidence, cache: dict[int, Evidence]) -> Evidence:
 
 
 def _candidate(c: Candidate, cache: dict[int, Evidence]) -> Candidate:
-    return _replace(c, evidence=_evidence(c.evidence, cache), reasons=_reasons(c.reasons), caveat_notes=None)
+    return _replace(
+        c, evidence=_evidence(c.evidence, cache), reasons=_untexted(c.reasons), caveat_notes=None, detail=None
+    )
 
 
 def _referral(r: Referral) -> Referral:
-    return _replace(r, reasons=_reasons(r.reasons))
+    return _replace(r, reasons=_untexted(r.reasons), detail=None)
 
 
 def _exclusion(e: Exclusion) -> Exclusion:

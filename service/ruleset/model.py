@@ -239,7 +239,13 @@ class Rule:
     line: int | None = None
 
 
-INVARIANT_KINDS = ("never_candidate", "always_excluded", "always_referral", "some_candidate_or_referral")
+INVARIANT_KINDS = (
+    "never_candidate",
+    "always_excluded",
+    "always_referral",
+    "at_most",
+    "some_candidate_or_referral",
+)
 
 
 @dataclass(frozen=True)
@@ -250,6 +256,7 @@ class Invariant:
     kind: str
     options: tuple[str, ...] = ()
     line: int | None = None
+    strength: str = ""  # `at_most`: the strongest strength the options may have as candidates
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,21 @@ def read_invariants(r: TreeReader, node: Any, rs: Ruleset) -> tuple[Invariant, .
             continue
         kind = kinds[0]
         options: tuple[str, ...] = ()
+        strength = ""
+        if kind == "at_most":
+            cap = item[kind]
+            strengths = [s.id for s in rs.strengths]
+            if not isinstance(cap, dict) or set(cap) != {"strength", "options"}:
+                r.error((*p, kind), "`at_most` takes `strength` (a strength id) and `options` (a list of options)")
+                continue
+            strength = cap["strength"]
+            if strength not in strengths:
+                r.error(
+                    (*p, kind, "strength"),
+                    f"`{strength}` is not a strength{suggest(str(strength), strengths)}: one of {', '.join(strengths)}",
+                )
+                continue
+            item = {**item, kind: cap["options"]}
         if kind == "some_candidate_or_referral":
             if item[kind] is not True:
                 r.error((*p, kind), "`some_candidate_or_referral` takes the value true")
@@ -163,5 +178,6 @@ def read_invariants(r: TreeReader, node: Any, rs: Ruleset) -> tuple[Invariant, .
                     )
             options = tuple(raw)
         when = parse_condition(r, item["when"], (*p, "when"), rs) if "when" in item else None
-        out.append(Invariant(iid, r.text(item, "title", p, f"invariant `{iid}`"), when, kind, options, r.src.line(p)))
+        title = r.text(item, "title", p, f"invariant `{iid}`")
+        out.append(Invariant(iid, title, when, kind, options, r.src.line(p), strength))
     return tuple(out)

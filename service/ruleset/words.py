@@ -94,6 +94,10 @@ def allowed_words(f: InputField) -> str:
     return ", ".join(f"`{v.code}` ({v.label})" for v in f.values)
 
 
+def _strength_label(rs: Ruleset, sid: str) -> str:
+    return next((s.label for s in rs.strengths if s.id == sid), sid).lower()
+
+
 def invariant_words(rs: Ruleset, inv: Invariant) -> str:
     """The statement an invariant makes, in words (its scope, then its claim)."""
     scope = f"when {describe(rs, inv.when)}, " if inv.when is not None else "for every valid profile, "
@@ -102,6 +106,7 @@ def invariant_words(rs: Ruleset, inv: Invariant) -> str:
         "never_candidate": f"{opts} is never a candidate",
         "always_excluded": f"{opts} is always excluded",
         "always_referral": f"{opts} is always a referral",
+        "at_most": f"{opts} is never a candidate stronger than {_strength_label(rs, inv.strength)}",
         "some_candidate_or_referral": "there is at least one candidate or referral",
     }[inv.kind]
     return scope + claim
