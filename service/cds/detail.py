@@ -4,7 +4,8 @@ An EHR shows the detail in a narrow panel beside the chart, so a card says for e
 and this patient's facts behind it, then as many key caveats as fit; regimen, evidence and references are
 in the full answer the card links to. The budget is filled in rounds: every entry's head line first (so no
 option is silently dropped: what does not fit is counted, "and 2 more"), then one more part per entry per
-round (the facts, then caveats), each kept only if the whole still fits.
+round (the facts, then caveats), each kept only if the whole still fits; for the facts, an entry's reason is
+shortened when that makes them fit.
 """
 
 from __future__ import annotations
@@ -81,7 +82,12 @@ def fit(entries: list[Entry], *, intro: str = "", outro: str = "", limit: int = 
         for i, entry in enumerate(entries[:shown]):
             if level < len(entry.parts):
                 trial = [*lines[:i], f"{lines[i]} {entry.parts[level]}", *lines[i + 1 :]]
-                if len(render(trial, len(entries) - shown)) <= limit:
+                over = len(render(trial, len(entries) - shown)) - limit
+                if over > 0 and level == 0 and len(lines[i]) - over >= 60:
+                    # The patient's facts matter more than the end of the reason: shorten the reason for them.
+                    trial[i] = f"{cut(lines[i], len(lines[i]) - over)} {entry.parts[level]}"
+                    over = len(render(trial, len(entries) - shown)) - limit
+                if over <= 0:
                     lines = trial
     text = render(lines, len(entries) - shown)
     return text if len(text) <= limit else cap(text, limit)
