@@ -10,6 +10,7 @@ import click
 from flask.cli import AppGroup
 
 from .cds.mapping import load_mapping, mapping_path
+from .decision_text import decision_text
 from .engine import Engine, InvalidProfile
 from .engine.answer import to_json
 from .http import app_context
@@ -105,8 +106,16 @@ def _find(ruleset_id: str) -> Ruleset:
 @click.argument("ruleset_id")
 @click.option("--profile", "profile_file", required=True, type=click.File("r"), help="Profile JSON file, - for stdin.")
 @click.option("--explain", is_flag=True, help="Include the rule-by-rule explanation.")
-def evaluate(ruleset_id: str, profile_file: click.utils.LazyFile, explain: bool) -> None:
-    """Print the decision for one profile as JSON."""
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["json", "text"]),
+    default="json",
+    show_default=True,
+    help="JSON (the full decision) or readable text (options, reasons and facts, exclusions, prompts).",
+)
+def evaluate(ruleset_id: str, profile_file: click.utils.LazyFile, explain: bool, output: str) -> None:
+    """Print the decision for one profile as JSON, or as text to read."""
     ruleset = _find(ruleset_id)
     try:
         profile = json.load(profile_file)
@@ -122,6 +131,9 @@ def evaluate(ruleset_id: str, profile_file: click.utils.LazyFile, explain: bool)
         sys.exit(2)
     finally:
         engine.close()
+    if output == "text":
+        click.echo(decision_text(ruleset, decision), nl=False)
+        return
     click.echo(json.dumps(to_json(decision), indent=2, ensure_ascii=False))
 
 

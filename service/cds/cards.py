@@ -19,7 +19,7 @@ from typing import Any
 
 from ..engine.answer import Candidate, Decision, Exclusion, Referral, WarningKind
 from ..ruleset.model import Rule, Ruleset, condition_leaves
-from ..ruleset.words import LEVEL_WORDS
+from . import detail as details
 from .extract import Extraction, Order
 
 SUMMARY_MAX = 139
@@ -120,7 +120,7 @@ class CardMaker:
             "uuid": str(uuid.uuid4()),
             "summary": shorten(summary),
             "indicator": indicator,
-            "detail": "\n".join(detail).strip(),
+            "detail": details.cap("\n".join(detail).strip()),
             "source": {
                 "label": f"{rs.title} {rs.version}",
                 "url": self.ruleset_link,
@@ -362,33 +362,19 @@ class CardMaker:
     def _candidates_card(self, decision: Decision, candidates: list[Candidate]) -> dict[str, Any]:
         labels = [c.label for c in candidates]
         summary = f"Treatment options to consider: {listing(labels)}"
-        detail = []
-        if self.unknown(decision):
-            detail += ["These options hold whatever the facts not yet recorded turn out to be.", ""]
-        for c in candidates:
-            detail += [f"### {md(c.label)} ({md(self._strength(c.strength))})", "", md(c.summary), ""]
-            if c.regimen:
-                detail.append(f"- **Regimen:** {md(c.regimen)}")
-            detail += [f"- **Why:** {md(r)}" for r in c.rationale]
-            detail += [f"- **Caveat:** {md(cv)}" for cv in c.caveats]
-            evidence = c.evidence
-            if evidence.level:
-                note = f": {md(evidence.note)}" if evidence.note else ""
-                detail.append(f"- **Evidence:** {md(LEVEL_WORDS.get(evidence.level, evidence.level))}{note}")
-            for ref in evidence.references:
-                citation = md(ref.citation)
-                detail.append(
-                    f"- **Reference:** [{citation}]({ref.url})" if ref.url else f"- **Reference:** {citation}"
-                )
-            detail.append("")
+        intro = (
+            "These options hold whatever the facts not yet recorded turn out to be." if self.unknown(decision) else ""
+        )
         extra = self.possible_candidates(decision, shown=[c.option for c in candidates])
-        if extra:
-            detail.append(f"Depending on the missing facts, also possible: {md(', '.join(extra))}.")
-        detail += [
-            "",
-            "The service suggests options for a clinician to consider; it does not make treatment decisions.",
-        ]
+        outro = f"Depending on the missing facts, also possible: {md(', '.join(extra))}." if extra else ""
+        detail = [details.fit([self._candidate_entry(c) for c in candidates], intro=intro, outro=outro)]
         return self.card("info", summary, detail, OPTION_OVERRIDES, [c.option for c in candidates])
+
+    def _candidate_entry(self, c: Candidate) -> details.Entry:
+        """Strength, short reason and the facts behind it, then the key caveats (the first ones)."""
+        entry = details.reason_entry(c.label, list(c.reasons), c.rationale, note=f" ({md(self._strength(c.strength))})")
+        entry.parts += [f"Caveat: {md(cv)}" for cv in c.caveats[:2]]
+        return entry
 
     def _exclusions_card(self, excluded: list[Exclusion]) -> dict[str, Any]:
         first = excluded[0]
@@ -397,20 +383,13 @@ class CardMaker:
             summary = f"Not suitable: {first.label}. {reason}"
         else:
             summary = f"Not suitable for this patient: {listing([e.label for e in excluded])}"
-        detail = ["**Options excluded for this patient, with the reasons:**", ""]
-        for e in excluded:
-            facts = list(dict.fromkeys(f for r in e.reasons for f in r.facts))
-            because = f" ({md('; '.join(facts))})" if facts else ""
-            detail.append(f"- **{md(e.label)}**: " + " ".join(md(r.text) for r in e.reasons) + because)
+        entries = [details.reason_entry(e.label, list(e.reasons)) for e in excluded]
+        detail = [details.fit(entries, intro="**Options excluded for this patient, with the reasons:**")]
         return self.card("warning", summary, detail, ORDER_OVERRIDES, [e.option for e in excluded])
 
     def _referrals_card(self, referrals: list[Referral]) -> dict[str, Any]:
         summary = f"Referral suggested: {listing([r.label for r in referrals])}"
-        detail = []
-        for r in referrals:
-            detail += [f"### {md(r.label)}", "", md(r.summary), ""]
-            detail += [f"- **Why:** {md(t)}" for t in r.rationale]
-            detail.append("")
+        detail = [details.fit([details.reason_entry(r.label, list(r.reasons), r.rationale) for r in referrals])]
         return self.card("warning", summary, detail, OPTION_OVERRIDES, [r.option for r in referrals])
 
     def _facts_card(self, decision: Decision, certain: list[str]) -> dict[str, Any] | None:
@@ -426,12 +405,15 @@ class CardMaker:
         )
         detail = []
         if labels:
+            # Labels only: the linked form shows each input's help beside it, and the detail has 600 characters.
             detail += ["**Not in the patient record (or not readable), to be completed by the clinician:**", ""]
             for fid in unknown:
                 f = self.ruleset.inputs[fid]
                 why = " (the record could not be read in full)" if fid in self.extraction.incomplete else ""
-                detail.append(f"- **{md(f.label)}**{why}: {md(f.help)}" if f.help else f"- **{md(f.label)}**{why}")
+                detail.append(f"- **{md(f.label)}**{why}")
             detail.append("")
+        if notes:
+            detail += ["**Facts in the record that could not be used:**", "", *(f"- {md(n)}" for n in notes), ""]
         options = self.possible_candidates(decision, shown=certain)
         if options:
             detail += [f"**Options that may apply once they are recorded:** {md(', '.join(options))}.", ""]
@@ -445,8 +427,6 @@ class CardMaker:
                     + md(" ".join(p.reasons))
                 )
             detail.append("")
-        if notes:
-            detail += ["**Facts in the record that could not be used:**", "", *(f"- {md(n)}" for n in notes), ""]
         detail.append("Open the linked form, prefilled with the facts from the record, to complete the profile.")
         return self.card("info", summary, detail, FACTS_OVERRIDES)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import wrk
+from bench import answer_size, wrk
 from bench.__main__ import benchmarks
 from bench.http_api import run
 from bench.loadgen import Target, closed_loop, open_loop
@@ -199,3 +199,12 @@ def test_workers_benchmark_short_run(capsys: pytest.CaptureFixture[str]) -> None
         assert evaluations.ok > 0 and cds.ok > 0
         assert not evaluations.errors and not cds.errors
         assert all(200 <= s < 300 for s in (*evaluations.statuses, *cds.statuses))
+
+
+def test_answer_size_reports_both_views_of_each_typical_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    sizes = answer_size.run()
+    out = capsys.readouterr().out
+    assert set(sizes) == set(answer_size.PROFILES)
+    for name, row in sizes.items():
+        assert 0 < row["default"] < row["full"]  # the default view is the compact one
+        assert name in out

@@ -34,23 +34,30 @@ def test_submit_the_form_and_read_the_answer(page: Page, sample_url: str, shoot:
     candidates = page.locator("section", has=page.locator("#candidates-title")).locator("li.card")
     expect(candidates.locator("h3")).to_have_text(["Topical treatment", "Oral dutasteride"])
     expect(candidates.first.locator(".badge")).to_have_text("Recommended")
-    expect(candidates.first).to_contain_text("Monitor for oedema.")
+    expect(candidates.first.locator("p.why")).to_be_visible()  # the one-line reason; details one click away
+    expect(candidates.first.get_by_text("Monitor for oedema.")).to_be_hidden()
+    candidates.first.locator("details.more > summary").click()
+    expect(candidates.first.get_by_text("Monitor for oedema.")).to_be_visible()
     why_not = page.locator("ul.excluded > li")
     expect(why_not).to_have_count(1)
     expect(why_not).to_contain_text("Oral treatment")
     expect(why_not).to_contain_text("Heart failure.")
-    expect(page.get_by_role("region", name="Warnings")).to_contain_text("Not recorded: Pregnant.")
+    expect(page.get_by_role("region", name="Facts to record")).to_contain_text("Record pregnant")
     shoot("answer")
 
     # the explanation: open a rule and read each condition with the patient's value
     rule = page.locator("details#explain-extensive-loss")
+    expect(rule).to_be_hidden()  # the rule-by-rule explanation is collapsed
+    page.locator("details#explanation > summary").click()
     rule.locator("summary").click()
     expect(rule).to_contain_text("Extent of loss is at least Extensive (extensive) patient: not recorded")
     expect(rule.locator("li.cond--unknown").first).to_be_visible()
     shoot("explained")
 
     # a link from a candidate to the rule that made it
-    page.locator("li.card[data-option=dutasteride]").get_by_role("link", name="finasteride-failure").click()
+    card = page.locator("li.card[data-option=dutasteride]")
+    card.locator("details.more > summary").click()
+    card.get_by_role("link", name="finasteride-failure").click()
     expect(page).to_have_url(f"{sample_url}/rulesets/form-sample/try#explain-finasteride-failure")
 
 
@@ -59,7 +66,7 @@ def test_permalink_gives_the_same_answer(page: Page, sample_url: str) -> None:
     fill_man_after_finasteride_failure(page)
     page.get_by_role("button", name="Show options").click()
     decision = page.locator("#decision-id").inner_text()
-    page.get_by_role("link", name="Permalink to this answer").click()
+    page.get_by_role("link", name="Permalink").click()
     expect(page).to_have_url(f"{sample_url}/rulesets/form-sample/answer?" + "&".join([
         "sex=male", "age=34", "diagnosis=androgenetic_alopecia", "family_history=true",
         "prior_finasteride=non_responder", "conditions=heart_failure",

@@ -302,6 +302,8 @@ def assert_conformant(body: Any) -> list[dict[str, Any]]:
         assert {"system", "code", "display"} <= set(source["topic"])
         detail = card.get("detail", "")
         assert isinstance(detail, str) and "<" not in detail and ">" not in detail.replace("&gt;", "")
+        assert len(detail) <= 600, detail  # issue 11: the short reason, the facts, key caveats; the rest is linked
+        assert any(link["url"] for link in card.get("links", [])), card  # the link to the full answer
         for link in card.get("links", []):
             assert (
                 link["label"]

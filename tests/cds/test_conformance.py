@@ -251,3 +251,17 @@ def test_default_ruleset_patient_view_lists_the_facts_the_form_must_complete(
     for label in ("Pattern of hair loss", "Prior finasteride", "Hair transplant history"):
         assert label in facts["detail"]
     assert str(uuid.UUID(facts["uuid"])) == facts["uuid"]
+
+
+def test_default_ruleset_card_details_give_the_reason_and_the_patients_facts_in_600_characters(
+    default: tuple[Ruleset, FhirMapping, Engine],
+) -> None:
+    record = {"patient": patient(), "conditions": bundle(condition("L64.9"), condition("I50.9"))}
+    cards = cards_for(default, record)
+    for card in cards:
+        assert len(card.get("detail", "")) <= 600, card["detail"]
+    excluded = next(c for c in cards if c["summary"].startswith("Not suitable"))
+    line = next(x for x in excluded["detail"].splitlines() if "**Low-dose oral minoxidil**" in x)
+    assert "Relevant conditions include Heart failure" in line  # the patient's fact, next to the short reason
+    facts = next(c for c in cards if c["summary"].startswith("Record"))
+    assert "**Pattern of hair loss**" in facts["detail"]  # labels first; each input's help is on the linked form

@@ -191,9 +191,10 @@ def test_prefill_with_unknown_or_malformed_parameters_says_what_is_wrong(client:
 def test_answer_shows_candidates_exclusions_warnings_and_the_explanation(client: FlaskClient) -> None:
     doc = page(client.post("/rulesets/form-sample/try", data=MAN_AFTER_FINASTERIDE))
     assert options_in(doc, "candidates-title") == ["topical", "dutasteride"]
-    glance = doc.find("section", class_="glance").text
-    assert "Options to consider Topical treatment Recommended Oral dutasteride Consider" in glance
-    assert "Referrals none Not suitable Oral treatment" in glance
+    # The first lines: each option with its strength and one-line reason.
+    cards = doc.by_id("candidates").find_all("li", class_="card")
+    firsts = [f"{li.find('h3').text} {li.find(class_='badge').text}" for li in cards]
+    assert firsts == ["Topical treatment Recommended", "Oral dutasteride Consider"]
     topical = doc.find("li", data_option="topical")
     assert topical.find(class_="badge").text == "Recommended"
     assert "First-line topical option." in topical.text
@@ -203,14 +204,18 @@ def test_answer_shows_candidates_exclusions_warnings_and_the_explanation(client:
     link = topical.find("a", rel="noreferrer noopener external")
     assert link["href"].startswith("https://www.jaad.org/")
     assert doc.find("li", data_option="dutasteride").find(class_="badge").text == "Consider"
-    oral = doc.find("ul", class_="excluded").find("li", data_option="oral")
-    assert "Heart failure." in oral.text and oral.find("a")["href"] == "#explain-heart"
-    warnings = doc.by_id("warnings-title").parent
-    assert warnings is not None
+    oral = next(li for li in doc.by_id("excluded").find_all("li") if "oral" in li.attrs.get("data-options", "").split())
+    assert "Heart failure." in oral.text and oral.find("a", class_="rule-ref")["href"] == "#explain-heart"
+    assert "Conditions include Heart failure" in oral.find(class_="because").text  # the patient's fact behind it
+    prompts = doc.by_id("missing-facts")
+    assert prompts is not None
+    lines = [" ".join(li.text.split()) for li in prompts.find_all("li")]
+    assert "Record pregnant: could rule out oral dutasteride" in lines  # one line per unrecorded input
+    assert not doc.find_all(id="warnings")  # no rule warning for this profile: only the missing-facts prompt
+    explanation = doc.by_id("explanation")
     assert (
-        "Not recorded: Pregnant. Rule “Pregnancy excludes the oral options” could apply once recorded." in warnings.text
+        explanation.tag == "details" and "open" not in explanation.attrs and "no-print" in explanation["class"].split()
     )
-    assert "Not recorded: Extent of loss, Preferences." in warnings.text
     facts = doc.find("dl", class_="facts").text
     assert "Sex Male" in facts and "Age 34 years" in facts and "Conditions Heart failure" in facts
     rules = doc.find_all("details", class_="rule")
@@ -262,9 +267,56 @@ def test_uncertain_diagnosis_is_referred_without_options(client: FlaskClient) ->
 def test_none_of_these_is_a_recorded_empty_set(client: FlaskClient) -> None:
     profile = {**MAN_AFTER_FINASTERIDE, "conditions": "", "preferences": "", "extent": "extensive", "age": "40"}
     doc = page(client.post("/rulesets/form-sample/try", data=profile))
-    assert "Conditions None of these" in doc.find("dl", class_="facts").text
+    assert "Conditions none" in doc.find("dl", class_="facts").text
     assert options_in(doc, "candidates-title") == ["topical", "oral", "dutasteride", "transplant"]
-    assert "Preferences" not in doc.by_id("warnings-title").parent.text
+    assert "Preferences" not in doc.by_id("missing-facts").text
+
+
+# ---- the patient handout ---------------------------------------------------------------------
+
+
+def test_answer_offers_the_handout_for_options_with_patient_texts(client: FlaskClient) -> None:
+    doc = page(client.post("/rulesets/form-sample/try", data=MAN_AFTER_FINASTERIDE))
+    form = doc.by_id("handout-form")
+    assert form["method"] == "get" and form["action"] == "/rulesets/form-sample/handout"
+    boxes = form.find_all("input", type="checkbox")
+    assert [(b["name"], b["value"]) for b in boxes] == [("option", "topical")]  # dutasteride has no patient text
+
+
+def test_handout_is_plain_language_without_identifiers(client: FlaskClient) -> None:
+    answer = page(client.post("/rulesets/form-sample/try", data=MAN_AFTER_FINASTERIDE))
+    decision_id = answer.by_id("decision-id").text
+    response = client.get("/rulesets/form-sample/handout?option=topical")
+    doc = page(response)
+    sheet = doc.find("article", data_option="topical")
+    assert sheet.find("h2").text == "Topical treatment"
+    sections = {dt.text: dd.text for dt, dd in zip(sheet.find_all("dt"), sheet.find_all("dd"), strict=True)}
+    assert sections == {
+        "What it is": "A lotion for the scalp (fixture text).",
+        "How it is used": "Apply it twice a day.",
+        "When to expect results": "Allow about four months.",
+        "Common side effects": "Some shedding in the first weeks.",
+        "Tell your clinician": "Tell your clinician if your scalp itches.",
+    }
+    text = response.get_data(as_text=True)
+    assert decision_id not in text and "decision-id" not in text
+    for fact in ("34", "Heart failure", "Male"):  # nothing of the patient's profile
+        assert fact not in doc.find("main").text
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("option=topcal", "Unknown option topcal (did you mean topical?)."),
+        ("option=dutasteride", "Oral dutasteride has no patient text in this ruleset yet."),
+        ("option=topical&age=34", "Unknown parameter age: a handout takes only option=<id>."),
+        ("", "Tick at least one option on the answer to make a handout."),
+    ],
+)
+def test_handout_refuses_what_it_cannot_print(client: FlaskClient, query: str, message: str) -> None:
+    doc = page(client.get(f"/rulesets/form-sample/handout?{query}"), 400)
+    assert message in doc.text
 
 
 # ---- invalid input ---------------------------------------------------------------------------

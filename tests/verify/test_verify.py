@@ -158,6 +158,29 @@ def test_evaluate_and_render(app, tmp_path: Path) -> None:
     assert "**no-oral-in-pregnancy** When pregnant" in result.output and "**proven**" in result.output
 
 
+def test_evaluate_as_text_reads_like_the_answer(app, tmp_path: Path) -> None:
+    profile = tmp_path / "p.json"
+    profile.write_text(
+        json.dumps({"age": 30, "diagnosis": "confirmed", "pregnant": False, "conditions": ["heart_failure"]})
+    )
+    runner = app.test_cli_runner()
+    args = ["rulesets", "evaluate", "format-example", "--profile", str(profile)]
+    as_json = json.loads(runner.invoke(args=args).output)
+    result = runner.invoke(args=[*args, "--format", "text"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[2] == "Options to consider"
+    listed = [line.strip() for line in lines if line.startswith("  ") and line.strip()[:1].isdigit()]
+    assert len(listed) == len(as_json["candidates"]) and listed[0].startswith("1. ")
+    for c in as_json["candidates"]:
+        assert any(c["label"] in line for line in listed)
+    assert any(line.strip().startswith("why: ") for line in lines)
+    for e in as_json["excluded"]:
+        line = next(line for line in lines if line.startswith(f"  - {e['label']}: "))
+        assert e["reasons"][0]["rule"] in result.output and e["reasons"][0]["text"].split()[0] in line
+    assert "{" not in result.output  # not JSON
+
+
 # ---- registry: a failed reload keeps the last good revision -----------------------------------
 
 

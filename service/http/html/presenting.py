@@ -51,7 +51,7 @@ def fieldsets(ruleset: Ruleset) -> list[Fieldset]:
     return out
 
 
-def value_words(f: InputField, value: Any) -> str:
+def value_words(f: InputField, value: Any, empty: str = "None of these") -> str:
     """A recorded value as a clinician reads it: labels, yes/no, numbers with their unit."""
     if value is None:
         return "not recorded"
@@ -60,13 +60,13 @@ def value_words(f: InputField, value: Any) -> str:
     if f.type == "integer":
         return f"{value} {f.unit}".strip()
     if f.type == "set":
-        return ", ".join(f.value_label(v) for v in value) if value else "None of these"
+        return ", ".join(f.value_label(v) for v in value) if value else empty
     return f.value_label(value)
 
 
-def profile_rows(ruleset: Ruleset, profile: dict[str, Any]) -> list[tuple[str, str]]:
-    """(label, value) of every recorded input, in the ruleset's order."""
-    return [(f.label, value_words(f, profile[fid])) for fid, f in ruleset.inputs.items() if fid in profile]
+def profile_rows(ruleset: Ruleset, profile: dict[str, Any], empty: str = "None of these") -> list[tuple[str, str]]:
+    """(label, value) of every recorded input, in the ruleset's order; `empty` words a set recorded as empty."""
+    return [(f.label, value_words(f, profile[fid], empty)) for fid, f in ruleset.inputs.items() if fid in profile]
 
 
 def inline(text: str) -> Markup:

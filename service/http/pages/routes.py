@@ -40,7 +40,8 @@ from ..access import roles
 from ..errors import problem
 from ..html import presenting
 from ..html.common import add_frameable_security_headers, error_page, render_error, wants_html
-from . import clinician_session, forms
+from . import clinician_session, forms, handout_view
+from .answer_view import answer_view
 
 log = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__)
@@ -54,7 +55,7 @@ def _setup(state: BlueprintSetupState) -> None:
 
 
 # The clinicians' pages: they evaluate (and record) profiles. The ruleset pages below stay public.
-CLINICIAN_PAGES = {"pages.index", "pages.try_form", "pages.answer_form", "pages.answer"}
+CLINICIAN_PAGES = {"pages.index", "pages.try_form", "pages.answer_form", "pages.answer", "pages.handout"}
 
 
 @bp.before_request
@@ -193,12 +194,12 @@ def _answer(active: Active, params: MultiDict[str, str]) -> ResponseReturnValue:
         "answer.html",
         ruleset=ruleset,
         decision=decision,
-        profile_rows=presenting.profile_rows(ruleset, profile),
-        not_recorded=[ruleset.inputs[f].label for f in explanation.unknown_inputs],
-        strengths={s.id: s.label for s in ruleset.strengths},
+        view=answer_view(ruleset, decision),
+        profile_rows=presenting.profile_rows(ruleset, profile, empty="none"),
         counts=Counter(str(r.status) for r in explanation.rules),
         permalink=url_for("pages.answer", ruleset_id=_ref(active)) + "?" + query,
         edit_link=url_for("pages.try_form", ruleset_id=_ref(active)) + "?" + query,
+        handout_action=url_for("pages.handout", ruleset_id=_ref(active)),
         stage=active.stage,
     )
 
@@ -230,6 +231,25 @@ def answer_form(ruleset_id: str) -> ResponseReturnValue:
 def answer(ruleset_id: str) -> ResponseReturnValue:
     """The permalink of an answer: the same profile gives the same answer (as a new, recorded decision)."""
     return _answer(_active(ruleset_id), request.args)
+
+
+@bp.get("/rulesets/<ruleset_id>/handout")
+def handout(ruleset_id: str) -> ResponseReturnValue:
+    """The patient handout for the options a clinician ticked on an answer: plain language, no identifiers.
+
+    Only `option=<id>` parameters, each an option of the ruleset with a patient text; anything else is a
+    400 page naming the problem (a misspelt option must not silently drop from the patient's sheet).
+    """
+    active = _active(ruleset_id)
+    chosen, problems = handout_view.read_options(active.ruleset, request.args)
+    if problems:
+        return error_page(400, "No handout for this choice", " ".join(problems))
+    return render_template(
+        "handout.html",
+        ruleset=active.ruleset,
+        sheets=[handout_view.sheet(active.ruleset.options[o]) for o in chosen],
+        stage=active.stage,
+    )
 
 
 # ---- auditors --------------------------------------------------------------------------------
