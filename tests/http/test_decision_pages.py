@@ -383,8 +383,9 @@ def test_feedback_counts_per_rule_with_override_reasons(auditor: FlaskClient, ap
     feedback = [
         {
             "card": first[0]["uuid"],
-            "outcome": "accepted",
-            "acceptedSuggestions": [{"id": "suggestion-1"}],  # CDS Hooks requires it with `accepted`
+            # A patient-view card offers no suggestions, so there is nothing to accept (issue 13): the
+            # clinician can only override it.
+            "outcome": "overridden",
             "outcomeTimestamp": "2026-11-22T10:00:00Z",
         },
         {
@@ -401,7 +402,7 @@ def test_feedback_counts_per_rule_with_override_reasons(auditor: FlaskClient, ap
     doc = page(auditor.get("/decisions/feedback"))
 
     row = doc.find("tr", data_rule="cds-fixture/R-woman")
-    assert row.find(data_count="accepted").text == "1" and row.find(data_count="overridden").text == "1"
+    assert row.find(data_count="accepted").text == "0" and row.find(data_count="overridden").text == "2"
     assert f"({reason['code']}): 1" in row.text
     assert row.find("a")["href"] == "/rulesets/cds-fixture#rule-R-woman"
     unattributed = doc.find("tr", data_ruleset="cds-fixture")  # the "not suitable" card names no single option
