@@ -28,8 +28,9 @@ def _reasons(reasons: tuple[Reason, ...]) -> tuple[Reason, ...]:
 
 
 def _untexted(reasons: tuple[Reason, ...]) -> tuple[Reason, ...]:
-    """A candidate's or referral's reasons without their texts: `rationale` carries them, in this order."""
-    return tuple(_replace(r, evidence=None, text=None) for r in reasons)
+    """A candidate's or referral's reasons as rule and facts: `rationale` carries their texts, in this order,
+    and the rules' longer details are one click away (full view), like the option's own."""
+    return tuple(_replace(r, evidence=None, text=None, detail=None) for r in reasons)
 
 
 def _evidence(evidence: Evidence, cache: dict[int, Evidence]) -> Evidence:
@@ -94,11 +95,11 @@ def compact_json(doc: dict[str, Any]) -> dict[str, Any]:
     for c in doc.get("candidates", ()):
         evidence = c["evidence"]
         c["evidence"] = {"level": evidence["level"], "references": [{"id": r["id"]} for r in evidence["references"]]}
-        _reasons_json(c.get("reasons", ()), "text", "evidence")
+        _reasons_json(c.get("reasons", ()), "text", "evidence", "detail")
         c.pop("caveat_notes", None)
         c.pop("detail", None)
     for r in doc.get("referrals", ()):
-        _reasons_json(r.get("reasons", ()), "text", "evidence")
+        _reasons_json(r.get("reasons", ()), "text", "evidence", "detail")
         r.pop("detail", None)
     for e in doc.get("excluded", ()):
         _reasons_json(e.get("reasons", ()), "evidence")
