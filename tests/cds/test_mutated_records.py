@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from service import create_app
 
@@ -141,3 +143,24 @@ def test_a_lone_surrogate_in_the_hook_instance_is_a_400(client: FlaskClient) -> 
     resp = client.post(f"/cds-services/{RULESET}-patient-view", data=body, content_type="application/json")
     assert resp.status_code == 400
     assert "surrogate" in resp.get_json()["issue"][0]["diagnostics"]
+
+
+WRONG_SHAPES = st.one_of(
+    st.sampled_from([None, 5, -1, 2.5, True, "x", "", [], [5], ["x"], {}, {"x": 1}, [{}], [[]], {"coding": 5}]),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_element_of_a_real_shaped_record_replaced_by_a_wrong_shape_is_never_a_500(
+    client: FlaskClient, data: st.DataObject
+) -> None:
+    """One element anywhere in the prefetch or the draft orders replaced by a value of another shape."""
+    hook = data.draw(st.sampled_from(sorted(BODIES)), label="hook")
+    path = data.draw(st.sampled_from(PATHS[hook]), label="path")
+    value = data.draw(WRONG_SHAPES, label="value")
+    resp = client.post(f"/cds-services/{RULESET}-{hook}", json=_mutated(hook, path, value))
+    assert resp.status_code < 500, resp.get_data(as_text=True)[:500]
+    if resp.status_code >= 400:
+        assert resp.get_json()["resourceType"] == "OperationOutcome"
