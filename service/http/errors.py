@@ -117,6 +117,16 @@ def _http_problem(exc: HTTPException) -> Response:
     return resp
 
 
+def log_unexpected(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log an unexpected error as its type and stack, never its message (nor its causes' messages).
+
+    Messages of database, engine and FHIR-reading errors can quote the patient data they choked on
+    (`unhashable type`, a value in a KeyError, a SQL parameter), and logs are kept and read more widely.
+    """
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    logger.error("%s %s\n%s", what, type(exc).__name__, stack)
+
+
 def field_errors(problems: Any) -> list[dict[str, Any]]:
     """FieldProblems (profile, feedback) as problem+json `errors`: field, message and the allowed values."""
     out = []
@@ -143,7 +153,5 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
-        # The stack without the message: messages of database and engine errors can quote patient data.
-        stack = "".join(traceback.format_tb(exc.__traceback__))
-        log.error("unhandled %s\n%s", type(exc).__name__, stack)
+        log_unexpected(log, "unhandled", exc)
         return problem(500, "Internal Server Error", "The error was logged; no patient data is included in logs.")

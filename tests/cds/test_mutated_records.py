@@ -164,3 +164,24 @@ def test_any_element_of_a_real_shaped_record_replaced_by_a_wrong_shape_is_never_
     assert resp.status_code < 500, resp.get_data(as_text=True)[:500]
     if resp.status_code >= 400:
         assert resp.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_an_unexpected_error_is_logged_without_its_message(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Messages of unexpected errors can quote the record they choked on: the log keeps the type and stack only.
+
+    The fault is injected (the FHIR reading raises an error quoting the patient) because every real one we
+    know of is fixed; the error handler is the real one.
+    """
+    from service.http.cds_hooks import routes
+
+    def choke(*_args: Any, **_kwargs: Any) -> None:
+        raise TypeError(f"cannot read {SHAPES['patient_man']['id']}, born {SHAPES['patient_man']['birthDate']}")
+
+    monkeypatch.setattr(routes, "extract", choke)
+    caplog.set_level("INFO")
+    resp = client.post(f"/cds-services/{RULESET}-patient-view", json=BODIES["patient-view"])
+    assert resp.status_code == 500 and resp.get_json()["resourceType"] == "OperationOutcome"
+    assert "TypeError" in caplog.text and "choke" in caplog.text  # the type and where
+    assert SHAPES["patient_man"]["birthDate"] not in caplog.text  # (the stack quotes source lines, not values)

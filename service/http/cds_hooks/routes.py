@@ -28,6 +28,7 @@ from ...engine import TooManyCompletions
 from ...errors import ServiceError
 from .. import app_context, openapi
 from ..body import read_json
+from ..errors import log_unexpected
 from ..ops import metrics
 from ..pages.links import base_url, form_url, ruleset_url, topic_system
 
@@ -124,7 +125,7 @@ def _http_error(exc: HTTPException) -> Response:
 
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception) -> Response:
-    log.exception("CDS Hooks: unhandled error")
+    log_unexpected(log, "CDS Hooks: unhandled", exc)
     return outcome_response(500, [Issue("Internal error; it was logged without patient data.", code="exception")])
 
 
@@ -199,8 +200,8 @@ def feedback(service_id: str) -> Response:
         raise OutcomeError(503, [Issue("feedback cannot be stored: no decision log is configured", code="transient")])
     try:
         result = recorder.record_feedback(service_id, items)
-    except LogError:
-        log.exception("CDS Hooks: feedback could not be stored")
+    except LogError as exc:
+        log_unexpected(log, "CDS Hooks: feedback could not be stored:", exc)
         raise OutcomeError(503, [Issue("the feedback could not be stored; retry", code="transient")]) from None
     log.info("CDS Hooks feedback: service %s, %d stored, %d repeated", service_id, result.stored, result.repeated)
     return _cds_json({})
