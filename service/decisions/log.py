@@ -71,6 +71,17 @@ def _failure(exc: Exception) -> str:
     return f"{type(orig or exc).__name__}: {reason}"
 
 
+def _as_recorded(decision: AnswerDecision) -> dict[str, Any]:
+    """The decision as the log keeps it: without its explanation (issue 16, bounded recorded bytes).
+
+    An explanation is tens of kilobytes and follows from what is kept (the profile and the stored ruleset
+    revision): replay recomputes it. Keeping it let a batch with `explain` add a hundred megabytes to the log.
+    """
+    body = to_json(decision)
+    body.pop("explanation", None)
+    return body
+
+
 class DecisionLog:
     """Append decisions and feedback; see queries.py, replay.py and verify.py for reading them back."""
 
@@ -276,7 +287,7 @@ class DecisionLog:
             "profile": canonical(profile),
             **{column: canonical(ids) for column, ids in outcome(decision).items()},
             "latency_us": round(latency_ms * 1000),
-            "decision": canonical(to_json(decision)),
+            "decision": canonical(_as_recorded(decision)),
             **self.key.columns(identifiers),
         }
 

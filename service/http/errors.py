@@ -88,11 +88,18 @@ class ApiProblem(ServiceError):
         return problem_response(self)
 
 
-def validation_problem(errors: list[dict[str, Any]], title: str = "Invalid request") -> ApiProblem:
-    """422 listing every field problem at once, so one edit fixes the whole request."""
-    count = len(errors)
+def validation_problem(errors: list[dict[str, Any]], title: str = "Invalid request", omitted: int = 0) -> ApiProblem:
+    """422 listing the field problems at once, so one edit fixes the whole request.
+
+    A profile's validator describes its first problems only (MAX_PROBLEMS); `omitted` counts the others,
+    which the body reports as `errorsOmitted`, so a hostile body costs little and answers little.
+    """
+    count = len(errors) + omitted
     summary = "; ".join(e["message"] for e in errors[:5]) + ("; ..." if count > 5 else "")
     detail = f"{count} problem{'s' if count != 1 else ''}: {summary}"
+    if omitted:
+        detail += f" (the first {len(errors)} are listed)"
+        return ApiProblem(422, "validation-error", title, detail, errors=errors, errorsOmitted=omitted)
     return ApiProblem(422, "validation-error", title, detail, errors=errors)
 
 
