@@ -73,7 +73,7 @@ def _refuse_longer_streams(raw: bytes) -> None:
     """
     limit = request.max_content_length
     streamed = request.content_length is None and limit is not None and len(raw) >= limit
-    if streamed and request.environ["wsgi.input"].read(1):
+    if streamed and request.input_stream.read(1):
         raise RequestEntityTooLarge()
 
 

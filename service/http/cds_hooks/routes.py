@@ -30,7 +30,7 @@ from .. import app_context, openapi
 from ..body import read_json
 from ..errors import log_unexpected
 from ..ops import metrics
-from ..pages.links import base_url, form_url, ruleset_url, topic_system
+from ..pages.links import form_url, ruleset_url, topic_system
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds_hooks", __name__)
@@ -80,7 +80,9 @@ def _preflight_authenticate_route() -> Response | None:
     request.max_content_length = channel.max_body
     if channel.verifier is not None:
         try:
-            g.cds_caller = channel.verifier.verify(request.headers.get("Authorization"), base_url() + request.path)
+            # `aud` is PUBLIC_BASE_URL + path, never the Host header (config.py requires PUBLIC_BASE_URL here).
+            audience = app_context.settings().public_base_url + request.path
+            g.cds_caller = channel.verifier.verify(request.headers.get("Authorization"), audience)
         except AuthFailed as exc:
             log.info("CDS Hooks call refused (401): %r", str(exc))  # repr: token fields are untrusted text
             return Response(status=401, headers={"WWW-Authenticate": "Bearer"})
