@@ -85,6 +85,7 @@ def _preflight_authenticate_route() -> Response | None:
             g.cds_caller = channel.verifier.verify(request.headers.get("Authorization"), audience)
         except AuthFailed as exc:
             log.info("CDS Hooks call refused (401): %r", str(exc))  # repr: token fields are untrusted text
+            _drain(channel.max_body)
             return Response(status=401, headers={"WWW-Authenticate": "Bearer"})
         except ReplayStoreError as exc:
             log.error("CDS Hooks: %s; answering 503", exc)
@@ -99,6 +100,23 @@ def _preflight_authenticate_route() -> Response | None:
         paths = "/cds-services, /cds-services/{id} or /cds-services/{id}/feedback"
         return outcome_response(404, [Issue(f"not a CDS Hooks path: {paths}", code="not-found")])
     return None
+
+
+def _drain(limit: int) -> None:
+    """Read and drop the body of a call refused before reading it (up to the channel's limit).
+
+    Answering with the body unread makes gunicorn close the connection while the client (nginx) still
+    uploads: the reset reaches nginx as an upstream error, and the EHR sees 502 instead of 401 for any body
+    larger than nginx's buffer. A body over the limit is not read (the close is then the point).
+    """
+    length = request.content_length
+    if length is not None and length > limit:
+        return
+    try:
+        while request.stream.read(65536):
+            pass
+    except (HTTPException, OSError):  # over the limit while streaming, malformed, or the client went away
+        pass
 
 
 @bp.after_app_request
