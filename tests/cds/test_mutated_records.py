@@ -185,3 +185,27 @@ def test_an_unexpected_error_is_logged_without_its_message(
     assert resp.status_code == 500 and resp.get_json()["resourceType"] == "OperationOutcome"
     assert "TypeError" in caplog.text and "choke" in caplog.text  # the type and where
     assert SHAPES["patient_man"]["birthDate"] not in caplog.text  # (the stack quotes source lines, not values)
+
+
+def test_the_documented_cds_request_bodies_describe_real_calls(client: FlaskClient) -> None:
+    """The OpenAPI document describes the hook calls and feedback fully (issue 16, item 9)."""
+    from jsonschema import FormatChecker
+    from openapi_schema_validator import OAS31Validator
+
+    doc = client.get("/openapi.json").get_json()
+    for hook, body in BODIES.items():
+        OAS31Validator({**doc, "$ref": "#/components/schemas/CdsHookRequest"}, format_checker=FormatChecker()).validate(
+            body
+        )
+        ok = client.post(f"/cds-services/{RULESET}-{hook}", json=body)
+        assert ok.status_code == 200
+    item = {
+        "card": "9b3c7a2e-2f3a-4c1b-9a4e-0c6f1d2e3a4b",
+        "outcome": "overridden",
+        "outcomeTimestamp": "2026-01-01T10:00:00Z",
+    }
+    OAS31Validator({**doc, "$ref": "#/components/schemas/CdsFeedback"}, format_checker=FormatChecker()).validate(
+        {"feedback": [item]}
+    )
+    operation = doc["paths"]["/cds-services/{service_id}"]["post"]
+    assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("CdsHookRequest")

@@ -243,6 +243,87 @@ def _log_call(service: Service, body: dict[str, Any], cards: list[dict[str, Any]
 
 # ---- OpenAPI ---------------------------------------------------------------------------------------
 
+# The CDS Hooks 2.0.1 request bodies as service/cds/hook_bodies.py reads them, so a client (or a fuzzer)
+# can build a valid call from the document alone. FHIR resources inside stay open objects.
+_REFERENCE = {"type": "string", "minLength": 1, "description": "A FHIR reference such as `Practitioner/123`."}
+_FHIR_OBJECT = {"type": "object", "description": "A FHIR resource or Bundle (as the EHR sends it)."}
+HOOK_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "description": "A CDS Hooks 2.0.1 call: `context` by hook (patient-view or order-select).",
+    "required": ["hook", "hookInstance", "context"],
+    "properties": {
+        "hook": {"type": "string", "enum": ["patient-view", "order-select"], "description": "The service's hook."},
+        "hookInstance": {"type": "string", "minLength": 1, "description": "A UUID the EHR makes per call."},
+        "fhirServer": {"type": "string", "format": "uri", "description": "Required with fhirAuthorization."},
+        "fhirAuthorization": {
+            "type": "object",
+            "required": ["access_token", "token_type", "expires_in", "scope", "subject"],
+            "properties": {
+                "access_token": {"type": "string"},
+                "token_type": {"type": "string", "enum": ["Bearer"]},
+                "expires_in": {"type": "integer"},
+                "scope": {"type": "string"},
+                "subject": {"type": "string"},
+            },
+        },
+        "context": {
+            "type": "object",
+            "required": ["userId", "patientId"],
+            "properties": {
+                "userId": _REFERENCE,
+                "patientId": {"type": "string", "minLength": 1},
+                "encounterId": {"type": "string"},
+                "selections": {
+                    "type": "array",
+                    "items": _REFERENCE,
+                    "minItems": 1,
+                    "description": "order-select only: the selected entries of draftOrders.",
+                },
+                "draftOrders": {**_FHIR_OBJECT, "description": "order-select only: a Bundle of the draft orders."},
+            },
+        },
+        "prefetch": {
+            "type": "object",
+            "additionalProperties": {"oneOf": [_FHIR_OBJECT, {"type": "null"}]},
+            "description": "The prefetch templates of discovery, filled in (null: not available).",
+        },
+    },
+}
+FEEDBACK: dict[str, Any] = {
+    "type": "object",
+    "required": ["feedback"],
+    "properties": {
+        "feedback": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["card", "outcome", "outcomeTimestamp"],
+                "properties": {
+                    "card": {"type": "string", "description": "The `uuid` of a card this service returned."},
+                    "outcome": {"type": "string", "enum": ["accepted", "overridden"]},
+                    "outcomeTimestamp": {"type": "string", "format": "date-time"},
+                    "acceptedSuggestions": {
+                        "type": "array",
+                        "items": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+                        "description": "Required when the outcome is `accepted`.",
+                    },
+                    "overrideReason": {
+                        "type": "object",
+                        "properties": {
+                            "reason": {
+                                "type": "object",
+                                "properties": {"code": {"type": "string"}, "system": {"type": "string"}},
+                            },
+                            "userComment": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
 
 @openapi.document(bp)
 def _paths(ctx: openapi.SpecContext) -> None:
@@ -252,6 +333,10 @@ def _paths(ctx: openapi.SpecContext) -> None:
     }
     unauthorized = {"description": "The JWT is missing or was refused (no detail is given)."}
     obj = {"type": "object"}
+    hook_call = {"$ref": "#/components/schemas/CdsHookRequest"}
+    feedback_body = {"$ref": "#/components/schemas/CdsFeedback"}
+    ctx.spec.components.schema("CdsHookRequest", HOOK_REQUEST)
+    ctx.spec.components.schema("CdsFeedback", FEEDBACK)
     service_param = ctx.path_parameter("service_id", "A service id from discovery.")
     security = [{"cdsHooksJwt": []}]
     ctx.spec.components.security_scheme(
@@ -283,7 +368,7 @@ def _paths(ctx: openapi.SpecContext) -> None:
                 "operationId": "cdsCall",
                 "security": security,
                 "parameters": [service_param],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": obj}}},
+                "requestBody": {"required": True, "content": {t: {"schema": hook_call} for t in CDS_JSON_TYPES}},
                 "responses": {
                     "200": ctx.json_response(obj, "`{cards: [...]}`"),
                     "400": outcome,
@@ -305,7 +390,10 @@ def _paths(ctx: openapi.SpecContext) -> None:
                 "operationId": "cdsFeedback",
                 "security": security,
                 "parameters": [service_param],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": obj}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {t: {"schema": feedback_body} for t in CDS_JSON_TYPES},
+                },
                 "responses": {
                     "200": ctx.json_response(obj, "Stored (repeated reports are stored once)."),
                     "400": outcome,
