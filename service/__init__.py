@@ -44,6 +44,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from .http.ops import docs, health, metrics
     from .http.pages import routes as pages
     from .http.pages import sign_in as clinician_sign_in
+    from .http.pages import smart as smart_launch
     from .lifecycle import open_lifecycle
 
     errors.register(app)
@@ -55,6 +56,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     for bp in (health.bp, api.bp, openapi.bp, docs.bp, pages.bp, audit.bp, decision_pages.bp, admin.bp):
         app.register_blueprint(bp)
     clinician_sign_in.init_app(app)
+    smart_launch.init_app(app)
     app.cli.add_command(rulesets)
     app.cli.add_command(decisions)
     # After the rest of the configuration is checked, so that an error there never leaves a connection

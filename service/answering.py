@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -134,13 +135,20 @@ class Prepared:
 
 
 def prepare(
-    registry: Registry, ruleset_id: str | None, raw_profile: Any, *, explain: bool = False, partial: bool = False
+    registry: Registry,
+    ruleset_id: str | None,
+    raw_profile: Any,
+    *,
+    explain: bool = False,
+    partial: bool = False,
+    partly_known: Mapping[str, int] | None = None,
 ) -> Prepared:
     """Pick the ruleset, validate the profile (unless it comes validated, as a ProfileCheck) and evaluate.
 
     With `partial`, missing required facts are allowed: the decision then holds for every way they could
     be filled in (engine/partial.py) and carries a `partial` section. Raises UnknownRuleset,
-    NoDefaultRuleset, InvalidProfile, or TooManyCompletions (partial only).
+    NoDefaultRuleset, InvalidProfile, or TooManyCompletions (partial only). `partly_known`: set inputs
+    whose values are only those found in a record (engine/partly.py), with the items not classified.
     """
     started = time.perf_counter()
     active = pick_ruleset(registry, ruleset_id)
@@ -149,11 +157,12 @@ def prepare(
         and raw_profile.ok
         and raw_profile.ruleset_sha256 == active.ruleset.sha256
         and raw_profile.partial == partial
+        and not partly_known
     ):
         profile = raw_profile.profile  # the channel validated it with this revision's validator: not again
     else:
         data = raw_profile.data if isinstance(raw_profile, ProfileCheck) else raw_profile
-        profile = active.engine.check(data, partial=partial)
+        profile = active.engine.check(data, partial=partial, partly_known=partly_known)
     if partial:
         body = active.engine.decide_partial(profile, explain=explain)
     else:

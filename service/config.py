@@ -265,10 +265,52 @@ def cds_hooks_from_env() -> dict[str, Any]:
         "CDS_HOOKS_AUTH": os.environ.get("CDS_HOOKS_AUTH", "enabled").strip().lower(),
         "CDS_HOOKS_ISSUERS": os.environ.get("CDS_HOOKS_ISSUERS", ""),
         "CDS_HOOKS_CORS_ORIGINS": os.environ.get("CDS_HOOKS_CORS_ORIGINS", ""),
+        "EHR_FRAME_ORIGINS": os.environ.get("EHR_FRAME_ORIGINS", ""),
+        "SMART_CLIENT_ID": os.environ.get("SMART_CLIENT_ID", ""),
+        "SMART_ISSUERS": os.environ.get("SMART_ISSUERS", ""),
         "CDS_HOOKS_FHIR_TIMEOUT": _int("CDS_HOOKS_FHIR_TIMEOUT_MS", 2000) / 1000.0,
         "CDS_HOOKS_MAX_BODY_BYTES": _int("CDS_HOOKS_MAX_BODY_BYTES", 8 * 1_048_576),
         "PROMETHEUS_MULTIPROC_DIR": os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""),
     }
+
+
+FRAME_ORIGIN = re.compile(r"^(https://[a-z0-9.-]+|http://(localhost|127\.0\.0\.1|\[::1\]))(:[0-9]{1,5})?$")
+
+
+def frame_origins(configured: str) -> tuple[str, ...]:
+    """EHR_FRAME_ORIGINS: comma-separated origins (https, or plain http on loopback) whose pages may show
+    the clinician form in a frame (an EHR opening a card link or a SMART launch in its window). Empty: no
+    framing at all (`frame-ancestors 'none'`). No wildcard and no path: each is one exact origin."""
+    out = []
+    for item in configured.split(","):
+        origin = item.strip().rstrip("/").lower()
+        if not origin:
+            continue
+        if not FRAME_ORIGIN.match(origin):
+            raise SystemExit(
+                f"configuration error: EHR_FRAME_ORIGINS must list origins like https://ehr.example.org, not {item!r}"
+            )
+        out.append(origin)
+    return tuple(dict.fromkeys(out))
+
+
+SMART_ISSUER = re.compile(r"^(https://[^\s/?#]+|http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?)(/[^\s?#]*)?$")
+
+
+def smart_issuers(configured: str, client_id: str) -> tuple[str, ...]:
+    """SMART_ISSUERS: comma-separated FHIR base URLs (`iss`) trusted to launch the form (https; plain http
+    only on loopback). Needed with SMART_CLIENT_ID; the launch's `iss` must equal one of them exactly."""
+    out = []
+    for item in configured.split(","):
+        iss = item.strip().rstrip("/")
+        if not iss:
+            continue
+        if not SMART_ISSUER.match(iss):
+            raise SystemExit(f"configuration error: SMART_ISSUERS must list https FHIR base URLs, not {item!r}")
+        out.append(iss)
+    if client_id.strip() and not out:
+        raise SystemExit("configuration error: SMART_CLIENT_ID needs SMART_ISSUERS (the EHRs that may launch the form)")
+    return tuple(dict.fromkeys(out))
 
 
 @functools.lru_cache(maxsize=32)
@@ -315,6 +357,9 @@ class Settings:
     cds_hooks_auth: str
     cds_hooks_issuers: str
     cds_hooks_cors_origins: frozenset[str]
+    ehr_frame_origins: tuple[str, ...]  # origins allowed to frame the clinician pages (CSP frame-ancestors)
+    smart_client_id: str  # SMART App Launch of the form: our client id at the EHRs ("" = no SMART launch)
+    smart_issuers: tuple[str, ...]  # the FHIR bases (`iss`) a launch may come from
     cds_hooks_fhir_timeout: float
     cds_hooks_max_body_bytes: int
     prometheus_multiproc_dir: str
@@ -397,6 +442,11 @@ class Settings:
             cds_hooks_auth=mode,
             cds_hooks_issuers=str(config["CDS_HOOKS_ISSUERS"] or ""),
             cds_hooks_cors_origins=frozenset(o.strip().rstrip("/") for o in origins if o.strip()),
+            ehr_frame_origins=frame_origins(str(config.get("EHR_FRAME_ORIGINS") or "")),
+            smart_client_id=str(config.get("SMART_CLIENT_ID") or "").strip(),
+            smart_issuers=smart_issuers(
+                str(config.get("SMART_ISSUERS") or ""), str(config.get("SMART_CLIENT_ID") or "")
+            ),
             cds_hooks_fhir_timeout=float(config["CDS_HOOKS_FHIR_TIMEOUT"]),
             cds_hooks_max_body_bytes=int(config["CDS_HOOKS_MAX_BODY_BYTES"]),
             prometheus_multiproc_dir=str(config.get("PROMETHEUS_MULTIPROC_DIR") or ""),

@@ -162,8 +162,23 @@ def candidates(decision: dict[str, Any]) -> dict[str, str]:
     return {c["option"]: c["strength"] for c in decision["candidates"]}
 
 
+def layers(item: dict[str, Any]) -> str:
+    """A reason's or caveat's text with its detail and evidence layers (the full view)."""
+    return " ".join(item.get(k) or "" for k in ("text", "detail", "evidence"))
+
+
 def excluded(decision: dict[str, Any]) -> dict[str, list[str]]:
-    return {e["option"]: [r["text"] for r in e["reasons"]] for e in decision["excluded"]}
+    return {e["option"]: [layers(r) for r in e["reasons"]] for e in decision["excluded"]}
+
+
+def caveat_texts(card: dict[str, Any]) -> list[str]:
+    """A candidate's caveats in all their layers (the full view's caveat notes)."""
+    return [layers(c) for c in card["caveat_notes"]]
+
+
+def excluded_by(decision: dict[str, Any]) -> dict[str, set[str]]:
+    """The rules behind each exclusion (rule ids live in the evidence layer, not in the short texts)."""
+    return {e["option"]: {r["rule"] for r in e["reasons"]} for e in decision["excluded"]}
 
 
 # ---- the contract: metadata, vocabulary, options -------------------------------------------------
@@ -212,19 +227,19 @@ def test_evidence_notes_do_not_restate_the_level(ruleset: Ruleset) -> None:
 
 
 def test_five_ari_options_carry_the_mandatory_h9_caveats(ruleset: Ruleset) -> None:
-    for oid in FIVE_ARIS:
-        text = " ".join(ruleset.options[oid].caveats).lower()
+    for oid in FIVE_ARIS:  # in any layer of the caveats (short text, detail, evidence)
+        text = " ".join(f"{c.text} {c.detail} {c.evidence}" for c in ruleset.options[oid].caveat_items).lower()
         for topic in ("sexual", "mood", "psa", "blood donation"):
             assert topic in text, f"{oid} lacks the H-9 caveat on {topic}"
 
 
 def test_mesotherapy_carries_the_h10_caveats_course_and_unverified_cost(ruleset: Ruleset) -> None:
     meso = ruleset.options["dutasteride_mesotherapy"]
-    caveats = " ".join(meso.caveats)
+    caveats = " ".join(f"{c.text} {c.detail} {c.evidence}" for c in meso.caveat_items)
     for words in ("not FDA- or EMA-approved", "compounded", "low quality", "paradoxical", "atrophy"):
         assert words in caveats
     assert meso.evidence_level == "low"
-    assert "type 1 and type 2" in meso.summary and "[U" in meso.summary
+    assert "type 1 and type 2" in f"{meso.summary} {meso.detail}"
     assert "3 months" in meso.course.maintenance and "a year or more" in meso.course.time_to_response
     assert "per session" in meso.cost and "[U" in meso.cost
 
@@ -236,6 +251,17 @@ def test_references_are_used_and_traceable(ruleset: Ruleset) -> None:
     for ref in ruleset.references.values():
         assert ref.url or "No URL recorded" in ref.evidence, ref.id
         assert TAG.search(ref.evidence), f"{ref.id}: evidence note without a verification tag"
+
+
+def test_rule_texts_are_short_for_the_clinician_with_the_audit_trail_in_evidence(ruleset: Ruleset) -> None:
+    # Issue 12 (concise texts): tags, section numbers and policy notes left the short texts for `evidence`.
+    actions = [(rule.id, a) for rule in ruleset.rules for a in rule.then]
+    for rid, a in actions:
+        assert not TAG.search(a.text) and "§" not in a.text and "policy of this ruleset" not in a.text.lower(), rid
+    assert sum(bool(TAG.search(a.evidence)) for _, a in actions) >= 100
+    # Caveats about semen analysis and erectile or ejaculatory function are for men only.
+    men_only = [a for rid, a in actions if rid in ("H-10-S", "H-10-E")]
+    assert men_only and all((a.when.field, a.when.value) == ("sex", "male") for a in men_only)  # type: ignore[union-attr]
 
 
 def test_every_rule_is_titled_explained_and_referenced(ruleset: Ruleset) -> None:
@@ -301,7 +327,7 @@ def test_pregnant_woman_gets_no_5ari_spironolactone_or_oral_minoxidil(engine: En
         ),
     )
     assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil", "topical_minoxidil"} & set(candidates(d))
-    assert "H-1" in " ".join(excluded(d)["oral_minoxidil"])
+    assert "H-1" in excluded_by(d)["oral_minoxidil"]
     assert [r["option"] for r in d["referrals"]] == ["specialist_review"]
 
 
@@ -309,17 +335,23 @@ def test_typical_mans_answer_carries_no_pregnancy_or_breastfeeding_warning(engin
     d = evaluate(
         engine, adult(age=34, prior_finasteride="non_responder", conditions=[], medications=[], preferences=[])
     )
-    pending = {w["rule"]: w["fields"] for w in d["warnings"] if w["kind"] == "unknown_inputs"}
-    # 1.1.0: conception plans decide oral dutasteride (M-9-D; mesotherapy is withheld outright by H-10U
-    # while they are not recorded), and the topical minoxidil history decides oral minoxidil (A-1).
-    assert pending == {"M-9-D": ["trying_to_conceive"], "A-1": ["topical_minoxidil"]}
+    pending = {w["fields"][0]: w["options"] for w in d["warnings"] if w["kind"] == "unknown_inputs"}
+    # 1.1.0: conception plans decide oral dutasteride (M-9-D) and dutasteride mesotherapy (withheld by
+    # H-10U until they are recorded), and the topical minoxidil history decides oral minoxidil (A-1).
+    assert pending == {
+        "trying_to_conceive": ["dutasteride_mesotherapy", "oral_dutasteride", "specialist_review"],
+        "topical_minoxidil": ["oral_minoxidil"],
+    }
     text = " ".join(w["text"] for w in d["warnings"]).lower()
     assert "pregnan" not in text and "breastfeeding" not in text
     assert "oral_dutasteride" in candidates(d) and "specialist_review" not in {r["option"] for r in d["referrals"]}
     # A caution, not an exclusion: the finasteride non-responder keeps dutasteride, with the prompt to ask.
     card = next(c for c in d["candidates"] if c["option"] == "oral_dutasteride")
     assert any("Conception plans are not recorded" in c for c in card["caveats"])
-    assert any("To consider once recorded" in r for r in excluded(d)["dutasteride_mesotherapy"])
+    assert "H-10U" in excluded_by(d)["dutasteride_mesotherapy"]
+    assert any("Withheld until" in r for r in excluded(d)["dutasteride_mesotherapy"])
+    meso = next(e for e in d["excluded"] if e["option"] == "dutasteride_mesotherapy")
+    assert meso["until_recorded"] == ["trying_to_conceive"]
 
 
 def test_pregnancy_recorded_for_a_man_is_flagged_and_withholds_pregnancy_contraindicated_drugs(engine: Engine) -> None:
@@ -342,9 +374,13 @@ def test_unrecorded_childbearing_potential_withholds_5ari_and_says_what_to_recor
         adult(sex="female", age=52, pattern="ludwig-I", pregnant=False, breastfeeding=False, trying_to_conceive=False),
     )
     assert not {*FIVE_ARIS, "spironolactone"} & set(candidates(d))
-    assert any("record it" in text for text in excluded(d)["spironolactone"])
+    assert "H-2U-P" in excluded_by(d)["spironolactone"]
+    assert any(
+        "Withheld until it is recorded whether she can become pregnant" in t for t in excluded(d)["spironolactone"]
+    )
     assert candidates(d)["topical_minoxidil"] == "recommended"
-    assert any(w.get("rule") == "H-2U-P" for w in d["warnings"])
+    prompt = next(w for w in d["warnings"] if w.get("fields") == ["childbearing_potential"])
+    assert "spironolactone" in prompt["options"] and prompt["text"].startswith("Record childbearing potential")
 
 
 def test_woman_with_pregnancy_unrecorded_gets_topical_minoxidil_only_with_caution(engine: Engine) -> None:
@@ -370,9 +406,14 @@ def test_unrecorded_conditions_withhold_oral_minoxidil_and_prp_and_say_what_to_r
     # 1.1.0 (issue 12, fix 2): unrecorded conditions are no longer reassuring (H-5, H-6 are hard exclusions).
     d = evaluate(engine, adult(topical_minoxidil="ineffective"))
     assert not {"oral_minoxidil", "prp"} & set(candidates(d))
-    assert any("To consider once recorded" in r and "heart failure" in r for r in excluded(d)["oral_minoxidil"])
-    assert any("To consider once recorded" in r and "anticoagulant" in r for r in excluded(d)["prp"])
-    assert any(w.get("rule") == "H-5U" and "Conditions are not recorded" in w["text"] for w in d["warnings"])
+    assert "H-5U" in excluded_by(d)["oral_minoxidil"] and "H-6U" in excluded_by(d)["prp"]
+    assert any("Withheld until" in r and "cardiac" in r for r in excluded(d)["oral_minoxidil"])
+    assert any("Withheld until" in r and "anticoagulation" in r for r in excluded(d)["prp"])
+    prompt = next(w for w in d["warnings"] if w.get("fields") == ["conditions"])
+    assert prompt["kind"] == "unknown_inputs" and {"oral_minoxidil", "prp"} <= set(prompt["options"])
+    assert "needed to consider low-dose oral minoxidil" in prompt["text"]
+    oral = next(e for e in d["excluded"] if e["option"] == "oral_minoxidil")
+    assert oral["until_recorded"] == ["conditions"]
     recorded = evaluate(engine, adult(topical_minoxidil="ineffective", conditions=[], medications=[]))
     assert candidates(recorded)["oral_minoxidil"] == "consider" and "prp" in candidates(recorded)
 
@@ -386,8 +427,8 @@ def test_man_trying_to_conceive_gets_oral_dutasteride_only_through_a_specialist(
     referral = next(r for r in d["referrals"] if r["option"] == "specialist_review")
     assert any("Trying to conceive" in t for t in referral["rationale"])
     finasteride = next(c for c in d["candidates"] if c["option"] == "oral_finasteride")
-    assert any("andrology referral" in c for c in finasteride["caveats"])
-    assert any("condom" in c for c in finasteride["caveats"])
+    assert any("andrology referral" in c for c in caveat_texts(finasteride))
+    assert any("condom" in c for c in caveat_texts(finasteride))
 
 
 def test_breastfeeding_counts_whatever_the_childbearing_potential(engine: Engine) -> None:
@@ -395,7 +436,9 @@ def test_breastfeeding_counts_whatever_the_childbearing_potential(engine: Engine
     woman.update(conditions=[], medications=[], preferences=[])
     unrecorded = evaluate(engine, woman)
     assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil"} & set(candidates(unrecorded))
-    assert any(w.get("rule") == "H-1U" and "breastfeeding" in w["text"] for w in unrecorded["warnings"])
+    prompt = next(w for w in unrecorded["warnings"] if w.get("fields") == ["breastfeeding"])
+    assert "oral_minoxidil" in prompt["options"]
+    assert not any(w.get("fields") == ["trying_to_conceive"] for w in unrecorded["warnings"])  # cannot conceive
     lactating = evaluate(engine, dict(woman, breastfeeding=True))
     assert not {*FIVE_ARIS, "spironolactone", "oral_minoxidil", "topical_minoxidil"} & set(candidates(lactating))
     assert [r["option"] for r in lactating["referrals"]] == ["specialist_review"]

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine.answer import Candidate, Decision, Exclusion, Referral, Warning, WarningKind
-from ..ruleset.model import Ruleset, condition_leaves
+from ..engine.answer import Candidate, Decision, Exclusion, Referral, WarningKind
+from ..ruleset.model import Rule, Ruleset, condition_leaves
 from ..ruleset.words import LEVEL_WORDS
 from .extract import Extraction, Order
 
@@ -96,11 +96,24 @@ class CardMaker:
     ruleset_link: str
     topic_system: str
     options_of: dict[str, list[str]] = field(default_factory=dict)  # card uuid -> the options it is about
+    # Fields that only say whom an option is for (sex): an exclusion by them alone ("not for men") is no news.
+    population: tuple[str, ...] = ()
+    service_id: str = ""  # recorded with each card: feedback is taken only by the service that issued it
+    patient_id: str = ""  # the subject of a suggested alternative order
+    # option -> the mapped product (system, code, display) a suggestion may order instead of an excluded one
+    orderable: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    smart_link: str = ""  # the form as a SMART app (EHR launch); "" when SMART launch is not configured
 
     # ---- shared parts ---------------------------------------------------------------------------
 
     def card(
-        self, indicator: str, summary: str, detail: list[str], overrides: Iterable[str], options: Iterable[str] = ()
+        self,
+        indicator: str,
+        summary: str,
+        detail: list[str],
+        overrides: Iterable[str],
+        options: Iterable[str] = (),
+        suggestions: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         rs = self.ruleset
         card = {
@@ -122,32 +135,103 @@ class CardMaker:
             ],
             "overrideReasons": [{"system": NON_ADHERENCE, "code": c, "display": REASON_DISPLAYS[c]} for c in overrides],
         }
+        if self.smart_link:
+            # The EHR launches it with `iss` and `launch`: the form reads the record itself, no facts in a URL.
+            card["links"].append(
+                {"label": "Open the form as an app in the EHR (SMART)", "url": self.smart_link, "type": "smart"}
+            )
+        if suggestions:
+            # One of them at most: removing the order and replacing it exclude each other.
+            card["suggestions"] = suggestions
+            card["selectionBehavior"] = "at-most-one"
         self.options_of[card["uuid"]] = list(options)
         return prune(card)
 
     def for_the_log(self, cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The cards as the decision log keeps them: a card about one option names it (to link its rules)."""
+        """The cards as the decision log keeps them: a card about one option names it (to link its rules),
+        and each names the service that issued it (feedback is checked against it)."""
         out = []
         for card in cards:
             options = self.options_of.get(card["uuid"], [])
-            out.append({**card, "option": options[0]} if len(options) == 1 else card)
+            kept = {**card, "option": options[0]} if len(options) == 1 else dict(card)
+            if self.service_id:
+                kept["service"] = self.service_id
+            out.append(kept)
+        return out
+
+    # ---- suggestions (CDS Hooks Suggestion/Action) --------------------------------------------------
+
+    def order_suggestions(self, order: Order, candidates: list[Candidate]) -> list[dict[str, Any]]:
+        """Remove the draft order (recommended); or replace it by a draft order for a candidate the mapping
+        has a product code for. No dose or timing is proposed: the prescriber completes the new order."""
+        remove = {
+            "type": "delete",
+            "description": f"Remove the draft order {order.reference} ({order.label}).",
+            "resourceId": order.reference,
+        }
+        out = [
+            {
+                "label": shorten(f"Remove the order for {order.label}", 80),
+                "uuid": str(uuid.uuid4()),
+                "isRecommended": True,
+                "actions": [remove],
+            }
+        ]
+        for c in candidates:
+            product = self.orderable.get(c.option)
+            if product is None or c.option in order.options:
+                continue
+            system, code, display = product
+            resource = {
+                "resourceType": "MedicationRequest",
+                "status": "draft",
+                "intent": "order",
+                "subject": {"reference": f"Patient/{self.patient_id}"} if self.patient_id else None,
+                "medicationCodeableConcept": {"coding": [{"system": system, "code": code, "display": display}]},
+            }
+            out.append(
+                {
+                    "label": shorten(f"Order {c.label} instead ({display})", 80),
+                    "uuid": str(uuid.uuid4()),
+                    "actions": [
+                        remove,
+                        {
+                            "type": "create",
+                            "description": f"Draft order for {display}; dose and timing to be completed.",
+                            "resource": prune(resource),
+                        },
+                    ],
+                }
+            )
         return out
 
     def label(self, fid: str) -> str:
         return self.ruleset.inputs[fid].label
 
-    def waiting(self, decision: Decision) -> list[Warning]:
-        """Rules waiting for unrecorded optional facts (the decision's `unknown_inputs` warnings), once each."""
-        out: dict[str, Warning] = {}
+    def waiting(self, decision: Decision) -> list[tuple[Rule, list[str]]]:
+        """Rules that could still change the answer once an unrecorded fact is recorded, with those facts.
+
+        The decision prompts once per unrecorded input, naming the options it could change; the rules
+        behind a prompt are those that test the input and act on one of those options.
+        """
+        out: dict[str, tuple[Rule, list[str]]] = {}
         for w in decision.warnings:
-            if w.kind is WarningKind.UNKNOWN_INPUTS and w.rule is not None and w.rule not in out:
-                out[w.rule] = w
+            if w.kind is not WarningKind.UNKNOWN_INPUTS or not w.fields:
+                continue
+            options = set(w.options or ())
+            for rule in self.ruleset.rules:
+                tested = self._rule_fields(rule.id)
+                fields = [f for f in w.fields if f in tested]
+                if not fields or not any(options.intersection(a.options) for a in rule.then):
+                    continue
+                entry = out.setdefault(rule.id, (rule, []))
+                entry[1].extend(f for f in fields if f not in entry[1])
         return list(out.values())
 
     def unknown(self, decision: Decision) -> list[str]:
         """Facts the decision could depend on that are not recorded, in the ruleset's order."""
         missing = set(decision.partial.missing if decision.partial else ())
-        missing.update(f for w in self.waiting(decision) for f in w.fields or ())
+        missing.update(f for w in decision.warnings if w.kind is WarningKind.UNKNOWN_INPUTS for f in w.fields or ())
         missing.update(self.extraction.incomplete)
         return [f for f in self.ruleset.inputs if f in missing]
 
@@ -158,12 +242,45 @@ class CardMaker:
             return []
         return [leaf.field for leaf in condition_leaves(rule.when)]
 
+    def _population_only(self, rule_id: Any) -> bool:
+        """A rule that reads only whom an option is for (e.g. `sex equals male`): its exclusion is not news."""
+        fields = self._rule_fields(rule_id)
+        return bool(fields) and bool(self.population) and set(fields) <= set(self.population)
+
+    def by_cases(self, decision: Decision) -> list[Exclusion]:
+        """Options excluded in every completion, but by no one reason in all of them (e.g. sex not recorded:
+        "not for men" for a man, another reason for a woman). Saying "not suitable" with mixed reasons would
+        mislead; what decides them is said with the missing facts instead."""
+        if decision.partial is None:
+            return []
+        fired = set(decision.fired_rules)
+        return [e for e in decision.excluded if not any(r.rule in fired for r in e.reasons)]
+
+    def news_exclusions(self, decision: Decision) -> list[Exclusion]:
+        """The patient-view exclusions worth a card: certain by one reason, and not only "not for" the sex."""
+        cases = {e.option for e in self.by_cases(decision)}
+        out = []
+        for e in self.certain_exclusions(decision):
+            if e.option in cases:
+                continue
+            reasons = tuple(r for r in e.reasons if not self._population_only(r.rule))
+            if reasons:
+                out.append(dataclasses.replace(e, reasons=reasons))
+        return out
+
     def possible_exclusions(self, decision: Decision) -> dict[str, Possible]:
         """Options excluded in some completions of the profile, or by a rule waiting for an unrecorded fact."""
-        certain = decision.excluded_ids()
+        cases = self.by_cases(decision)
+        certain = decision.excluded_ids() - {e.option for e in cases}
         unknown = set(self.unknown(decision))
         out: dict[str, Possible] = {}
         partial = decision.partial
+        for e in cases:
+            entry = out.setdefault(e.option, Possible(e.option))
+            for reason in e.reasons:
+                entry.facts.extend(f for f in self._rule_fields(reason.rule) if f in unknown and f not in entry.facts)
+                if reason.text and reason.text not in entry.reasons and not self._population_only(reason.rule):
+                    entry.reasons.append(reason.text)
         for option, reasons in (partial.possibly_excluded if partial else {}).items():
             if option in certain:
                 continue
@@ -175,11 +292,7 @@ class CardMaker:
                 entry.facts.extend(f for f in fields if f in unknown and f not in entry.facts)
             if not entry.facts and partial:
                 entry.facts = [f for f in partial.missing if f in self.ruleset.inputs]
-        for warning in self.waiting(decision):
-            try:
-                rule = self.ruleset.rule(str(warning.rule))
-            except KeyError:
-                continue
+        for rule, fields in self.waiting(decision):
             for action in rule.then:
                 if action.kind != "exclude":
                     continue
@@ -189,7 +302,7 @@ class CardMaker:
                     entry = out.setdefault(option, Possible(option))
                     if action.text not in entry.reasons:
                         entry.reasons.append(action.text)
-                    entry.facts.extend(f for f in warning.fields or () if f not in entry.facts)
+                    entry.facts.extend(f for f in fields if f not in entry.facts)
         order = list(self.ruleset.options)
         return dict(sorted(out.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
@@ -228,8 +341,9 @@ class CardMaker:
         candidates = [c for c in decision.candidates if c.option not in possible]
         if candidates:
             cards.append(self._candidates_card(decision, candidates))
-        if decision.excluded:
-            cards.append(self._exclusions_card(self.certain_exclusions(decision)))
+        excluded = self.news_exclusions(decision)
+        if excluded:
+            cards.append(self._exclusions_card(excluded))
         if decision.referrals:
             cards.append(self._referrals_card(list(decision.referrals)))
         rule_warnings = [w for w in decision.warnings if w.kind is WarningKind.RULE]
@@ -285,7 +399,9 @@ class CardMaker:
             summary = f"Not suitable for this patient: {listing([e.label for e in excluded])}"
         detail = ["**Options excluded for this patient, with the reasons:**", ""]
         for e in excluded:
-            detail.append(f"- **{md(e.label)}**: " + " ".join(md(r.text) for r in e.reasons))
+            facts = list(dict.fromkeys(f for r in e.reasons for f in r.facts))
+            because = f" ({md('; '.join(facts))})" if facts else ""
+            detail.append(f"- **{md(e.label)}**: " + " ".join(md(r.text) for r in e.reasons) + because)
         return self.card("warning", summary, detail, ORDER_OVERRIDES, [e.option for e in excluded])
 
     def _referrals_card(self, referrals: list[Referral]) -> dict[str, Any]:
@@ -340,11 +456,12 @@ class CardMaker:
         excluded = {e.option: e for e in self.certain_exclusions(decision)}
         possible = self.possible_exclusions(decision)
         cards = []
+        alternatives = [c for c in decision.candidates if c.option not in possible]
         for order in orders:
             certain = [o for o in order.options if o in excluded]
             maybe = [o for o in order.options if o in possible]
             if certain and len(certain) == len(order.options):
-                cards.append(self._excluded_order(order, [excluded[o] for o in certain]))
+                cards.append(self._excluded_order(order, [excluded[o] for o in certain], alternatives))
             elif certain or maybe:
                 cards.append(
                     self._possibly_excluded_order(order, [excluded[o] for o in certain], [possible[o] for o in maybe])
@@ -354,7 +471,9 @@ class CardMaker:
     def _option_label(self, option: str) -> str:
         return self.ruleset.options[option].label
 
-    def _excluded_order(self, order: Order, exclusions: list[Exclusion]) -> dict[str, Any]:
+    def _excluded_order(
+        self, order: Order, exclusions: list[Exclusion], alternatives: Iterable[Candidate] = ()
+    ) -> dict[str, Any]:
         labels = [e.label for e in exclusions]
         reasons = [r.text for e in exclusions for r in e.reasons]
         summary = f"{' / '.join(labels)} is excluded for this patient: {reasons[0] if reasons else ''}"
@@ -363,7 +482,8 @@ class CardMaker:
             detail += [f"- **{md(e.label)}**: " + " ".join(md(r.text) for r in e.reasons)]
         detail += ["", "This holds whatever the facts missing from the record turn out to be."]
         detail += self._by_name(order)
-        return self.card("critical", summary, detail, ORDER_OVERRIDES, [e.option for e in exclusions])
+        suggestions = self.order_suggestions(order, list(alternatives))
+        return self.card("critical", summary, detail, ORDER_OVERRIDES, [e.option for e in exclusions], suggestions)
 
     @staticmethod
     def _by_name(order: Order) -> list[str]:

@@ -3,8 +3,10 @@
 Facts are taken only from positive evidence - a coded Condition, a final Observation, a completed
 Procedure, an active medication - so a gap in the record stays "not recorded" rather than becoming "no".
 The one exception is a set field (e.g. conditions): when every FHIR source it is read from was read in
-full, the facts found are the whole set, possibly empty; otherwise it holds the facts found, and is
-reported as incomplete. Enum facts that disagree (two diagnoses) stay unrecorded and are reported.
+full and every active item in it was classified, the facts found are the whole set, possibly empty;
+otherwise it holds the facts found and is known only in part (`partly_known`: the engine reads the other
+values as unknown, never as absent), and is reported as incomplete. Enum facts that disagree (two
+diagnoses) stay unrecorded and are reported.
 """
 
 from __future__ import annotations
@@ -94,6 +96,12 @@ class Extraction:
     profile: dict[str, Any]
     incomplete: list[str]  # fields whose FHIR sources were not all read: their absence means nothing
     notes: list[str]  # facts present in FHIR that could not be used, and why (no patient data in them)
+    # Set fields holding values found while the list is not known in full (engine/partly.py): field -> the
+    # items that could not be classified (0: a source was not read in full). The engine reads them as
+    # "these values, the rest unknown", never as the whole set.
+    partly_known: dict[str, int] = field(default_factory=dict)
+    # The chart has a problem or an active medication of the topic (mapping `relevance`; True without one).
+    relevant: bool = True
 
 
 @dataclass(frozen=True)
@@ -257,6 +265,7 @@ class _Extractor:
     numbers: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unclassified: dict[str, int] = field(default_factory=dict)  # field -> items that could not be read
+    topical: bool = False  # a problem or medication of the mapping's `relevance` was found
 
     def run(self) -> Extraction:
         self.patient()
@@ -289,11 +298,10 @@ class _Extractor:
             gender = as_str(patient.get("gender"))
             if gender in pm.genders:
                 self.add(pm.sex_field, pm.genders[gender])
-            elif gender is not None:
+            else:
                 label = self.ruleset.inputs[pm.sex_field].label
-                self.notes.append(
-                    f"{label}: the record's administrative gender ({gender}) does not decide it; record it in the form."
-                )
+                said = f"the record's administrative gender ({gender})" if isinstance(gender, str) else "the record"
+                self.notes.append(f"{label}: unknown - {said} does not give it; record it in the form.")
         if pm.age_field and "birthDate" in patient:
             age = _exact(parse_date(patient.get("birthDate")), whole_years, self.today)
             if age is None:
@@ -328,6 +336,8 @@ class _Extractor:
             if not coded and not by_text:
                 self.unread(set_fields)  # it may be one of the set's values the mapping has no code for
             for fact in coded or by_text:
+                if fact.field in self.mapping.relevance.fields:
+                    self.topical = True  # even unconfirmed or old: the chart is about the topic
                 label = self.ruleset.inputs[fact.field].label
                 if fact.max_age_days is not None:
                     since = _when(cond, "onsetDateTime", "onsetPeriod", "recordedDate")
@@ -423,6 +433,8 @@ class _Extractor:
                         self.notes.append(
                             f"{rtype}/{med.get('id')}: {names} matched by name (no known code); check the record."
                         )
+                if found.keys() & set(self.mapping.relevance.ingredients):
+                    self.topical = True
                 if not found:
                     self.unread(fields)  # it may be in a class the mapping has no code for
                 if not found and read.unresolved:
@@ -437,6 +449,7 @@ class _Extractor:
     def result(self) -> Extraction:
         profile: dict[str, Any] = dict(self.numbers)
         incomplete: list[str] = []
+        partly: dict[str, int] = {}
         for fid, types in self.mapping.sources().items():
             f = self.ruleset.inputs[fid]
             read_in_full = types <= self.data.complete and not self.unclassified.get(fid)
@@ -444,6 +457,8 @@ class _Extractor:
             if f.type == "set":
                 if found or read_in_full:
                     profile[fid] = sorted(found, key=f.codes.index)
+                if found and not read_in_full:
+                    partly[fid] = self.unclassified.get(fid, 0)
             elif len(found) == 1:
                 profile[fid] = found[0]
             elif len(found) > 1:
@@ -457,7 +472,8 @@ class _Extractor:
                     f"{f.label}: {n} active item{'s' if n != 1 else ''} in the record could not be classified "
                     f"(no code or name the mapping knows), so the list is not known in full; check the record."
                 )
-        return Extraction(profile, incomplete, self.notes)
+        relevant = self.topical or not self.mapping.relevance.declared
+        return Extraction(profile, incomplete, self.notes, partly, relevant)
 
 
 def draft_entries(context: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:

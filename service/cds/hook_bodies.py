@@ -16,6 +16,7 @@ NON_EMPTY = validate.Length(min=1)
 USER_TYPES = {
     "patient-view": ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson"),
     "order-select": ("Practitioner", "PractitionerRole"),
+    "order-sign": ("Practitioner", "PractitionerRole"),
 }
 
 
@@ -56,17 +57,30 @@ class PatientViewContext(Schema):
     encounterId = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9\-.]{1,64}$", error="must be a FHIR id"))
 
 
-class OrderSelectContext(PatientViewContext):
+class OrderSignContext(PatientViewContext):
+    """order-sign (CDS Hooks Library, hookVersion 1.0): every order to be signed is in `draftOrders`; their
+    status may not be draft (a revised order signed again)."""
+
+    userId = fields.String(required=True, validate=_reference(USER_TYPES["order-sign"]))
+    draftOrders = fields.Dict(required=True)
+
+    @validates_schema
+    def _draft_orders_bundle(self, data: dict[str, Any], **_: Any) -> None:
+        bundle = data.get("draftOrders") or {}
+        if bundle.get("resourceType") != "Bundle" or not isinstance(bundle.get("entry"), list):
+            raise ValidationError("must be a FHIR Bundle with an `entry` list", "draftOrders")
+
+
+class OrderSelectContext(OrderSignContext):
     userId = fields.String(required=True, validate=_reference(USER_TYPES["order-select"]))
     selections = fields.List(fields.String(validate=NON_EMPTY), required=True, validate=NON_EMPTY)
-    draftOrders = fields.Dict(required=True)
 
     @validates_schema
     def _selections_in_draft_orders(self, data: dict[str, Any], **_: Any) -> None:
         bundle = data.get("draftOrders") or {}
         entries = bundle.get("entry")
         if bundle.get("resourceType") != "Bundle" or not isinstance(entries, list):
-            raise ValidationError("must be a FHIR Bundle with an `entry` list", "draftOrders")
+            return  # said by _draft_orders_bundle
         ids = {
             f"{e['resource'].get('resourceType')}/{e['resource'].get('id')}"
             for e in entries
@@ -77,7 +91,11 @@ class OrderSelectContext(PatientViewContext):
             raise ValidationError(f"{missing[0]} is not an entry of draftOrders", "selections")
 
 
-CONTEXTS: dict[str, type[Schema]] = {"patient-view": PatientViewContext, "order-select": OrderSelectContext}
+CONTEXTS: dict[str, type[Schema]] = {
+    "patient-view": PatientViewContext,
+    "order-select": OrderSelectContext,
+    "order-sign": OrderSignContext,
+}
 
 
 class HookRequest(Schema):

@@ -164,6 +164,23 @@ class PatientMap:
 
 
 @dataclass(frozen=True)
+class Relevance:
+    """What makes a chart one the patient-view service speaks about: a problem or a medication of the topic.
+
+    `fields`: condition facts (by field) whose codes are the topic's problems (e.g. the diagnosis codes);
+    `ingredients`: ingredients whose active medications are the topic's. Empty (no `relevance` section):
+    every chart is relevant.
+    """
+
+    fields: tuple[str, ...] = ()
+    ingredients: tuple[str, ...] = ()
+
+    @property
+    def declared(self) -> bool:
+        return bool(self.fields or self.ingredients)
+
+
+@dataclass(frozen=True)
 class FhirMapping:
     ruleset_id: str
     version: str
@@ -179,6 +196,7 @@ class FhirMapping:
     ingredients: dict[str, Ingredient]
     medication_classes: tuple[MedicationClass, ...]
     condition_status: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_CONDITION_STATUS))
+    relevance: Relevance = field(default_factory=Relevance)
 
     def sources(self) -> dict[str, set[str]]:
         """Field id -> FHIR resource types it is read from (to know when a field's sources were all read)."""
@@ -198,6 +216,15 @@ class FhirMapping:
                 out.setdefault(fact.months_since, set()).add("Procedure")
         for cls in self.medication_classes:
             out.setdefault(cls.field, set()).update(("MedicationRequest", "MedicationStatement"))
+        return out
+
+    def orderable(self) -> dict[str, tuple[str, str, str]]:
+        """Option -> the first mapped product (system, code, display) that is an order of it, in file order."""
+        out: dict[str, tuple[str, str, str]] = {}
+        for ing in self.ingredients.values():
+            for product in ing.products:
+                if product.option and product.option not in out:
+                    out[product.option] = (product.code.system, product.code.code, product.code.display)
         return out
 
     def ingredient_of(self, system: str | None, code: str | None) -> tuple[Ingredient, Product | None] | None:
@@ -244,6 +271,7 @@ TOP_KEYS = {
     "procedures": False,
     "medications": False,
     "condition_status": False,
+    "relevance": False,
 }
 
 
@@ -292,6 +320,7 @@ class _Loader:
             r.error(("version",), f'`version` must be a semantic version in quotes like "1.0.0", not {version!r}')
         self.systems = self._systems(data.get("systems"))
         ingredients = self._ingredients((data.get("medications") or {}).get("ingredients"))
+        conditions = self._facts(data.get("conditions"), ("conditions",), "a condition")
         return FhirMapping(
             ruleset_id=self.rs.id,
             version=str(version),
@@ -301,12 +330,13 @@ class _Loader:
             reviewers=read_people(r, data.get("reviewers"), ("reviewers",), "reviewers", need_date=True),
             prefetch=self._prefetch(data.get("prefetch")),
             patient=self._patient(data.get("patient")),
-            conditions=self._facts(data.get("conditions"), ("conditions",), "a condition"),
+            conditions=conditions,
             observations=self._observations(data.get("observations")),
             procedures=self._facts(data.get("procedures"), ("procedures",), "a procedure", procedures=True),
             ingredients=ingredients,
             medication_classes=self._medications(data.get("medications"), ingredients),
             condition_status=self._condition_status(data.get("condition_status")),
+            relevance=self._relevance(data.get("relevance"), conditions, ingredients),
         )
 
     # ---- code systems and codes ----------------------------------------------------------------
@@ -671,6 +701,29 @@ class _Loader:
             if key in node:
                 out[key] = self._statuses(node, key, p, VERIFICATION_STATUSES)
         return out
+
+    def _relevance(self, node: Any, conditions: tuple[CodedFact, ...], ingredients: dict[str, Ingredient]) -> Relevance:
+        if node is None:
+            return Relevance()
+        p: Path = ("relevance",)
+        if not self.r.keys(node, p, {"conditions": False, "ingredients": False}, "`relevance`"):
+            return Relevance()
+        mapped = {c.field for c in conditions}
+        fields = self.r.text_list(node, "conditions", p, "`relevance`")
+        for fid in fields:
+            if fid not in mapped:
+                self.r.error(
+                    (*p, "conditions"), f"`{fid}` is not a field of `conditions` in this file{suggest(fid, mapped)}"
+                )
+        names = self.r.text_list(node, "ingredients", p, "`relevance`")
+        for name in names:
+            if name not in ingredients:
+                self.r.error(
+                    (*p, "ingredients"), f"`{name}` is not in `medications.ingredients`{suggest(name, ingredients)}"
+                )
+        if not fields and not names:
+            self.r.error(p, "`relevance` names condition fields, ingredients, or both")
+        return Relevance(tuple(f for f in fields if f in mapped), tuple(n for n in names if n in ingredients))
 
     def _medications(self, node: Any, ingredients: dict[str, Ingredient]) -> tuple[MedicationClass, ...]:
         if node is None:

@@ -59,7 +59,8 @@ def outcome_issues(exc: ServiceError) -> list[Issue]:
     if isinstance(exc, OutcomeError):
         return exc.issues
     if exc.field_problems:
-        return [Issue(p.message, expression=p.field) for p in exc.field_problems]
+        code = "invalid" if exc.outcome_code == "processing" else exc.outcome_code  # e.g. conflict (409)
+        return [Issue(p.message, expression=p.field, code=code) for p in exc.field_problems]
     return [Issue(exc.detail or exc.title, code=exc.outcome_code)]
 
 

@@ -1,8 +1,9 @@
 """The CDS services offered, derived from the active production rulesets that have a valid FHIR mapping.
 
 Each such ruleset gives a `patient-view` service (candidate options and exclusions for the patient) and,
-when its mapping knows which medication orders are which options, an `order-select` service (a warning
-or critical card when the selected drug is excluded). Titles, descriptions and the facts the clinician
+when its mapping knows which medication orders are which options, `order-select` and `order-sign`
+services (a warning or critical card when a selected, or to-be-signed, drug is excluded; the same
+prefetch and checks). Titles, descriptions and the facts the clinician
 must add come from the ruleset and the mapping, so a new ruleset needs no code.
 """
 
@@ -21,7 +22,8 @@ from .mapping import FhirMapping, load_mapping, mapping_path
 log = logging.getLogger(__name__)
 
 SPEC_VERSION = "2.0.1"
-HOOKS = ("patient-view", "order-select")
+HOOKS = ("patient-view", "order-select", "order-sign")
+ORDER_HOOKS = ("order-select", "order-sign")
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,12 @@ class Service:
                 | {p.option for ing in self.mapping.ingredients.values() for p in ing.products if p.option},
                 key=list(rs.options).index,
             )
-            title = f"{rs.title}: order check"
+            moment = "selected" if self.hook == "order-select" else "about to be signed"
+            title = f"{rs.title}: order check" + (" at signing" if self.hook == "order-sign" else "")
             description = (
-                f"When one of {', '.join(rs.options[o].label for o in options)} is selected, a critical card if "
-                f"the ruleset “{rs.title}” {rs.version} excludes it for this patient, a warning if facts the "
-                "record lacks decide it."
+                f"When one of {', '.join(rs.options[o].label for o in options)} is {moment}, a critical card if "
+                f"the ruleset “{rs.title}” {rs.version} excludes it for this patient (with suggestions to remove "
+                "the order or order a candidate instead), a warning if facts the record lacks decide it."
             )
         required = ", ".join(f"`{t.key}`" for t in self.mapping.prefetch.values() if t.required) or "none"
         missing = ", ".join(f.label for f in clinician if f.required) or "none"
@@ -123,7 +126,7 @@ class Catalog:
             if mapping is None:
                 continue
             for hook in HOOKS:
-                if hook == "order-select" and not offers_orders(mapping):
+                if hook in ORDER_HOOKS and not offers_orders(mapping):
                     continue
                 out[service_id(rs.id, hook)] = Service(service_id(rs.id, hook), hook, rs, mapping)
         return out

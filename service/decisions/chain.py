@@ -49,6 +49,7 @@ DECISION_FIELDS = (
     "hook_instance_hash",
 )
 CARD_FIELDS = ("uuid", "position", "option", "indicator", "summary", "rules")
+CARD_OPTIONAL = ("service_id", "suggestions")  # migration 0006: hashed only when set (older cards unchanged)
 REVISION_FORMAT = 1  # the content of ruleset_revisions.content_hash (migration 0004); same rule as FORMAT
 REVISION_FIELDS = ("sha256", "ruleset_id", "version", "tests_text", "options", "stored_at")
 FEEDBACK_FIELDS = (
@@ -102,8 +103,14 @@ def decision_content(row: Mapping[str, Any], cards: list[Mapping[str, Any]]) -> 
     content = _plain(row, DECISION_FIELDS)
     for name in DIGESTED:
         content[name] = hashlib.sha256(content[name].encode("utf-8")).hexdigest()
-    content["cards"] = [_plain(c, CARD_FIELDS) for c in sorted(cards, key=lambda c: c["position"])]
+    content["cards"] = [_card(c) for c in sorted(cards, key=lambda c: c["position"])]
     content["format"] = FORMAT
+    return content
+
+
+def _card(card: Mapping[str, Any]) -> dict[str, Any]:
+    content = _plain(card, CARD_FIELDS)
+    content.update({f: card[f] for f in CARD_OPTIONAL if card.get(f) is not None})
     return content
 
 

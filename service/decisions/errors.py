@@ -41,3 +41,13 @@ class InvalidFeedback(ServiceError, ValueError):
     @property
     def field_problems(self) -> Sequence[FieldProblem]:
         return self.errors
+
+
+class ConflictingFeedback(InvalidFeedback):
+    """A report for a card, outcome and outcomeTimestamp already stored with other content (e.g. an added
+    overrideReason). The log is append-only and one report per moment: it is refused, never dropped."""
+
+    status = 409
+    title = "Conflicting feedback"
+    outcome_code = "conflict"
+    public_detail = "Feedback with this card, outcome and outcomeTimestamp was already stored with other content."

@@ -6,12 +6,17 @@ chain stays one link per answer (its seq counts answers), and on PostgreSQL feed
 own chain head, so they never queue behind decision appends. Each row still names its card and the
 decision the card came with, and the card row names the rules behind its option.
 
-A repeated report (same card, outcome and outcomeTimestamp) is a no-op: CDS clients may resend feedback.
+A repeated report (same card, outcome and outcomeTimestamp, same content) is a no-op: CDS clients may
+resend feedback. One that adds or changes information under the same card, outcome and outcomeTimestamp
+(e.g. an overrideReason sent later) is refused with 409, never dropped: the log keeps one report per moment,
+and a later report carries its own outcomeTimestamp. Feedback is taken only by the service that issued
+the card, and an `accepted` outcome only names suggestions the card offered.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any
 
@@ -130,3 +135,61 @@ def _accepted(value: Any, at: str, problems: list[FieldProblem]) -> list[str] | 
         problems.append(FieldProblem(at, f'`{at}` must be a list of {{"id": suggestion uuid}} objects'))
         return None
     return [s["id"] for s in value]
+
+
+def against_cards(rows: list[dict[str, Any]], cards: dict[str, Any], service_id: str) -> list[FieldProblem]:
+    """What the issued cards (uuid -> row with service_id and suggestions) say against these reports."""
+    problems = []
+    for i, row in enumerate(rows):
+        at = f"feedback[{i}]"
+        card = cards.get(row["card_uuid"])
+        if card is None:
+            problems.append(FieldProblem(f"{at}.card", f"no card `{row['card_uuid']}` was issued here"))
+            continue
+        if card.service_id is None:
+            continue  # recorded before migration 0006, or not by a CDS service: nothing to check it against
+        if card.service_id != service_id:
+            problems.append(
+                FieldProblem(
+                    f"{at}.card",
+                    f"card `{row['card_uuid']}` was issued by the service `{card.service_id}`: send its feedback there",
+                )
+            )
+            continue
+        if row["outcome"] != "accepted":
+            continue
+        offered = set(json.loads(card.suggestions)) if card.suggestions else set()
+        named = json.loads(row["accepted_suggestions"] or "[]")
+        unknown = [s for s in named if s not in offered]
+        if not offered:
+            problems.append(
+                FieldProblem(f"{at}.outcome", f"card `{row['card_uuid']}` offered no suggestions to accept")
+            )
+        elif unknown:
+            problems.append(
+                FieldProblem(
+                    f"{at}.acceptedSuggestions",
+                    f"suggestion `{unknown[0]}` is not one card `{row['card_uuid']}` offered",
+                    tuple(sorted(offered)),
+                )
+            )
+    return problems
+
+
+def conflicts(rows: list[dict[str, Any]], stored: dict[tuple[Any, ...], tuple[Any, Any]]) -> list[FieldProblem]:
+    """Reports whose card, outcome and outcomeTimestamp are stored with other content (or sent twice so)."""
+    problems = []
+    seen = dict(stored)
+    for i, row in enumerate(rows):
+        key = (row["card_uuid"], row["outcome"], row["outcome_timestamp"])
+        content = (row["override_reason"], row["accepted_suggestions"])
+        if key in seen and seen[key] != content:
+            problems.append(
+                FieldProblem(
+                    f"feedback[{i}]",
+                    f"feedback for card `{row['card_uuid']}` ({row['outcome']}) at this outcomeTimestamp was already "
+                    "received with other content; send the new information with its own outcomeTimestamp",
+                )
+            )
+        seen.setdefault(key, content)
+    return problems

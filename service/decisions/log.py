@@ -24,12 +24,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..engine.answer import Decision as AnswerDecision
 from ..engine.answer import to_json
 from ..ruleset.model import Ruleset
-from ..ruleset.profile import FieldProblem
 from . import feedback as fb
 from .appends import Appends
 from .chain import canonical, decision_content, feedback_content, link_hash, revision_hash
 from .database import WRITE, Timeouts, connect
-from .errors import ConfigurationError, InvalidFeedback, LogError, RecordError
+from .errors import ConfigurationError, ConflictingFeedback, InvalidFeedback, LogError, RecordError
 from .identifiers import IdentifierKey
 from .migrate import upgrade
 from .models import Card, ChainHead, Decision, Feedback, Revision, Setting
@@ -309,29 +308,34 @@ class DecisionLog:
         sql = self._appends
         try:
             with self.writer.begin() as conn:
-                issued = dict(
-                    conn.execute(
-                        select(Card.uuid, Decision.decision_id)
+                cards = {
+                    r.uuid: r
+                    for r in conn.execute(
+                        select(Card.uuid, Card.service_id, Card.suggestions, Decision.decision_id)
                         .join(Decision, Decision.seq == Card.seq)
                         .where(Card.uuid.in_(uuids))
-                    ).all()
-                )
-                unknown = [i for i, r in enumerate(rows) if r["card_uuid"] not in issued]
-                if unknown:
-                    raise InvalidFeedback(
-                        [
-                            FieldProblem(f"feedback[{i}].card", f"no card `{rows[i]['card_uuid']}` was issued here")
-                            for i in unknown
-                        ]
-                    )
-                seen = {
-                    tuple(r)
-                    for r in conn.execute(
-                        select(Feedback.card_uuid, Feedback.outcome, Feedback.outcome_timestamp).where(
-                            Feedback.card_uuid.in_(uuids)
-                        )
                     )
                 }
+                issued = {u: r.decision_id for u, r in cards.items()}
+                problems = fb.against_cards(rows, cards, service_id)
+                if problems:
+                    raise InvalidFeedback(problems)
+                stored_reports = {
+                    (r.card_uuid, r.outcome, r.outcome_timestamp): (r.override_reason, r.accepted_suggestions)
+                    for r in conn.execute(
+                        select(
+                            Feedback.card_uuid,
+                            Feedback.outcome,
+                            Feedback.outcome_timestamp,
+                            Feedback.override_reason,
+                            Feedback.accepted_suggestions,
+                        ).where(Feedback.card_uuid.in_(uuids))
+                    )
+                }
+                conflicts = fb.conflicts(rows, stored_reports)
+                if conflicts:
+                    raise ConflictingFeedback(conflicts)
+                seen = set(stored_reports)
                 dbapi = conn.connection.dbapi_connection
                 seq, prev_hash = sql.lock_head(dbapi, "feedback")
                 received = _now()
@@ -397,10 +401,13 @@ def _card_rows(decision: AnswerDecision, cards: list[dict[str, Any]]) -> list[di
     rows = []
     for position, card in enumerate(cards):
         uuid, summary, indicator = card.get("uuid"), card.get("summary"), card.get("indicator")
-        option = card.get("option")
-        texts = (uuid, summary, indicator) + ((option,) if option is not None else ())
+        option, service = card.get("option"), card.get("service")
+        texts = (uuid, summary, indicator, *(t for t in (option, service) if t is not None))
         if not (uuid and all(isinstance(t, str) for t in texts)):
             raise ValueError("a card to record needs uuid, summary and indicator (text), and option (text) if any")
+        offered = [s.get("uuid") for s in card.get("suggestions") or () if isinstance(s, dict)]
+        if not all(isinstance(u, str) and u for u in offered):
+            raise ValueError("a card's suggestions to record each need a uuid (text)")
         rows.append(
             {
                 "uuid": uuid,
@@ -409,6 +416,8 @@ def _card_rows(decision: AnswerDecision, cards: list[dict[str, Any]]) -> list[di
                 "indicator": indicator,
                 "summary": summary,
                 "rules": canonical(rules_of.get(option, []) if option else []),
+                "service_id": service,
+                "suggestions": canonical(offered) if offered else None,
             }
         )
     return rows

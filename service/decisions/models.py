@@ -133,6 +133,8 @@ class Card(Base):
     indicator: Mapped[str] = mapped_column(String(20))
     summary: Mapped[str] = mapped_column(Text)
     rules: Mapped[str] = mapped_column(Text)  # JSON list of the rules behind the card's option
+    service_id: Mapped[str | None] = mapped_column(String(100))  # the CDS service that issued it (0006)
+    suggestions: Mapped[str | None] = mapped_column(Text)  # canonical JSON list of its suggestion uuids (0006)
 
 
 class Feedback(Base):

@@ -16,6 +16,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..engine import Engine, InvalidProfile, TooManyCompletions
+from ..engine.partly import marked_in
 from ..registry import Registry
 from ..ruleset import RulesetError, load_text
 from ..ruleset.model import Ruleset
@@ -49,7 +50,10 @@ def replay(log: DecisionLog, registry: Registry, decision_id: str) -> dict[str, 
     recorded = {c: json.loads(getattr(row, c)) for c in COMPARED}
     profile = json.loads(row.profile)
     # A decision made with required facts missing (CDS Hooks) is replayed the same way: over every completion.
-    partial = "partial" in json.loads(row.decision)
+    stored_decision = json.loads(row.decision)
+    partial = "partial" in stored_decision
+    # Sets the record gave only in part (engine/partly.py) are replayed as such, not as whole lists.
+    partly = marked_in(stored_decision.get("warnings") or ())
     report: dict[str, Any] = {
         "decision_id": decision_id,
         "recorded": {
@@ -61,13 +65,13 @@ def replay(log: DecisionLog, registry: Registry, decision_id: str) -> dict[str, 
     if stored is None:
         report["stored_revision"] = {"available": False, "ruleset": {"sha256": row.ruleset_sha256}, "reason": problem}
     else:
-        report["stored_revision"] = _run(stored, registry, profile, recorded, partial)
+        report["stored_revision"] = _run(stored, registry, profile, recorded, partial, partly)
 
     current = registry.get(row.ruleset_id)
     if current is None:
         report["current_revision"] = {"available": False, "reason": f"ruleset `{row.ruleset_id}` is not loaded now"}
     else:
-        report["current_revision"] = _run(current.ruleset, registry, profile, recorded, partial)
+        report["current_revision"] = _run(current.ruleset, registry, profile, recorded, partial, partly)
     return report
 
 
@@ -101,14 +105,19 @@ def _stored_ruleset(revision: Row[Any]) -> tuple[Ruleset | None, str]:
 
 
 def _run(
-    ruleset: Ruleset, registry: Registry, profile: Any, recorded: dict[str, list[str]], partial: bool = False
+    ruleset: Ruleset,
+    registry: Registry,
+    profile: Any,
+    recorded: dict[str, list[str]],
+    partial: bool = False,
+    partly: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Evaluate on the active engine if this revision is the active one, else on a fresh engine."""
     active = registry.get(ruleset.id)
     shared = active is not None and active.ruleset.sha256 == ruleset.sha256
     engine = active.engine if shared and active else Engine(ruleset)
     try:
-        checked = engine.check(profile, partial=partial)
+        checked = engine.check(profile, partial=partial, partly_known=partly)
         result = outcome(engine.decide_partial(checked) if partial else engine.decide(checked))
     except TooManyCompletions as exc:
         return {

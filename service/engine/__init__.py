@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ServiceError
@@ -14,12 +14,13 @@ from ..ruleset.model import Compare, Rule, Ruleset, condition_leaves
 from ..ruleset.validator import FieldProblem, ProfileCheck, profile_validator
 from ..ruleset.words import describe, describe_action
 from . import reference
-from .answer import Decision, Explanation, RuleExplanation, RuleStatus
+from .answer import Decision, Explanation, RuleExplanation, RuleStatus, Warning, WarningKind
 from .assemble import Assembler
 from .durable import DurableRuleset
 from .partial import TooManyCompletions, decide_partial
+from .partly import PartlyKnown, is_known, mark
 
-__all__ = ["Engine", "InvalidProfile", "TooManyCompletions"]
+__all__ = ["Engine", "InvalidProfile", "PartlyKnown", "TooManyCompletions"]
 
 
 class InvalidProfile(ServiceError, ValueError):
@@ -64,15 +65,22 @@ class Engine:
             if fields:
                 self._kleene.append((rule, reference.compile_condition(ruleset, rule.when), tuple(fields)))
 
-    def check(self, profile: Any, partial: bool = False) -> dict[str, Any]:
+    def check(
+        self, profile: Any, partial: bool = False, partly_known: Mapping[str, int] | None = None
+    ) -> dict[str, Any]:
         """Validate and type a raw profile (the ruleset's validator); raises InvalidProfile with its problems.
 
+        `partly_known` names set inputs whose listed values are only those found (field -> how many items
+        could not be classified): they are marked PartlyKnown, so no rule reads them as the whole set.
         The decision methods take only what this returns: the engine never validates a second time.
         """
         result = self.validator.check(profile, partial=partial)
         if not result.ok:
             raise InvalidProfile(result)
-        return result.profile
+        if not partly_known:
+            return result.profile
+        sets = [f.id for f in self.ruleset.inputs.values() if f.type == "set"]
+        return mark(result.profile, partly_known, sets)
 
     def fired(self, profile: dict[str, Any]) -> list[str]:
         return self.durable.fired(profile)
@@ -92,7 +100,7 @@ class Engine:
     ) -> list[tuple[Rule, list[str]]]:
         out = []
         for rule, cond, fields in self._kleene:
-            missing = [f for f in fields if f not in profile]
+            missing = [f for f in fields if not is_known(profile, f)]
             if not missing or rule.id in fired:
                 continue
             if sets is not None and not Assembler.could_change(rule, *sets):
@@ -109,11 +117,35 @@ class Engine:
     def decide(self, profile: dict[str, Any], explain: bool = False) -> Decision:
         fired = self.durable.fired(profile)
         decision = self.assembler.assemble(
-            fired, pending=lambda offered, excluded: self._undecided(profile, fired, (offered, excluded))
+            fired,
+            pending=lambda offered, excluded: self._undecided(profile, fired, (offered, excluded)),
+            profile=profile,
         )
+        partly = self._partly_warnings(profile)
+        if partly:
+            decision = dataclasses.replace(decision, warnings=(*decision.warnings, *partly))
         if explain:
             decision = dataclasses.replace(decision, explanation=self.explain(profile, fired))
         return decision
+
+    def _partly_warnings(self, profile: dict[str, Any]) -> list[Warning]:
+        """Say which set inputs are known only in part, and how many items were not classified."""
+        out = []
+        for fid, value in profile.items():
+            if not isinstance(value, PartlyKnown):
+                continue
+            f = self.ruleset.inputs[fid]
+            found = ", ".join(f.value_label(v) for v in value) or "none"
+            n = value.unclassified
+            items = f"{n} item{'s' if n != 1 else ''} could not be classified" if n else "it was not read in full"
+            out.append(
+                Warning(
+                    kind=WarningKind.UNKNOWN_INPUTS,
+                    fields=(fid,),
+                    text=f"{f.label} known only in part ({items}); found: {found}. Record the full list.",
+                )
+            )
+        return out
 
     def decide_partial(self, profile: dict[str, Any], explain: bool = False) -> Decision:
         """A decision over every completion of the missing required facts (see partial.py)."""
@@ -146,7 +178,9 @@ class Engine:
             )
         return Explanation(
             profile={k: list(v) if isinstance(v, tuple) else v for k, v in profile.items()},
-            unknown_inputs=tuple(f for f in rs.inputs if f not in profile),
+            unknown_inputs=tuple(
+                f for f in rs.inputs if not is_known(profile, f) and self.assembler.applicable(f, profile)
+            ),
             rules=tuple(rules),
         )
 

@@ -24,6 +24,7 @@ from ..ruleset.model import EVIDENCE_LEVELS, OPTION_KINDS
 
 __all__ = [
     "Candidate",
+    "CaveatNote",
     "Citation",
     "Decision",
     "Evidence",
@@ -64,7 +65,7 @@ class WarningKind(StrEnum):
     """Every kind of warning a decision can carry (one list for the engine and the OpenAPI document)."""
 
     RULE = "rule"  # a rule's own warning text
-    UNKNOWN_INPUTS = "unknown_inputs"  # a rule could apply once unrecorded optional facts are recorded
+    UNKNOWN_INPUTS = "unknown_inputs"  # an unrecorded optional fact that could change the answer (one per input)
     MISSING_REQUIRED = "missing_required"  # required facts missing: only what holds for every value is certain
     REVIEW_OVERDUE = "review_overdue"  # the ruleset is past its review date (it keeps answering, and says so)
 
@@ -88,7 +89,9 @@ class RulesetRef:
 @_frozen
 class Citation:
     id: str
-    citation: str
+    citation: str | None = _field(
+        "Left out in the default view: the catalogue is at GET /v1/rulesets/<id>.", default=None
+    )
     url: str | None = None
     evidence: str | None = None
 
@@ -96,8 +99,31 @@ class Citation:
 @_frozen
 class Evidence:
     level: str = _field(one_of=EVIDENCE_LEVELS)
-    note: str
+    note: str | None = _field("The auditors' evidence note; only in the full view.", default=None)
     references: tuple[Citation, ...]
+
+
+@_frozen
+class Reason:
+    rule: str
+    text: str | None = _field(
+        "The rule's short text. Left out of a candidate's or referral's reasons in the default view, where"
+        " `rationale` holds the same texts in the same order.",
+        default=None,
+    )
+    facts: tuple[str, ...] = _field(
+        "The patient's facts that made the rule fire, in the inputs' labels (generated, not written).", default=()
+    )
+    detail: str | None = None
+    evidence: str | None = _field("The rule's evidence note; only in the full view.", default=None)
+
+
+@_frozen
+class CaveatNote:
+    text: str
+    detail: str | None = None
+    evidence: str | None = None
+    rule: str | None = _field("The rule that adds the caveat (none for the option's standing caveats).", default=None)
 
 
 @_frozen
@@ -111,9 +137,14 @@ class Candidate:
     cost: str | None = None
     strength: str = _field("Strongest strength given by the rules (see the ruleset's strengths).")
     rationale: tuple[str, ...] = _field("Why, one entry per rule that recommends it.")
-    caveats: tuple[str, ...]
+    caveats: tuple[str, ...] = _field("The short caveat texts that apply to this patient, each once.")
     evidence: Evidence
     rules: tuple[str, ...] = _field("Ids of the rules behind this entry.")
+    reasons: tuple[Reason, ...] = _field("One per recommending rule: its short text and the facts.", default=())
+    detail: str | None = None
+    caveat_notes: tuple[CaveatNote, ...] | None = _field(
+        "The caveats with their detail and evidence; only in the full view.", default=None
+    )
 
 
 @_frozen
@@ -127,12 +158,8 @@ class Referral:
     cost: str | None = None
     rationale: tuple[str, ...] = _field("Why, one entry per rule that refers.")
     rules: tuple[str, ...] = _field("Ids of the rules behind this entry.")
-
-
-@_frozen
-class Reason:
-    rule: str
-    text: str
+    reasons: tuple[Reason, ...] = _field("One per referring rule: its short text and the facts.", default=())
+    detail: str | None = None
 
 
 @_frozen
@@ -140,6 +167,9 @@ class Exclusion:
     option: str
     label: str
     reasons: tuple[Reason, ...]
+    until_recorded: tuple[str, ...] | None = _field(
+        "Inputs not recorded among the facts behind the exclusion: to consider once recorded.", default=None
+    )
 
 
 @_frozen
@@ -148,6 +178,9 @@ class Warning:
     rule: str | None = _field("The rule behind the warning (none for missing required facts).", default=None)
     fields: tuple[str, ...] | None = _field("Inputs not recorded.", default=None)
     text: str
+    options: tuple[str, ...] | None = _field(
+        "Options the unrecorded input could change (unknown_inputs).", default=None
+    )
 
 
 @_frozen

@@ -53,6 +53,7 @@ from ..ruleset.model import (
     Ruleset,
     condition_leaves,
 )
+from .partly import PartlyKnown
 
 TYPE_FIELD = "t"
 TYPE_TAG = "__profile__"
@@ -178,6 +179,11 @@ class FactShape:
                 continue
             if kind == "plain":
                 fact[fid] = value
+            elif kind == "set" and isinstance(value, PartlyKnown):
+                # Known in part (engine/partly.py): the values found are true, the rest and the marker left out.
+                for flag, code in extra:
+                    if code in value:
+                        fact[flag] = True
             elif kind == "set":
                 fact[_set_marker(fid)] = len(value)
                 for flag, code in extra:

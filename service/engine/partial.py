@@ -89,13 +89,21 @@ def aggregate(ruleset: Ruleset, missing: list[str], decisions: list[Decision]) -
             text=f"Not recorded: {labels}. Only what holds whatever their values is shown as certain.",
         )
     ]
+    prompts: dict[tuple[str, ...] | None, Warning] = {}
     for d in decisions:
         for w in d.warnings:
-            # A rule's own warning counts when it holds for every completion; a rule that could apply
-            # once an optional fact is recorded is worth saying whenever it is so in any completion.
+            # A rule's own warning counts when it holds for every completion; an unrecorded optional fact
+            # that could change the answer is worth asking for whenever it could in any completion (the
+            # completion where it could change the most options speaks for the input).
+            if w.kind is WarningKind.UNKNOWN_INPUTS:
+                prev = prompts.get(w.fields)
+                if prev is None or len(w.options or ()) > len(prev.options or ()):
+                    prompts[w.fields] = w
+                continue
             keep = w.rule in always if w.kind is WarningKind.RULE else w.rule not in always
             if keep and w not in warnings:
                 warnings.append(w)
+    warnings.extend(sorted(prompts.values(), key=lambda w: -len(w.options or ())))
     return Decision(
         ruleset=decisions[0].ruleset,
         candidates=tuple(candidates),

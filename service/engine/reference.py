@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..ruleset.model import (
+    OPERATORS,
     All,
     Compare,
     Condition,
@@ -27,6 +28,7 @@ from ..ruleset.model import (
     condition_leaves,
 )
 from ..ruleset.words import describe
+from .partly import PartlyKnown, is_known, partly
 
 Tri = bool | None  # True, False, or None for "unknown"
 Profile = dict[str, Any]
@@ -69,9 +71,10 @@ def evaluate(ruleset: Ruleset, cond: Condition, profile: Profile) -> Tri:
         actual = profile.get(cond.field)
         if actual is None:
             return None
-        return compare(ruleset.inputs[cond.field], cond.op, cond.value, actual)
+        result = compare(ruleset.inputs[cond.field], cond.op, cond.value, actual)
+        return partly(cond.op, result) if isinstance(actual, PartlyKnown) else result
     if isinstance(cond, Presence):
-        return (cond.field in profile) == cond.known
+        return is_known(profile, cond.field) == cond.known
     if isinstance(cond, Not):
         inner = evaluate(ruleset, cond.item, profile)
         return None if inner is None else not inner
@@ -124,17 +127,19 @@ def compile_condition(ruleset: Ruleset, cond: Condition) -> Compiled:
     false one ends the evaluation early. Order does not change the three-valued result.
     """
     if isinstance(cond, Compare):
-        name = cond.field
-        test = _test(ruleset.inputs[name], cond.op, cond.value)
+        name, op = cond.field, cond.op
+        test = _test(ruleset.inputs[name], op, cond.value)
 
         def leaf(p: Profile) -> Tri:
             actual = p.get(name)
-            return None if actual is None else test(actual)
+            if actual is None:
+                return None
+            return partly(op, test(actual)) if isinstance(actual, PartlyKnown) else test(actual)
 
         return leaf
     if isinstance(cond, Presence):
         name, known = cond.field, cond.known
-        return lambda p: (name in p) == known
+        return lambda p: is_known(p, name) == known
     if isinstance(cond, Not):
         inner = compile_condition(ruleset, cond.item)
 
@@ -193,7 +198,7 @@ def explain_condition(ruleset: Ruleset, cond: Condition, profile: Profile) -> di
             "operator": cond.op,
             "value": list(cond.value) if isinstance(cond.value, tuple) else cond.value,
             "actual": list(actual) if isinstance(actual, tuple) else actual,
-            "known": actual is not None,
+            "known": is_known(profile, cond.field),
             "result": status,
             "text": describe(ruleset, cond),
         }
@@ -202,7 +207,7 @@ def explain_condition(ruleset: Ruleset, cond: Condition, profile: Profile) -> di
             "type": "known" if cond.known else "unknown",
             "field": cond.field,
             "label": ruleset.inputs[cond.field].label,
-            "known": cond.field in profile,
+            "known": is_known(profile, cond.field),
             "result": status,
             "text": describe(ruleset, cond),
         }
@@ -213,3 +218,43 @@ def explain_condition(ruleset: Ruleset, cond: Condition, profile: Profile) -> di
         "result": status,
         "items": [explain_condition(ruleset, c, profile) for c in cond.items],
     }
+
+
+Leaf = Compare | Presence
+
+
+def _flip(leaf: Leaf) -> Leaf:
+    if isinstance(leaf, Compare):
+        return Compare(leaf.field, OPERATORS[leaf.op], leaf.value, leaf.line)
+    return Presence(leaf.field, not leaf.known, leaf.line)
+
+
+def compile_reasons(ruleset: Ruleset, cond: Condition) -> Callable[[Profile], list[Leaf]]:
+    """For a condition that is true: the leaves that made it true, with `not` pushed down to them.
+
+    `all` needs every part, so every part's leaves; `any` is made true by its true parts only. Under a
+    negation the roles swap (a false `all` is made false by its false parts), and each leaf is given in
+    the form that held (e.g. `not pregnant = true` becomes `pregnant = false`). The facts of a reason are
+    worded from these leaves, so a reason can only state what its rule actually tested.
+    """
+
+    def build(c: Condition, positive: bool) -> Callable[[Profile], list[Leaf]]:
+        if isinstance(c, (Compare, Presence)):
+            leaf = c if positive else _flip(c)
+            return lambda p: [leaf]
+        if isinstance(c, Not):
+            return build(c.item, not positive)
+        parts = [(compile_condition(ruleset, item), build(item, positive)) for item in c.items]
+        every = isinstance(c, All) == positive  # all (or a negated any): every part holds
+        wanted = positive
+
+        def reasons(p: Profile) -> list[Leaf]:
+            out: list[Leaf] = []
+            for test, why in parts:
+                if every or test(p) is wanted:
+                    out.extend(why(p))
+            return out
+
+        return reasons
+
+    return build(cond, True)

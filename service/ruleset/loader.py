@@ -146,11 +146,15 @@ def _build(r: TreeReader, data: Any, file: str, text: str, sha: str) -> Ruleset 
     if "keywords" in data and not keywords:
         r.error(("keywords",), "`keywords` must list at least one keyword")
 
+    raw_rules = data.get("rules")
+    if isinstance(raw_rules, list):  # ids like H-5, M-3, TX-1: a short text must not name them
+        ids = (item.get("id") for item in raw_rules if isinstance(item, dict))
+        r.rule_ids = tuple(i for i in ids if isinstance(i, str) and "-" in i and any(ch.isdigit() for ch in i))
     references = read_references(r, data.get("references"))
     strengths = read_strengths(r, data.get("strengths"))
     groups = read_groups(r, data.get("groups"))
     inputs = read_inputs(r, data.get("inputs"), groups)
-    options = read_options(r, data.get("options"), references)
+    options = read_options(r, data.get("options"), references, inputs)
 
     ruleset = Ruleset(
         id=rid,

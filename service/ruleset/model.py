@@ -38,6 +38,7 @@ class InputField:
     maximum: int | None = None
     unit: str = ""
     line: int | None = None
+    applies_when: Condition | None = None  # None: always applies; else asked only when not false
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -83,6 +84,43 @@ class Course:
     maintenance: str = ""
 
 
+PATIENT_KEYS: tuple[str, ...] = (
+    "what",
+    "how",
+    "results",
+    "maintenance",
+    "cost",
+    "common_effects",
+    "serious_effects",
+    "tell",
+)
+
+
+@dataclass(frozen=True)
+class PatientText:
+    """Plain-language texts of an option for the patient handout (every key optional)."""
+
+    what: str = ""
+    how: str = ""
+    results: str = ""
+    maintenance: str = ""
+    cost: str = ""
+    common_effects: str = ""
+    serious_effects: str = ""
+    tell: str = ""
+
+
+@dataclass(frozen=True)
+class Caveat:
+    """A caveat in its layers: the short text, a longer detail, the auditors' evidence, and when it applies."""
+
+    text: str
+    detail: str = ""
+    evidence: str = ""
+    when: Condition | None = None
+    line: int | None = None
+
+
 @dataclass(frozen=True)
 class Option:
     id: str
@@ -94,9 +132,12 @@ class Option:
     cost: str = ""
     evidence_level: str = "not_applicable"
     evidence_note: str = ""
-    caveats: tuple[str, ...] = ()
+    caveats: tuple[str, ...] = ()  # the short texts of `caveat_items`, in file order
     references: tuple[str, ...] = ()
     line: int | None = None
+    detail: str = ""
+    caveat_items: tuple[Caveat, ...] = ()
+    patient: PatientText = field(default_factory=PatientText)
 
 
 # ---- conditions -------------------------------------------------------------------------------
@@ -182,6 +223,9 @@ class Action:
     options: tuple[str, ...] = ()
     strength: str = ""
     text: str = ""
+    detail: str = ""
+    evidence: str = ""
+    when: Condition | None = None  # caveats only: shown only when true for the profile
 
 
 @dataclass(frozen=True)
@@ -195,7 +239,13 @@ class Rule:
     line: int | None = None
 
 
-INVARIANT_KINDS = ("never_candidate", "always_excluded", "always_referral", "some_candidate_or_referral")
+INVARIANT_KINDS = (
+    "never_candidate",
+    "always_excluded",
+    "always_referral",
+    "at_most",
+    "some_candidate_or_referral",
+)
 
 
 @dataclass(frozen=True)
@@ -206,6 +256,7 @@ class Invariant:
     kind: str
     options: tuple[str, ...] = ()
     line: int | None = None
+    strength: str = ""  # `at_most`: the strongest strength the options may have as candidates
 
 
 @dataclass(frozen=True)

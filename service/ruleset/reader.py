@@ -14,6 +14,14 @@ IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 RESERVED_FIELDS = {"sid", "t", "id"}
 
+# The text layers (rulesets/README.md, "Text layers"): what a clinician reads first is short and free of
+# authoring marks; the marks live in the evidence layer, for auditors.
+SHORT_MAX, DETAIL_MAX, EVIDENCE_MAX, PATIENT_MAX = 160, 600, 1500, 400
+TAG = re.compile(r"\[[^\]]*\]")
+HARD_ID = re.compile(r"\bH-\d+[A-Za-z]*\b")
+# A sentence ends at . ! or ? followed by a space and a capital or digit; common abbreviations do not end one.
+SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\betc)(?<!\bDr)(?<!\bapprox)[.!?]\s+[A-Z0-9(]")
+
 
 Path = tuple[Any, ...]
 
@@ -30,6 +38,7 @@ class TreeReader:
         self.src = src
         self.problems: list[Problem] = []
         self.rule: str | None = None
+        self.rule_ids: tuple[str, ...] = ()  # ids a short text must not name (set by the loader)
 
     def error(self, path: Path, message: str, line: int | None = None) -> None:
         self.problems.append(Problem(self.file, line or self.src.line(path), self.rule, message))
@@ -67,6 +76,14 @@ class TreeReader:
             return ()
         return tuple(v.strip() for v in value)
 
+    def layered(self, node: Any, key: str, path: Path, what: str, layer: str, required: bool = False) -> str:
+        """A text of one layer (`short`, `detail`, `evidence`, `patient`, `long`), checked against its limits."""
+        value = self.text(node, key, path, what, required=required)
+        if value:
+            for message in layer_problems(value, layer, self.rule_ids):
+                self.error((*path, key), f"`{key}` of {what} {message}")
+        return value
+
     def date(self, node: Any, key: str, path: Path, what: str) -> dt.date | None:
         value = node.get(key) if isinstance(node, dict) else None
         if value is None:
@@ -95,3 +112,32 @@ def kind_of(value: Any) -> str:
         list: "a list",
         dict: "a mapping",
     }.get(type(value), type(value).__name__)
+
+
+def layer_problems(text: str, layer: str, rule_ids: Any = ()) -> list[str]:
+    """Why a text does not fit its layer (empty when it does). `long`: regimen, course, cost (tags allowed)."""
+    limit = {"short": SHORT_MAX, "detail": DETAIL_MAX, "evidence": EVIDENCE_MAX, "patient": PATIENT_MAX}.get(
+        layer, DETAIL_MAX
+    )
+    out = []
+    if len(text) > limit:
+        out.append(f"is {len(text)} characters; a {layer} text has at most {limit}")
+    if layer in ("evidence", "long"):
+        return out
+    tag = TAG.search(text)
+    if tag:
+        out.append(f"carries the tag `{tag.group(0)}`: tags belong in `evidence`")
+    if "§" in text:
+        out.append("cites a section (`§`): section numbers belong in `evidence`")
+    if layer == "short":
+        hard = HARD_ID.search(text)
+        if hard:
+            out.append(f"names the exclusion id `{hard.group(0)}`: ids belong in `evidence`")
+        else:
+            for rid in rule_ids:
+                if re.search(rf"(?<![\w-]){re.escape(rid)}(?![\w-])", text):
+                    out.append(f"names the rule id `{rid}`: ids belong in `evidence`")
+                    break
+        if SENTENCE_END.search(text.rstrip(".!? ")):
+            out.append("has more than one sentence; a short text is one sentence (put the rest in `detail`)")
+    return out

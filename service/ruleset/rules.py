@@ -57,12 +57,13 @@ def read_rules(r: TreeReader, node: Any, rs: Ruleset) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+_LAYERS = {"detail": False, "evidence": False}
 ACTION_KEYS = {
-    "recommend": {"recommend": True, "strength": True, "rationale": True},
-    "exclude": {"exclude": True, "reason": True},
-    "caveat": {"caveat": True, "text": True},
-    "refer": {"refer": True, "rationale": True},
-    "warn": {"warn": True},
+    "recommend": {"recommend": True, "strength": True, "rationale": True, **_LAYERS},
+    "exclude": {"exclude": True, "reason": True, **_LAYERS},
+    "caveat": {"caveat": True, "text": True, **_LAYERS, "when": False},
+    "refer": {"refer": True, "rationale": True, **_LAYERS},
+    "warn": {"warn": True, **_LAYERS},
 }
 
 
@@ -82,8 +83,13 @@ def _actions(r: TreeReader, node: Any, path: Path, rs: Ruleset) -> tuple[Action,
         kind = kinds[0]
         if not r.keys(item, p, ACTION_KEYS[kind], f"a `{kind}` action"):
             continue
+        what = f"a `{kind}` action"
+        layers = {
+            "detail": r.layered(item, "detail", p, what, "detail"),
+            "evidence": r.layered(item, "evidence", p, what, "evidence"),
+        }
         if kind == "warn":
-            out.append(Action("warn", text=r.text(item, "warn", p, "a warning")))
+            out.append(Action("warn", text=r.layered(item, "warn", p, "a warning", "short", required=True), **layers))
             continue
         options = item[kind]
         if isinstance(options, str):
@@ -107,7 +113,9 @@ def _actions(r: TreeReader, node: Any, path: Path, rs: Ruleset) -> tuple[Action,
                     (*p, "strength"), f"strength {strength!r} is not declared in `strengths`{suggest(strength, ids)}"
                 )
         text_key = {"recommend": "rationale", "exclude": "reason", "caveat": "text", "refer": "rationale"}[kind]
-        out.append(Action(kind, tuple(options), strength or "", r.text(item, text_key, p, f"a `{kind}` action")))
+        text = r.layered(item, text_key, p, what, "short", required=True)
+        when = parse_condition(r, item["when"], (*p, "when"), rs) if "when" in item else None
+        out.append(Action(kind, tuple(options), strength or "", text, when=when, **layers))
     return tuple(out)
 
 
@@ -138,6 +146,21 @@ def read_invariants(r: TreeReader, node: Any, rs: Ruleset) -> tuple[Invariant, .
             continue
         kind = kinds[0]
         options: tuple[str, ...] = ()
+        strength = ""
+        if kind == "at_most":
+            cap = item[kind]
+            strengths = [s.id for s in rs.strengths]
+            if not isinstance(cap, dict) or set(cap) != {"strength", "options"}:
+                r.error((*p, kind), "`at_most` takes `strength` (a strength id) and `options` (a list of options)")
+                continue
+            strength = cap["strength"]
+            if strength not in strengths:
+                r.error(
+                    (*p, kind, "strength"),
+                    f"`{strength}` is not a strength{suggest(str(strength), strengths)}: one of {', '.join(strengths)}",
+                )
+                continue
+            item = {**item, kind: cap["options"]}
         if kind == "some_candidate_or_referral":
             if item[kind] is not True:
                 r.error((*p, kind), "`some_candidate_or_referral` takes the value true")
@@ -155,5 +178,6 @@ def read_invariants(r: TreeReader, node: Any, rs: Ruleset) -> tuple[Invariant, .
                     )
             options = tuple(raw)
         when = parse_condition(r, item["when"], (*p, "when"), rs) if "when" in item else None
-        out.append(Invariant(iid, r.text(item, "title", p, f"invariant `{iid}`"), when, kind, options, r.src.line(p)))
+        title = r.text(item, "title", p, f"invariant `{iid}`")
+        out.append(Invariant(iid, title, when, kind, options, r.src.line(p), strength))
     return tuple(out)

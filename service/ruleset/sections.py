@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from types import SimpleNamespace
 from typing import Any
 
+from .conditions import parse_condition
 from .errors import suggest
 from .model import (
     EVIDENCE_LEVELS,
     FIELD_TYPES,
     OPTION_KINDS,
+    PATIENT_KEYS,
+    Caveat,
+    Condition,
     Course,
     InputField,
     Option,
+    PatientText,
     Person,
     Reference,
     Strength,
     Value,
+    condition_leaves,
 )
-from .reader import IDENT, RESERVED_FIELDS, RULE_ID, Path, TreeReader
+from .reader import IDENT, RESERVED_FIELDS, RULE_ID, Path, TreeReader, layer_problems
 
 
 def read_people(r: TreeReader, node: Any, path: Path, what: str, need_date: bool) -> tuple[Person, ...]:
@@ -110,7 +118,18 @@ INPUT_KEYS = {
     "min": False,
     "max": False,
     "unit": False,
+    "applies_when": False,
 }
+
+
+def vocabulary(inputs: dict[str, InputField]) -> Any:
+    """What parse_condition reads of a ruleset (its inputs), for conditions read before the ruleset exists."""
+    return SimpleNamespace(inputs=inputs)
+
+
+def condition_of(r: TreeReader, node: Any, path: Path, inputs: dict[str, InputField]) -> Condition | None:
+    """A `when` / `applies_when` condition, in the rules' language (type-checked against the inputs)."""
+    return parse_condition(r, node, path, vocabulary(inputs))
 
 
 def read_inputs(r: TreeReader, node: Any, groups: tuple[tuple[str, str], ...]) -> dict[str, InputField]:
@@ -176,6 +195,17 @@ def read_inputs(r: TreeReader, node: Any, groups: tuple[tuple[str, str], ...]) -
             unit=item.get("unit", "") if isinstance(item.get("unit"), str) else "",
             line=r.src.line(p),
         )
+    for fid, item in node.items():  # after every input is known: a condition may name a later one
+        if fid not in fields or not isinstance(item, dict) or "applies_when" not in item:
+            continue
+        p = ("inputs", fid, "applies_when")
+        cond = condition_of(r, item["applies_when"], p, fields)
+        if cond is None:
+            continue
+        if fid in {leaf.field for leaf in condition_leaves(cond)}:
+            r.error(p, f"`applies_when` of input `{fid}` names `{fid}` itself; it must depend on other inputs")
+            continue
+        fields[fid] = dataclasses.replace(fields[fid], applies_when=cond)
     return fields
 
 
@@ -203,16 +233,21 @@ OPTION_KEYS = {
     "label": True,
     "kind": True,
     "summary": True,
+    "detail": False,
     "regimen": False,
     "course": False,
     "cost": False,
     "evidence": True,
     "caveats": False,
     "references": False,
+    "patient": False,
 }
+CAVEAT_KEYS = {"text": True, "detail": False, "evidence": False, "when": False}
 
 
-def read_options(r: TreeReader, node: Any, refs: dict[str, Reference]) -> dict[str, Option]:
+def read_options(
+    r: TreeReader, node: Any, refs: dict[str, Reference], inputs: dict[str, InputField]
+) -> dict[str, Option]:
     options: dict[str, Option] = {}
     if not isinstance(node, dict) or not node:
         if node is not None:
@@ -235,9 +270,9 @@ def read_options(r: TreeReader, node: Any, refs: dict[str, Reference]) -> dict[s
             cp = (*p, "course")
             if r.keys(c, cp, {"sessions": False, "time_to_response": False, "maintenance": False}, f"course of {what}"):
                 course = Course(
-                    sessions=r.text(c, "sessions", cp, what, False),
-                    time_to_response=r.text(c, "time_to_response", cp, what, False),
-                    maintenance=r.text(c, "maintenance", cp, what, False),
+                    sessions=r.layered(c, "sessions", cp, what, "long"),
+                    time_to_response=r.layered(c, "time_to_response", cp, what, "long"),
+                    maintenance=r.layered(c, "maintenance", cp, what, "long"),
                 )
         level, note = "not_applicable", ""
         ev = item.get("evidence")
@@ -249,23 +284,72 @@ def read_options(r: TreeReader, node: Any, refs: dict[str, Reference]) -> dict[s
                     (*ep, "level"), f"evidence level {level!r} of {what} is not valid{suggest(level, EVIDENCE_LEVELS)}"
                 )
                 level = "not_applicable"
-            note = r.text(ev, "note", ep, what)
+            note = r.layered(ev, "note", ep, what, "evidence", required=True)
         option_refs = read_refs(r, item, p, refs, what)
+        caveats = _caveats(r, item.get("caveats"), (*p, "caveats"), what, inputs)
         options[oid] = Option(
             id=oid,
             label=r.text(item, "label", p, what),
             kind=kind if kind in OPTION_KINDS else "",  # invalid: reported once, checked nowhere else
-            summary=r.text(item, "summary", p, what),
-            regimen=r.text(item, "regimen", p, what, False),
+            summary=r.layered(item, "summary", p, what, "short", required=True),
+            regimen=r.layered(item, "regimen", p, what, "long"),
             course=course,
-            cost=r.text(item, "cost", p, what, False),
+            cost=r.layered(item, "cost", p, what, "long"),
             evidence_level=level,
             evidence_note=note,
-            caveats=r.text_list(item, "caveats", p, what),
+            caveats=tuple(c.text for c in caveats),
             references=option_refs,
             line=r.src.line(p),
+            detail=r.layered(item, "detail", p, what, "detail"),
+            caveat_items=caveats,
+            patient=_patient(r, item.get("patient"), (*p, "patient"), what),
         )
     return options
+
+
+def _caveats(r: TreeReader, node: Any, path: Path, what: str, inputs: dict[str, InputField]) -> tuple[Caveat, ...]:
+    """Standing caveats: plain short texts, or {text, detail, evidence, when} mappings."""
+    if node is None:
+        return ()
+    if isinstance(node, str):
+        node = [node]
+    if not isinstance(node, list):
+        r.error(path, f"`caveats` of {what} must be a list of texts or {{text, detail, evidence, when}} mappings")
+        return ()
+    out = []
+    for i, item in enumerate(node):
+        p = (*path, i)
+        if isinstance(item, str):
+            text = item.strip()
+            if not text:
+                r.error(p, f"caveat {i + 1} of {what} must be non-empty text")
+            for message in layer_problems(text, "short", r.rule_ids):
+                r.error(p, f"caveat {i + 1} of {what} {message}")
+            out.append(Caveat(text=text, line=r.src.line(p)))
+            continue
+        if not r.keys(item, p, CAVEAT_KEYS, f"a caveat of {what}"):
+            continue
+        cwhat = f"a caveat of {what}"
+        when = condition_of(r, item["when"], (*p, "when"), inputs) if "when" in item else None
+        out.append(
+            Caveat(
+                text=r.layered(item, "text", p, cwhat, "short", required=True),
+                detail=r.layered(item, "detail", p, cwhat, "detail"),
+                evidence=r.layered(item, "evidence", p, cwhat, "evidence"),
+                when=when,
+                line=r.src.line(p),
+            )
+        )
+    return tuple(out)
+
+
+def _patient(r: TreeReader, node: Any, path: Path, what: str) -> PatientText:
+    """The plain-language handout texts of an option (fixed keys, each optional)."""
+    if node is None:
+        return PatientText()
+    if not r.keys(node, path, dict.fromkeys(PATIENT_KEYS, False), f"`patient` of {what}"):
+        return PatientText()
+    return PatientText(**{k: r.layered(node, k, path, f"`patient` of {what}", "patient") for k in PATIENT_KEYS})
 
 
 def read_refs(

@@ -94,6 +94,10 @@ def allowed_words(f: InputField) -> str:
     return ", ".join(f"`{v.code}` ({v.label})" for v in f.values)
 
 
+def _strength_label(rs: Ruleset, sid: str) -> str:
+    return next((s.label for s in rs.strengths if s.id == sid), sid).lower()
+
+
 def invariant_words(rs: Ruleset, inv: Invariant) -> str:
     """The statement an invariant makes, in words (its scope, then its claim)."""
     scope = f"when {describe(rs, inv.when)}, " if inv.when is not None else "for every valid profile, "
@@ -102,6 +106,34 @@ def invariant_words(rs: Ruleset, inv: Invariant) -> str:
         "never_candidate": f"{opts} is never a candidate",
         "always_excluded": f"{opts} is always excluded",
         "always_referral": f"{opts} is always a referral",
+        "at_most": f"{opts} is never a candidate stronger than {_strength_label(rs, inv.strength)}",
         "some_candidate_or_referral": "there is at least one candidate or referral",
     }[inv.kind]
     return scope + claim
+
+
+BOUND_WORDS = {"below": "under {}", "at_most": "{} or under", "above": "over {}", "at_least": "{} or over"}
+
+
+def fact_words(ruleset: Ruleset, leaf: Compare | Presence, profile: dict[str, Any]) -> str:
+    """The patient's fact behind one deciding leaf, in the input's label: "Trying to conceive: yes",
+    "Relevant conditions include Heart failure", "Age: 16 (under 18)", "Relevant conditions: not recorded".
+
+    The words come from the profile's own value and the leaf the rule tested, never from a rule's text.
+    """
+    f = ruleset.inputs[leaf.field]
+    actual = profile.get(leaf.field)
+    if isinstance(leaf, Presence) or actual is None:
+        return f"{f.label}: not recorded" if actual is None else f"{f.label}: recorded"
+    if f.type == "set":
+        wanted = leaf.value if isinstance(leaf.value, tuple) else (leaf.value,)
+        if leaf.op in ("contains", "contains_any"):
+            present = [f.value_label(v) for v in f.codes if v in wanted and v in actual]
+            return f"{f.label} include {', '.join(present)}"
+        return f"{f.label}: none of {', '.join(f.value_label(v) for v in f.codes if v in wanted)}"
+    if f.type == "boolean":
+        return f"{f.label}: {'yes' if actual else 'no'}"
+    if f.type == "integer":
+        bound = BOUND_WORDS.get(leaf.op)
+        return f"{f.label}: {actual} ({bound.format(leaf.value)})" if bound else f"{f.label}: {actual}"
+    return f"{f.label}: {f.value_label(actual)}"

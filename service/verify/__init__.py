@@ -145,6 +145,9 @@ def invariant_holds(ruleset: Ruleset, inv: Invariant, profile: dict[str, Any], d
         return set(inv.options) <= excluded
     if inv.kind == "always_referral":
         return set(inv.options) <= referrals
+    if inv.kind == "at_most":
+        rank = {s.id: i for i, s in enumerate(ruleset.strengths)}
+        return all(rank[c.strength] >= rank[inv.strength] for c in decision.candidates if c.option in inv.options)
     return bool(candidates or referrals)
 
 

@@ -109,6 +109,17 @@ class Encoding:
     def candidate(self, option: str) -> z3.BoolRef:
         return z3.And(self._any_rule("recommend", option), z3.Not(self.excluded(option)))
 
+    def stronger(self, option: str, strength: str) -> z3.BoolRef:
+        """The option is a candidate with a strength stronger than `strength` (strengths: strongest first)."""
+        rank = {s.id: i for i, s in enumerate(self.rs.strengths)}
+        firing = [
+            self.fires[r.id]
+            for r in self.rs.rules
+            for a in r.then
+            if a.kind == "recommend" and option in a.options and rank[a.strength] < rank[strength]
+        ]
+        return z3.And(z3.Or(*firing), z3.Not(self.excluded(option))) if firing else z3.BoolVal(False)
+
     def referral(self, option: str) -> z3.BoolRef:
         return z3.And(self._any_rule("refer", option), z3.Not(self.excluded(option)))
 
@@ -124,6 +135,8 @@ class Encoding:
             return z3.And(*[self.excluded(o) for o in inv.options])
         if inv.kind == "always_referral":
             return z3.And(*[self.referral(o) for o in inv.options])
+        if inv.kind == "at_most":
+            return z3.And(*[z3.Not(self.stronger(o, inv.strength)) for o in inv.options])
         return self.some_answer()
 
     # ---- solving ---------------------------------------------------------------------------

@@ -303,7 +303,11 @@ def assert_conformant(body: Any) -> list[dict[str, Any]]:
         detail = card.get("detail", "")
         assert isinstance(detail, str) and "<" not in detail and ">" not in detail.replace("&gt;", "")
         for link in card.get("links", []):
-            assert link["label"] and link["url"].startswith(("http://", "https://")) and link["type"] == "absolute"
+            assert (
+                link["label"]
+                and link["url"].startswith(("http://", "https://"))
+                and link["type"] in ("absolute", "smart")
+            )
             assert "appContext" not in link
         for reason in card.get("overrideReasons", []):
             assert reason["system"] and reason["code"] and reason["display"]

@@ -75,7 +75,10 @@ def test_patient_view_cards_are_certain_and_name_the_missing_facts(cds: CdsClien
     # Spironolactone is not a certain option: an unrecorded pregnancy would exclude it.
     also = next(line for line in cards[0]["detail"].splitlines() if "also possible" in line)
     assert "Spironolactone" in also and "Platelet-rich plasma" in also
-    assert any(s.startswith("Not suitable") and "Oral finasteride" in s and "Oral minoxidil" in s for s in summaries)
+    # Oral minoxidil is excluded for her heart failure; oral finasteride only because she is a woman ("not for
+    # women" is who the option is for, not news about this patient): no card says it.
+    assert any(s.startswith("Not suitable") and "Oral minoxidil" in s for s in summaries)
+    assert not any("Oral finasteride" in s for s in summaries if s.startswith("Not suitable"))
     facts = next(c for c in cards if c["summary"].startswith("Record"))
     assert "Extent of hair loss" in facts["summary"] and "Response to finasteride" in facts["summary"]
     # Pregnancy is not recorded for a woman: the card says which options it decides.
@@ -279,3 +282,148 @@ def test_an_order_without_a_dose_form_says_which_form_is_excluded(cds: CdsClient
     assert [c["indicator"] for c in cards] == ["warning"], cards
     assert "check which form is ordered" in cards[0]["summary"]
     assert "does not say its dose form" in cards[0]["detail"]
+
+
+# ---- actionable cards: suggestions, and feedback checked against them (issue 13 item 6) --------------
+
+
+def heart_failure_woman_orders_oral_minoxidil(cds: CdsClient) -> dict[str, Any]:
+    prefetch = woman(
+        conditions=bundle(condition("L64.9"), condition("I50.9")),
+        pregnancy=bundle(observation("82810-3", "LA26683-5", "2026-11-20")),
+        lactation=bundle(observation("63895-7", "LA29253-4", "2026-11-20")),
+    )
+    request = hook_request("order-select", prefetch=prefetch, context=order_context("197987"))
+    (card,) = assert_conformant(cds.post(ORDER_SELECT, request).get_json())
+    return card
+
+
+def test_a_critical_order_card_suggests_removing_the_order_or_ordering_a_candidate_instead(cds: CdsClient) -> None:
+    card = heart_failure_woman_orders_oral_minoxidil(cds)
+    assert card["indicator"] == "critical"
+    assert card["selectionBehavior"] == "at-most-one"
+    remove, instead = card["suggestions"]
+    assert remove["isRecommended"] is True and "isRecommended" not in instead
+    assert remove["actions"] == [
+        {
+            "type": "delete",
+            "description": remove["actions"][0]["description"],
+            "resourceId": "MedicationRequest/draft-0",
+        }
+    ]
+    # Spironolactone is a candidate whatever the missing facts are, and the mapping has a product code for it.
+    delete, create = instead["actions"]
+    assert delete == remove["actions"][0]
+    assert create["type"] == "create" and create["description"]
+    order = create["resource"]
+    assert order["resourceType"] == "MedicationRequest" and order["status"] == "draft" and order["intent"] == "order"
+    assert order["subject"] == {"reference": "Patient/p1"}
+    assert order["medicationCodeableConcept"]["coding"][0]["code"] == "200820"
+    assert "dosageInstruction" not in order  # no dose is proposed
+    assert len({remove["uuid"], instead["uuid"], card["uuid"]}) == 3
+
+
+def test_accepted_feedback_names_suggestions_the_card_offered(cds: CdsClient, app: Flask) -> None:
+    card = heart_failure_woman_orders_oral_minoxidil(cds)
+    path = ORDER_SELECT + "/feedback"
+    remove = card["suggestions"][0]["uuid"]
+
+    def accepted(*ids: str, at: str = "2026-11-22T10:15:00Z") -> dict[str, Any]:
+        return {
+            "card": card["uuid"],
+            "outcome": "accepted",
+            "acceptedSuggestions": [{"id": i} for i in ids],
+            "outcomeTimestamp": at,
+        }
+
+    resp = cds.post(path, {"feedback": [accepted("never-issued")]})
+    assert resp.status_code == 400
+    assert resp.get_json()["issue"][0]["expression"] == ["feedback[0].acceptedSuggestions"]
+    resp = cds.post(path, {"feedback": [accepted(remove, "never-issued")]})
+    assert resp.status_code == 400
+    assert count(app, Feedback) == 0
+    assert cds.post(path, {"feedback": [accepted(remove)]}).status_code == 200
+    assert count(app, Feedback) == 1
+    with app.extensions["decision_log"].engine.connect() as conn:
+        stored = conn.execute(select(Feedback.accepted_suggestions, Feedback.service_id)).one()
+    assert tuple(stored) == (f'["{remove}"]', "cds-fixture-order-select")
+
+
+def test_feedback_is_taken_only_by_the_service_that_issued_the_card(cds: CdsClient, app: Flask) -> None:
+    card = heart_failure_woman_orders_oral_minoxidil(cds)
+    item = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-22T10:15:00Z"}
+    resp = cds.post(PATIENT_VIEW + "/feedback", {"feedback": [item]})
+    assert resp.status_code == 400
+    issue = resp.get_json()["issue"][0]
+    assert issue["expression"] == ["feedback[0].card"] and "cds-fixture-order-select" in issue["diagnostics"]
+    assert count(app, Feedback) == 0
+    assert cds.post(ORDER_SELECT + "/feedback", {"feedback": [item]}).status_code == 200
+
+
+def test_a_card_without_suggestions_cannot_be_accepted(cds: CdsClient, issued: list[dict[str, Any]]) -> None:
+    item = {
+        "card": issued[0]["uuid"],
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": issued[0]["uuid"]}],
+        "outcomeTimestamp": "2026-11-22T10:15:00Z",
+    }
+    resp = cds.post(PATIENT_VIEW + "/feedback", {"feedback": [item]})
+    assert resp.status_code == 400 and resp.get_json()["issue"][0]["expression"] == ["feedback[0].outcome"]
+
+
+def test_a_repeated_report_that_adds_information_is_refused_not_dropped(
+    cds: CdsClient, app: Flask, issued: list[dict[str, Any]]
+) -> None:
+    path = PATIENT_VIEW + "/feedback"
+    first = {"card": issued[0]["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-22T10:15:00Z"}
+    assert cds.post(path, {"feedback": [first]}).status_code == 200
+    reason = issued[0]["overrideReasons"][0]
+    richer = {**first, "overrideReason": {"reason": {"system": reason["system"], "code": reason["code"]}}}
+    resp = cds.post(path, {"feedback": [richer]})
+    assert resp.status_code == 409
+    body = resp.get_json()
+    assert body["resourceType"] == "OperationOutcome" and body["issue"][0]["code"] == "conflict"
+    assert "own outcomeTimestamp" in body["issue"][0]["diagnostics"]
+    assert count(app, Feedback) == 1
+    # The same information under its own timestamp is a new report, appended.
+    assert cds.post(path, {"feedback": [{**richer, "outcomeTimestamp": "2026-11-22T10:16:00Z"}]}).status_code == 200
+    assert count(app, Feedback) == 2
+
+
+# ---- order-sign: the same checks for every order about to be signed (issue 13 item 6) --------------
+
+ORDER_SIGN = ORDER_SELECT.replace("order-select", "order-sign")
+
+
+def test_order_sign_checks_every_draft_order_like_order_select(cds: CdsClient) -> None:
+    pregnant = woman(pregnancy=bundle(observation("82810-3", "LA15173-0", "2026-11-20")))
+    context = order_context("200172", "11289")  # finasteride (excluded in pregnancy) and warfarin (not mapped)
+    del context["selections"]
+    context["draftOrders"]["entry"][0]["resource"]["status"] = "active"  # a revised order signed again
+    cards = assert_conformant(
+        cds.post(ORDER_SIGN, hook_request("order-sign", prefetch=pregnant, context=context)).get_json()
+    )
+    assert [c["indicator"] for c in cards] == ["critical"]
+    assert cards[0]["summary"].startswith("Oral finasteride is excluded for this patient: Not in pregnancy")
+    assert cards[0]["suggestions"][0]["actions"][0]["resourceId"] == "MedicationRequest/draft-0"
+    remove = cards[0]["suggestions"][0]["uuid"]
+    item = {
+        "card": cards[0]["uuid"],
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": remove}],
+        "outcomeTimestamp": "2026-11-22T10:15:00Z",
+    }
+    assert cds.post(ORDER_SIGN + "/feedback", {"feedback": [item]}).status_code == 200
+
+
+def test_order_sign_needs_its_draft_orders_and_a_practitioner(cds: CdsClient) -> None:
+    body = hook_request("order-sign", prefetch=full_prefetch())
+    resp = cds.post(ORDER_SIGN, body)
+    assert resp.status_code == 400 and resp.get_json()["issue"][0]["expression"] == ["context.draftOrders"]
+    body = hook_request(
+        "order-sign", prefetch=full_prefetch(), context={**order_context("200172"), "userId": "Patient/p1"}
+    )
+    resp = cds.post(ORDER_SIGN, body)
+    assert resp.status_code == 400 and resp.get_json()["issue"][0]["expression"] == ["context.userId"]
+    wrong_hook = hook_request("order-select", prefetch=full_prefetch(), context=order_context("200172"))
+    assert cds.post(ORDER_SIGN, wrong_hook).status_code == 400

@@ -216,7 +216,7 @@ def test_warfarin_in_every_shape_excludes_prp(real: CdsClient, warfarin: str) ->
     prefetch = record(shape("aga"), meds=(shape(warfarin),))
     cards = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=prefetch)))
     card = exclusions_card(cards)
-    assert "Platelet-rich plasma" in card["detail"] and "anticoagulant" in card["detail"]
+    assert "Platelet-rich plasma" in card["detail"] and "Relevant medications include Anticoagulant" in card["detail"]
     facts = "\n".join(c.get("detail", "") for c in cards)
     assert ("matched by name" in facts) == (warfarin in ("warfarin_text_only", "warfarin_unknown_code"))
 
@@ -233,7 +233,7 @@ def test_medication_reference_to_the_prefetch_bundle_is_followed(
 ) -> None:
     prefetch = record(shape("aga"), meds=tuple(shape(m) for m in meds), included=tuple(shape(i) for i in included))
     cards = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=prefetch)))
-    assert "anticoagulant" in exclusions_card(cards)["detail"]
+    assert "Relevant medications include Anticoagulant" in exclusions_card(cards)["detail"]
 
 
 def test_medication_reference_to_a_contained_medication_is_followed(real: CdsClient) -> None:
@@ -243,7 +243,7 @@ def test_medication_reference_to_a_contained_medication_is_followed(real: CdsCli
     cards = cards_of(
         real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=record(shape("aga"), meds=(request,))))
     )
-    assert "anticoagulant" in exclusions_card(cards)["detail"]
+    assert "Relevant medications include Anticoagulant" in exclusions_card(cards)["detail"]
 
 
 def test_medication_reference_is_read_from_the_fhir_server_with_the_token(real: CdsClient) -> None:
@@ -264,7 +264,7 @@ def test_medication_reference_is_read_from_the_fhir_server_with_the_token(real: 
             },
         )
         cards = cards_of(real.post(PATIENT_VIEW, body))
-        assert "anticoagulant" in exclusions_card(cards)["detail"]
+        assert "Relevant medications include Anticoagulant" in exclusions_card(cards)["detail"]
         assert [r["path"] for r in server.requests] == ["/fhir/Medication/med-only-on-server"]
     finally:
         server.close()
@@ -476,9 +476,9 @@ def test_an_unclassified_medication_leaves_the_medications_unknown_and_is_counte
         lines = [line for line in excluded["detail"].splitlines() if line.startswith("- **Platelet-rich plasma")]
         return lines[0] if lines else ""
 
-    assert "the medications (anticoagulant or antiplatelet therapy)" in prp_exclusion(cards)
+    assert "Relevant medications: not recorded" in prp_exclusion(cards)
     known = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=record(shape("aga")))))
-    assert "medications" not in prp_exclusion(known)
+    assert "Relevant medications: not recorded" not in prp_exclusion(known)
 
 
 def test_an_unclassified_condition_makes_an_oral_minoxidil_order_a_warning_not_silence(real: CdsClient) -> None:
@@ -487,5 +487,111 @@ def test_an_unclassified_condition_makes_an_oral_minoxidil_order_a_warning_not_s
     # Ruleset 1.1.0 withholds oral minoxidil while the conditions are not known (H-5U): with an unclassified
     # condition that holds in every completion, so the order card is critical and names the conditions.
     assert [c["indicator"] for c in unclassified] == ["critical"]
-    assert "record the conditions" in unclassified[0]["summary"].lower()
+    assert "conditions are recorded" in unclassified[0]["summary"].lower()
     assert len(unclassified) >= len(quiet)
+
+
+# ---- a set with values found and items not classified is known only in part (issue 13 item 2) ---------
+
+
+def coded_condition(rid: str, system: str, code: str, display: str) -> dict[str, Any]:
+    cond = shape("hf_icd_oid")
+    cond["id"] = rid
+    cond["code"] = {"coding": [{"system": system, "code": code, "display": display}], "text": display}
+    return cond
+
+
+HYPERKALAEMIA = ("hyperk", "http://hl7.org/fhir/sid/icd-10-cm", "E87.5", "Hyperkalemia")
+
+
+def rule_text(app: Flask, rule_id: str) -> str:
+    """The first exclusion text of a rule of the default ruleset, as the cards write it."""
+    ruleset = app.extensions["registry"].get(RULESET).ruleset
+    action = next(a for a in ruleset.rule(rule_id).then if a.kind == "exclude")
+    return " ".join(action.text.split())
+
+
+def test_a_found_condition_beside_an_unclassified_one_does_not_make_the_list_whole(
+    real: CdsClient, real_app: Flask
+) -> None:
+    # Hyperkalaemia is classified, prediabetes is not: the conditions are "hyperkalaemia, and perhaps more",
+    # so oral minoxidil (whose exclusions are other conditions) stays withheld until the list is recorded.
+    partly = record(shape("aga"), coded_condition(*HYPERKALAEMIA), shape("unmapped_condition"))
+    cards = cards_of(order_select(real, partly, draft("197987")))
+    assert [c["indicator"] for c in cards] == ["critical"], cards
+    assert rule_text(real_app, "H-5U")[:40] in cards[0]["detail"]  # withheld until the conditions are recorded
+
+    view = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=partly)))
+    facts = next(c for c in view if c["summary"].startswith(("Record", "Check facts")))
+    assert "Relevant conditions: 1 active item in the record could not be classified" in facts["detail"]
+    assert "Relevant conditions** (the record could not be read in full)" in facts["detail"]
+
+
+def test_found_values_still_decide_when_the_list_is_known_only_in_part(real: CdsClient, real_app: Flask) -> None:
+    # Heart failure found beside an unclassified condition: the H-5 exclusion holds (a known fact), and the
+    # order card says so; warfarin beside an unclassified medication still excludes PRP for anticoagulation.
+    hf = record(shape("aga"), shape("hf_synthea"), shape("unmapped_condition"))
+    (card,) = cards_of(order_select(real, hf, draft("197987")))
+    assert card["indicator"] == "critical" and rule_text(real_app, "H-5")[:40] in card["detail"]
+
+    meds = record(shape("aga"), meds=(shape("warfarin_synthea"), shape("unmapped_medication")))
+    view = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=meds)))
+    excluded = next(c for c in view if c["summary"].startswith("Not suitable"))
+    prp = next(line for line in excluded["detail"].splitlines() if line.startswith("- **Platelet-rich plasma"))
+    assert "anticoagula" in prp.lower()
+    facts = next(c for c in view if c["summary"].startswith(("Record", "Check facts")))
+    assert "Relevant medications: 1 active item in the record could not be classified" in facts["detail"]
+
+
+# ---- relevance: a chart about hair loss, cards that change something (issue 13 item 5) ----------------
+
+
+def medication(rid: str, code: str, display: str) -> dict[str, Any]:
+    med = shape("warfarin_synthea")
+    med["id"] = rid
+    med["medicationCodeableConcept"] = {
+        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code, "display": display}],
+        "text": display,
+    }
+    return med
+
+
+def test_a_chart_without_a_hair_loss_problem_or_medication_gets_no_patient_view_card(real: CdsClient) -> None:
+    # A man with heart failure on warfarin, a woman with nothing coded: no "not suitable" card for anyone.
+    man = record(shape("hf_synthea"), meds=(shape("warfarin_synthea"),))
+    assert cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=man))) == []
+    woman = record(patient="patient_woman")
+    assert cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f2", prefetch=woman))) == []
+    # The order services still check every order of a drug the mapping knows, chart problem or not.
+    assert indicators(order_select(real, man, draft("197987"))) == ["critical"]
+
+
+def test_a_hair_loss_medication_alone_makes_the_chart_relevant(real: CdsClient) -> None:
+    finasteride = record(meds=(medication("fin-1", "310346", "Finasteride 5 MG Oral Tablet"),))
+    assert cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=finasteride)))
+    provisional = record(shape("aga_provisional"))
+    assert cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=provisional)))
+
+
+def test_not_for_men_is_never_a_card(real: CdsClient) -> None:
+    cards = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=record(shape("aga")))))
+    assert cards
+    for card in cards:
+        assert "Spironolactone" not in card["summary"], card["summary"]
+        assert "Not used in men" not in card.get("detail", ""), card["detail"]
+
+
+def test_unknown_sex_is_stated_and_no_exclusion_mixes_male_and_female_reasons(real: CdsClient) -> None:
+    for gender in (None, "other", "unknown"):
+        rec = record(shape("aga"))
+        if gender is None:
+            del rec["patient"]["gender"]
+        else:
+            rec["patient"]["gender"] = gender
+        cards = cards_of(real.post(PATIENT_VIEW, hook_request("patient-view", "f1", prefetch=rec)))
+        facts = next(c for c in cards if c["summary"].startswith("Record"))
+        assert "Sex" in facts["summary"]
+        assert "- Sex: unknown - the record" in facts["detail"]
+        assert not any(c["summary"].startswith("Not suitable: Spironolactone") for c in cards), cards
+        for card in cards:
+            assert "Not used in men" not in card.get("detail", "")

@@ -44,9 +44,11 @@ def test_discovery_lists_one_service_per_hook(cds: CdsClient) -> None:
     resp = cds.get("/cds-services")
     assert resp.status_code == 200 and resp.mimetype == "application/json"
     services = {s["id"]: s for s in resp.get_json()["services"]}
-    assert set(services) == {f"{RULESET_ID}-patient-view", f"{RULESET_ID}-order-select"}
+    assert set(services) == {f"{RULESET_ID}-patient-view", f"{RULESET_ID}-order-select", f"{RULESET_ID}-order-sign"}
     assert services[f"{RULESET_ID}-patient-view"]["hook"] == "patient-view"
     assert services[f"{RULESET_ID}-order-select"]["hook"] == "order-select"
+    assert services[f"{RULESET_ID}-order-sign"]["hook"] == "order-sign"
+    assert services[f"{RULESET_ID}-order-sign"]["prefetch"] == services[f"{RULESET_ID}-order-select"]["prefetch"]
     for service in services.values():
         for key in ("id", "hook", "title", "description", "prefetch", "usageRequirements", "version"):
             assert isinstance(service[key], str | dict) and service[key], key

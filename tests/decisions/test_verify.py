@@ -24,7 +24,14 @@ def logged(app: Flask) -> list[str]:
     ids = []
     for age in (30, 31):
         ids.append(make_decision(registry, None, {**PROFILE, "age": age}, channel="api", recorder=log).decision_id)
-    card = {"uuid": "card-1", "option": "topical", "indicator": "info", "summary": "Topical"}
+    card = {
+        "uuid": "card-1",
+        "option": "topical",
+        "indicator": "info",
+        "summary": "Topical",
+        "service": "svc",
+        "suggestions": [{"uuid": "suggestion-1"}],
+    }
     prepared = prepare(registry, None, PROFILE)
     ids.append(commit(prepared, log, channel="cds-hooks", cards=[card]).decision_id)
     log.record_feedback(
@@ -164,6 +171,8 @@ EDITS: dict[str, tuple[str, dict[str, str]]] = {
             "indicator": "'warning'",
             "summary": "'Oral'",
             "rules": "'[]'",
+            "service_id": "'other-service'",
+            "suggestions": "'[\"suggestion-2\"]'",
         },
     ),
     "feedback": (

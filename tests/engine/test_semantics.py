@@ -136,7 +136,8 @@ def test_exclusion_beats_recommendation_and_reasons_are_kept() -> None:
     ]
     d = decide(rules, {**BASE, "pregnant": True})
     assert d["candidates"] == []
-    assert d["excluded"][0] == {"option": "x", "label": "X", "reasons": [{"rule": "exc", "text": "not in pregnancy"}]}
+    reason = {"rule": "exc", "text": "not in pregnancy", "facts": ["Pregnant: yes"]}
+    assert d["excluded"][0] == {"option": "x", "label": "X", "reasons": [reason]}
     assert d["fired_rules"] == ["rec", "exc"]
 
 
@@ -174,7 +175,11 @@ def test_caveats_attach_to_candidates_and_warnings_name_unknown_inputs() -> None
     assert d["candidates"][0]["caveats"] == ["standing caveat", "watch"]
     kinds = [(w["kind"], w.get("rule"), w.get("fields")) for w in d["warnings"]]
     assert ("rule", "cav", None) in kinds
-    assert ("unknown_inputs", "preg", ["pregnant"]) in kinds
+    assert ("unknown_inputs", None, ["pregnant"]) in kinds
+    assert kinds.index(("rule", "cav", None)) < kinds.index(("unknown_inputs", None, ["pregnant"]))
+    prompt = next(w for w in d["warnings"] if w["kind"] == "unknown_inputs")
+    assert prompt["options"] == ["x"]
+    assert prompt["text"].startswith("Record pregnant: could rule out X")
     assert d["excluded"] == []
 
 
@@ -216,7 +221,7 @@ def test_partial_decision_keeps_what_holds_for_every_completion() -> None:
         assert d["partial"]["possible_candidates"] == ["x"]
         # Optional facts not recorded are still reported, as in a complete decision.
         d = to_json(engine.decide_partial(engine.check({"sex": "female"}, partial=True)))
-        pending = [(w["rule"], w["fields"]) for w in d["warnings"] if w["kind"] == "unknown_inputs"]
-        assert pending == [("preg", ["pregnant"])]
+        pending = [(w["fields"], w["options"]) for w in d["warnings"] if w["kind"] == "unknown_inputs"]
+        assert pending == [(["pregnant"], ["x", "y"])]  # x is a candidate in the adult completions
     finally:
         engine.close()

@@ -183,12 +183,28 @@ def test_no_rulesets_loaded(make_app, tmp_path: Path) -> None:
 
 
 def test_decision_is_recorded_with_channel_api(app: Flask, client: FlaskClient) -> None:
-    d = client.post("/v1/evaluations", json={"profile": VALID_PROFILE}).get_json()
+    d = client.post("/v1/evaluations", json={"profile": VALID_PROFILE, "view": "full"}).get_json()
     record = recorded(app, d["decision_id"])
     assert record is not None
     assert record["channel"] == "api"
     assert record["profile"] == VALID_PROFILE
     assert record["decision"] == d
+
+
+def test_default_view_is_compact_and_the_log_keeps_the_full_decision(app: Flask, client: FlaskClient) -> None:
+    d = client.post("/v1/evaluations", json={"profile": VALID_PROFILE}).get_json()
+    full = recorded(app, d["decision_id"])["decision"]
+    assert [c["option"] for c in d["candidates"]] == [c["option"] for c in full["candidates"]]
+    for compact, inlined in zip(d["candidates"], full["candidates"], strict=True):
+        assert "note" not in compact["evidence"] and inlined["evidence"]["note"]
+        assert "caveat_notes" not in compact
+        assert compact["evidence"]["level"] == inlined["evidence"]["level"]
+        assert compact["evidence"]["references"] == [{"id": r["id"]} for r in inlined["evidence"]["references"]]
+        assert compact["caveats"] == inlined["caveats"]
+    body = assert_problem(
+        client.post("/v1/evaluations", json={"profile": VALID_PROFILE, "view": "short"}), 422, "validation-error"
+    )
+    assert "default, full" in error_for(body, "view")["message"]
 
 
 def test_unrecorded_decision_is_a_503_and_not_logged_with_data(

@@ -104,14 +104,14 @@ def test_body_over_the_limit_is_413(make_app) -> None:
 
 def test_body_must_be_an_object(client: FlaskClient) -> None:
     problem = assert_problem(post(client, [with_profile()]), 422, "validation-error")
-    assert problem["errors"][0]["allowed"] == ["ruleset", "profile", "explain"]
+    assert problem["errors"][0]["allowed"] == ["ruleset", "profile", "explain", "view"]
 
 
 def test_unknown_top_level_field(client: FlaskClient) -> None:
     problem = assert_problem(post(client, {**with_profile(), "explian": True}), 422, "validation-error")
     err = error_for(problem, "explian")
     assert "did you mean `explain`" in err["message"]
-    assert err["allowed"] == ["ruleset", "profile", "explain"]
+    assert err["allowed"] == ["ruleset", "profile", "explain", "view"]
     assert err["pointer"] == "/explian"
 
 

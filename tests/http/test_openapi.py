@@ -22,7 +22,7 @@ from .conftest import RULESET_ID, VALID_PROFILE, write_ruleset
 
 NOT_API = {"static", "docs.asset", "docs.init_script"}  # files, not endpoints
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
-HTML_PAGES = ("pages.", "decision_pages.", "clinician.")  # pages for people, not API
+HTML_PAGES = ("pages.", "decision_pages.", "clinician.", "smart.")  # pages for people (and the SMART launch), not API
 
 
 @pytest.fixture

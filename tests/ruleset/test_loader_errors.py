@@ -175,3 +175,118 @@ def test_yaml_aliases_are_refused(example_text: str) -> None:
     text = example_text.replace("    title: Heart failure\n", "    title: &t Heart failure\n    description: *t\n")
     msgs = problems(text)
     assert any("anchors and aliases are not allowed" in m for m in msgs), msgs
+
+
+# ---- text layers (issue 11) -----------------------------------------------------------------------
+
+
+def test_short_text_refuses_tags_sections_ids_length_and_second_sentences(example_text: str) -> None:
+    text = (
+        example_text.replace("reason: Heart failure.", "reason: 'Heart failure [V: label] (§8).'")
+        .replace("rationale: First-line topical option.", "rationale: First-line (H-5). Also cheap.")
+        .replace("summary: An oral treatment taken daily.", "summary: " + "An oral treatment " * 10)
+    )
+    msgs = problems(text)
+    joined = "\n".join(msgs)
+    heart = line_of(text, "reason: 'Heart failure [V")
+    assert f"bad.yaml:{heart}: rule `heart`: `reason` of a `exclude` action carries the tag `[V: label]`" in joined
+    assert f"bad.yaml:{heart}: rule `heart`: `reason` of a `exclude` action cites a section (`§`)" in joined
+    first = line_of(text, "rationale: First-line (H-5)")
+    assert (
+        f"bad.yaml:{first}: rule `adult-confirmed`: `rationale` of a `recommend` action names the exclusion id `H-5`"
+        in joined
+    )
+    assert (
+        f"bad.yaml:{first}: rule `adult-confirmed`: `rationale` of a `recommend` action has more than one sentence"
+        in joined
+    )
+    summary = line_of(text, "summary: An oral treatment An oral")
+    assert f"bad.yaml:{summary}: `summary` of option `oral` is 179 characters; a short text has at most 160" in joined
+
+
+def test_short_text_must_not_name_a_rule_id(example_text: str) -> None:
+    text = example_text.replace("  - id: heart\n", "  - id: H-9\n").replace(
+        "text: Monitor for oedema.", "text: Monitor for oedema (see H-9)."
+    )
+    msgs = problems(text)
+    assert any("names the exclusion id `H-9`" in m and f":{line_of(text, 'see H-9')}:" in m for m in msgs), msgs
+
+
+def test_layers_detail_and_evidence_load_and_have_limits(example_text: str) -> None:
+    good = example_text.replace(
+        "        reason: Heart failure.\n",
+        "        reason: Heart failure.\n        detail: Fluid retention may worsen it.\n"
+        "        evidence: 'Label contraindication [V: label] (§8).'\n",
+    )
+    rs = load_text(good, "ok.yaml")
+    action = rs.rule("heart").then[0]
+    assert (action.detail, action.evidence) == (
+        "Fluid retention may worsen it.",
+        "Label contraindication [V: label] (§8).",
+    )
+    bad = good.replace("detail: Fluid retention may worsen it.", "detail: Fluid retention [U] " + "x" * 600)
+    msgs = problems(bad)
+    line = line_of(bad, "detail: Fluid retention [U]")
+    assert any(f"bad.yaml:{line}: rule `heart`: `detail` of a `exclude` action is 620 characters" in m for m in msgs)
+    assert any("`detail` of a `exclude` action carries the tag `[U]`" in m for m in msgs)
+    long_evidence = good.replace("evidence: 'Label contraindication", "evidence: '" + "y" * 1500)
+    assert any("a evidence text has at most 1500" in m for m in problems(long_evidence))
+
+
+def test_caveats_with_when_patient_texts_and_applies_when(example_text: str) -> None:
+    text = (
+        example_text.replace(
+            "    regimen: Twice daily.\n",
+            "    regimen: Twice daily.\n"
+            "    caveats:\n"
+            "      - Plain caveat.\n"
+            "      - {text: Not in pregnancy., when: {field: pregnant, equals: true}, evidence: 'Label [V].'}\n"
+            "    patient: {what: A lotion., tell: Tell us about a rash.}\n",
+        )
+        .replace(
+            "        text: Monitor for oedema.\n",
+            "        text: Monitor for oedema.\n        when: {field: age, at_least: 60}\n",
+        )
+        .replace(
+            "    help: Leave unset if not recorded.\n",
+            "    help: Leave unset if not recorded.\n    applies_when: {field: age, below: 60}\n",
+        )
+    )
+    rs = load_text(text, "ok.yaml")
+    topical = rs.options["topical"]
+    assert topical.caveats == ("Plain caveat.", "Not in pregnancy.")
+    assert topical.caveat_items[1].when is not None and topical.caveat_items[1].evidence == "Label [V]."
+    assert (topical.patient.what, topical.patient.tell) == ("A lotion.", "Tell us about a rash.")
+    assert rs.rule("heart").then[1].when is not None
+    assert rs.inputs["pregnant"].applies_when is not None
+
+
+def test_caveat_when_and_applies_when_are_checked_like_rule_conditions(example_text: str) -> None:
+    text = (
+        example_text.replace(
+            "    regimen: Twice daily.\n",
+            "    regimen: Twice daily.\n"
+            "    caveats:\n"
+            "      - {text: Not in pregnancy., when: {field: pregnat, equals: true}}\n"
+            "      - Tagged caveat [S].\n"
+            "    patient: {what: A lotion (§3)., side_effects: none}\n",
+        )
+        .replace(
+            "        text: Monitor for oedema.\n",
+            "        text: Monitor for oedema.\n        when: {field: age, at_least: old}\n",
+        )
+        .replace(
+            "    help: Leave unset if not recorded.\n",
+            "    help: Leave unset if not recorded.\n    applies_when: {field: pregnant, equals: true}\n",
+        )
+    )
+    msgs = problems(text)
+    joined = "\n".join(msgs)
+    assert f"bad.yaml:{line_of(text, 'pregnat')}: unknown field `pregnat` (did you mean `pregnant`?)" in joined
+    assert f"bad.yaml:{line_of(text, 'Tagged caveat')}: caveat 2 of option `topical` carries the tag `[S]`" in joined
+    patient = line_of(text, "patient: {what")
+    assert f"bad.yaml:{patient}: unknown key `side_effects` in `patient` of option `topical`" in joined
+    assert f"bad.yaml:{patient}: `what` of `patient` of option `topical` cites a section" in joined
+    assert f"bad.yaml:{line_of(text, 'at_least: old')}: rule `heart`: `age` is an integer field" in joined
+    applies = line_of(text, "applies_when: {field: pregnant")
+    assert f"bad.yaml:{applies}: `applies_when` of input `pregnant` names `pregnant` itself" in joined

@@ -11,6 +11,7 @@ from service import create_app
 from service.engine import Engine
 from service.engine import durable as durable_module
 from service.ruleset import load_text
+from service.ruleset.errors import RulesetError
 from service.verify import crosscheck, verify
 from tests.engine.vocab import rule, ruleset
 
@@ -180,3 +181,32 @@ def test_reload_keeps_the_last_good_revision(app, example_text: str) -> None:
     assert registry.reload() == {}
     assert registry.get("format-example").ruleset.version == "0.2.0"
     assert good in registry.revisions
+
+
+def test_a_cap_on_strength_is_proven_or_refuted_with_the_strength_that_breaks_it() -> None:
+    weak_for_pregnancy = [
+        rule("adults", {"field": "age", "at_least": 18}, strength="weak"),
+        rule("stage", {"field": "stage", "at_least": "severe"}, strength="strong"),
+        {
+            "id": "preg",
+            "title": "p",
+            "when": {"field": "pregnant", "equals": True},
+            "then": [{"exclude": "x", "reason": "pregnancy"}],
+        },
+    ]
+    cap = {"id": "cap", "title": "x at most weak", "at_most": {"strength": "weak", "options": ["x"]}}
+    [refuted] = verify(ruleset(weak_for_pregnancy, [cap])).invariants
+    assert refuted.status == "refuted"
+    assert refuted.counterexample is not None and refuted.counterexample["stage"] == "severe"
+    assert "candidates: x (strong)" in refuted.detail
+    # Where the strong rule is excluded, the cap holds for every profile.
+    scoped = {**cap, "when": {"field": "pregnant", "equals": True}}
+    [proven] = verify(ruleset(weak_for_pregnancy, [scoped])).invariants
+    assert proven.status == "proven"
+
+
+def test_a_cap_names_a_known_strength() -> None:
+    bad = {"id": "cap", "title": "t", "at_most": {"strength": "strnog", "options": ["x"]}}
+    with pytest.raises(RulesetError) as err:
+        ruleset([rule("adults", {"field": "age", "at_least": 18})], [bad])
+    assert "`strnog` is not a strength (did you mean `strong`?)" in str(err.value)

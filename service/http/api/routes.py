@@ -18,6 +18,7 @@ from flask import Blueprint, Response, request
 
 from ...answering import InvalidProfile, NoDefaultRuleset, UnknownRuleset, make_decision, pick_ruleset
 from ...engine.answer import to_json
+from ...engine.views import in_view
 from ...errors import problem_type
 from ...registry import Active
 from ...ruleset.errors import suggest
@@ -79,8 +80,8 @@ def _pick(envelope: dict[str, Any], errors: list[dict[str, Any]]) -> Active | No
         return None
 
 
-def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -> dict[str, Any]:
-    """The decision, recorded and counted, as JSON."""
+def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str, view: str) -> dict[str, Any]:
+    """The decision, recorded (in full) and counted, as JSON in the requested view."""
     # A failed recording raises DecisionNotRecorded (503), which errors.py renders like any other error.
     decision = make_decision(
         app_context.registry(),
@@ -91,7 +92,7 @@ def _decide(ruleset_id: str | None, profile: Any, explain: bool, channel: str) -
         recorder=app_context.recorder(),
     )
     metrics.observe_decision(decision, channel)
-    return to_json(decision)
+    return to_json(in_view(decision, view))
 
 
 def _rejected(exc: InvalidProfile, prefix: list[str | int]) -> list[dict[str, Any]]:
@@ -142,7 +143,7 @@ def evaluate() -> Response:
         raise validation_problem(errors, omitted=check.omitted if check is not None else 0)
     assert active is not None and check is not None
     try:
-        decision = _decide(envelope.get("ruleset"), check, envelope["explain"], "api")
+        decision = _decide(envelope.get("ruleset"), check, envelope["explain"], "api", envelope["view"])
     except InvalidProfile as exc:
         raise validation_problem(_rejected(exc, ["profile"])) from None
     except UnknownRuleset as exc:  # unloaded between the check and the decision
@@ -178,7 +179,7 @@ def evaluate_batch() -> Response:
         if not problems:
             try:
                 ref = envelope.get("ruleset") or active.ruleset.id  # a testing revision stays the one named
-                decisions.append(_decide(ref, check, envelope["explain"], "batch"))
+                decisions.append(_decide(ref, check, envelope["explain"], "batch", envelope["view"]))
                 continue
             except InvalidProfile as exc:
                 problems = _rejected(exc, ["profiles", index])

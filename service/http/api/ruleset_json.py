@@ -57,6 +57,7 @@ def _invariant(rs: Ruleset, inv: Invariant, status: dict[str, Any]) -> dict[str,
         "title": inv.title,
         "kind": inv.kind,
         "options": list(inv.options),
+        **({"strength": inv.strength} if inv.strength else {}),
         "when": condition_json(inv.when) if inv.when is not None else None,
         "when_words": describe(rs, inv.when) if inv.when is not None else None,
     }

@@ -13,6 +13,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from ...engine.views import VIEWS
 from ...ruleset.errors import suggest
 from ...ruleset.model import Ruleset
 from ...ruleset.validator import StrictBoolean, StrictInteger, StrictString, given, profile_validator
@@ -79,6 +80,19 @@ EXPLAIN_FIELD = {
     "metadata": {"description": "Include the rule-by-rule explanation (default false)."},
 }
 
+VIEW_FIELD = {
+    "load_default": "default",
+    "validate": validate.OneOf(VIEWS, error="`view` must be one of: default, full"),
+    "error_messages": {
+        "invalid": "`view` must be text, `default` or `full`, not {given}",
+        "null": "`view` must be `default` or `full`, not null",
+    },
+    "metadata": {
+        "description": "`default`: short texts, facts, details, evidence levels, references by id (the catalogue "
+        "is at GET /v1/rulesets/<id>); `full`: every text and reference inlined.",
+    },
+}
+
 
 class EvaluationEnvelope(_Strict):
     """The fields of POST /v1/evaluations; the profile is checked by its ruleset's schema afterwards."""
@@ -92,6 +106,7 @@ class EvaluationEnvelope(_Strict):
         },
     )
     explain = StrictBoolean(**EXPLAIN_FIELD)
+    view = StrictString(**VIEW_FIELD)
 
 
 class BatchEnvelope(_Strict):
@@ -108,6 +123,7 @@ class BatchEnvelope(_Strict):
         },
     )
     explain = StrictBoolean(**EXPLAIN_FIELD)
+    view = StrictString(**VIEW_FIELD)
 
 
 ENVELOPES = {EvaluationEnvelope: EvaluationEnvelope(), BatchEnvelope: BatchEnvelope()}
@@ -125,6 +141,7 @@ def evaluation_request_schema(ruleset: Ruleset, default: bool) -> type[Schema]:
                 "ruleset": ruleset_field,
                 "profile": fields.Nested(profile_schema(ruleset), required=True),
                 "explain": StrictBoolean(**EXPLAIN_FIELD),
+                "view": StrictString(**VIEW_FIELD),
             },
             name=component_name("EvaluationRequest", ruleset),
         )
@@ -144,6 +161,7 @@ def batch_request_schema(ruleset: Ruleset, default: bool, limit: int) -> type[Sc
                     fields.Nested(profile_schema(ruleset)), required=True, validate=validate.Length(1, limit)
                 ),
                 "explain": StrictBoolean(**EXPLAIN_FIELD),
+                "view": StrictString(**VIEW_FIELD),
             },
             name=component_name("BatchRequest", ruleset),
         )

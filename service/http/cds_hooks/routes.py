@@ -176,7 +176,22 @@ def call(service_id: str) -> Response:
     rs, context = service.ruleset, body["context"]
     data, _keys = prefetch.gather(service.mapping, body, app_context.cds_channel().fhir_timeout)
     extraction = extract(service.mapping, rs, data, dt.datetime.now(dt.UTC).date())
-    maker = CardMaker(rs, extraction, form_url(rs, extraction.profile), ruleset_url(rs.id), topic_system())
+    maker = CardMaker(
+        rs,
+        extraction,
+        form_url(rs, extraction.profile),
+        ruleset_url(rs.id),
+        topic_system(),
+        population=tuple(f for f in [service.mapping.patient.sex_field] if f),
+        service_id=service.id,
+        patient_id=context["patientId"],
+        orderable=service.mapping.orderable(),
+        smart_link=f"{base_url()}/smart/{rs.id}/launch" if app_context.settings().smart_client_id else "",
+    )
+    if service.hook == "patient-view" and not extraction.relevant:
+        # No problem or medication of the topic in the chart: nothing to say (no alert fatigue), no decision.
+        _log_call(service, body, [], decided=False)
+        return _cds_json({"cards": []})
     missing = service.missing_numbers(extraction.profile)
     if missing:
         cards = maker.cannot_decide(missing)
@@ -184,7 +199,7 @@ def call(service_id: str) -> Response:
         return _cds_json({"cards": cards})
     registry = app_context.registry()
     try:
-        prepared = prepare(registry, rs.id, extraction.profile, partial=True)
+        prepared = prepare(registry, rs.id, extraction.profile, partial=True, partly_known=extraction.partly_known)
     except TooManyCompletions:
         cards = maker.cannot_decide([f for f in rs.inputs if rs.inputs[f].required and f not in extraction.profile])
         _log_call(service, body, cards, decided=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Response, make_response, render_template, request
 
 from ...errors import ServiceError
+from .. import app_context
 from ..errors import problem, problem_response
 
 # Everything is served by the service itself; answers carry patient facts, so nothing is cached or
@@ -30,6 +31,18 @@ def add_security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+def add_frameable_security_headers(response: Response) -> Response:
+    """The same for the clinician pages an EHR may frame: `frame-ancestors` names the configured EHR
+    origins (EHR_FRAME_ORIGINS), and stays 'none' when there are none. The auditors' pages never frame."""
+    origins = app_context.settings().ehr_frame_origins
+    if origins and "Content-Security-Policy" not in response.headers:
+        policy = SECURITY_HEADERS["Content-Security-Policy"].replace(
+            "frame-ancestors 'none'", "frame-ancestors " + " ".join(origins)
+        )
+        response.headers["Content-Security-Policy"] = policy
+    return add_security_headers(response)
 
 
 def wants_html() -> bool:

@@ -22,6 +22,7 @@ import logging
 import traceback
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
@@ -38,13 +39,13 @@ from .. import app_context
 from ..access import roles
 from ..errors import problem
 from ..html import presenting
-from ..html.common import add_security_headers, error_page, render_error, wants_html
+from ..html.common import add_frameable_security_headers, error_page, render_error, wants_html
 from . import clinician_session, forms
 
 log = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__)
 
-bp.after_request(add_security_headers)
+bp.after_request(add_frameable_security_headers)
 
 
 @bp.record_once
@@ -151,6 +152,15 @@ def _form(active: Active, submitted: forms.Submitted, problems: list[FieldProble
         stage=active.stage,
     )
     return page, status
+
+
+def prefilled_form(ruleset_id: str, profile: dict[str, Any]) -> ResponseReturnValue:
+    """The form prefilled with a raw (possibly partial) profile, rendered here: nothing goes into a URL
+    (the SMART launch, service/http/pages/smart.py)."""
+    active = _active(ruleset_id)
+    params = MultiDict(forms.query_items(active.ruleset, profile))
+    submitted = forms.read_params(active.ruleset, params)
+    return _form(active, submitted, forms.check_values(active.ruleset, submitted, require=False), 200)
 
 
 def _ref(active: Active) -> str:

@@ -23,7 +23,7 @@ from flask.typing import ResponseReturnValue
 from .. import app_context
 from ..access import roles
 from ..access.credentials import ProviderUnavailable, Refused
-from ..html.common import add_security_headers
+from ..html.common import add_frameable_security_headers
 from . import clinician_session, links
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def _csrf() -> ResponseReturnValue | None:
     return None
 
 
-bp.after_request(add_security_headers)
+bp.after_request(add_frameable_security_headers)
 
 
 def _page(target: str | None, error: str | None, status: int) -> ResponseReturnValue:
