@@ -30,7 +30,7 @@ from .. import app_context, openapi
 from ..body import read_json
 from ..errors import log_unexpected
 from ..ops import metrics
-from ..pages.links import form_url, ruleset_url, topic_system
+from ..pages.links import base_url, form_url, ruleset_url, topic_system
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds_hooks", __name__)
