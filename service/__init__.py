@@ -32,7 +32,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from . import lifecycle_cli  # noqa: F401  (adds publish, activate, rollback, sign, diff, ... to `rulesets`)
     from .cli import rulesets
     from .decisions.cli import decisions
-    from .http import errors, openapi
+    from .http import body, errors, headers, openapi
     from .http.access import limits, roles
     from .http.admin import routes as admin
     from .http.api import routes as api
@@ -48,6 +48,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from .lifecycle import open_lifecycle
 
     errors.register(app)
+    body.init_app(app)  # a request body the server cannot parse is a 400, not a 500
+    headers.init_app(app)  # no-store and nosniff on patient data, HSTS, no redirect to a chosen Host
     roles.init_app(app)
     auditor_session.init_app(app)
     metrics.init_app(app)

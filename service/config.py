@@ -120,7 +120,25 @@ def access_from_env() -> dict[str, Any]:
         "RATE_LIMIT_SIGN_IN": _rate("RATE_LIMIT_SIGN_IN", "10/minute;50/hour"),
         "RATE_LIMIT_AUTH_FAILURES": _rate("RATE_LIMIT_AUTH_FAILURES", "20/minute;200/hour"),
         "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0, minimum=0),
+        "TRUSTED_HOSTS": trusted_hosts(os.environ.get("TRUSTED_HOSTS", "")),
     }
+
+
+def trusted_hosts(raw: Any) -> list[str] | None:
+    """TRUSTED_HOSTS: the host names the service answers to (comma-separated; `.example.org` also allows its
+    subdomains), or None for any. Flask answers a request for another Host with 400 before any view runs,
+    so no redirect, link or JWT `aud` is ever built from a Host header an attacker chose."""
+    if raw is None:
+        return None
+    names = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    hosts = [str(h).strip().lower() for h in names if str(h).strip()]
+    bad = [h for h in hosts if not re.fullmatch(r"\.?[a-z0-9]([a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\]", h)]
+    if bad:
+        raise SystemExit(
+            f"configuration error: TRUSTED_HOSTS must list host names without scheme or port "
+            f"(such as rules.example.org,.example.org), not {', '.join(map(repr, bad))}"
+        )
+    return hosts or None
 
 
 ROLES = ("integration", "clinician", "auditor", "admin")
@@ -368,6 +386,7 @@ class Settings:
     rate_limit_sign_in: str
     rate_limit_auth_failures: str
     trusted_proxy_count: int
+    trusted_hosts: tuple[str, ...]  # empty: any Host header (TRUSTED_HOSTS)
 
     @property
     def cds_hooks_authenticated(self) -> bool:
@@ -394,6 +413,13 @@ class Settings:
             raise ConfigurationError(
                 f"RULESET_SIGNING must be one of {', '.join(RULESET_SIGNING_MODES)}, not {signing!r}"
             )
+        public_base_url = str(config["PUBLIC_BASE_URL"] or "").rstrip("/")
+        if mode == "enabled" and str(config["CDS_HOOKS_ISSUERS"] or "").strip() and not public_base_url:
+            raise SystemExit(
+                "configuration error: CDS_HOOKS_AUTH=enabled with CDS_HOOKS_ISSUERS needs PUBLIC_BASE_URL (such as "
+                "https://rules.example.org): each EHR's JWT must carry `aud` = the URL it calls, and that URL is "
+                "built from PUBLIC_BASE_URL only, never from the request's Host header, which a caller chooses"
+            )
         reviewer_keys = str(config["RULESET_REVIEWER_KEYS"] or "")
         if signing == "required" and not reviewer_keys.strip():
             raise ConfigurationError("RULESET_SIGNING=required needs RULESET_REVIEWER_KEYS (trusted public keys)")
@@ -412,7 +438,7 @@ class Settings:
             max_body_bytes=int(config["MAX_CONTENT_LENGTH"]),
             log_level=str(config["LOG_LEVEL"]),
             batch_limit=int(config["BATCH_LIMIT"]),
-            public_base_url=str(config["PUBLIC_BASE_URL"] or "").rstrip("/"),
+            public_base_url=public_base_url,
             cds_hooks_auth=mode,
             cds_hooks_issuers=str(config["CDS_HOOKS_ISSUERS"] or ""),
             cds_hooks_cors_origins=frozenset(o.strip().rstrip("/") for o in origins if o.strip()),
@@ -459,6 +485,7 @@ def _access_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         "rate_limit_sign_in": str(config["RATE_LIMIT_SIGN_IN"]),
         "rate_limit_auth_failures": str(config["RATE_LIMIT_AUTH_FAILURES"]),
         "trusted_proxy_count": int(config.get("TRUSTED_PROXY_COUNT") or 0),
+        "trusted_hosts": tuple(trusted_hosts(config.get("TRUSTED_HOSTS")) or ()),
     }
 
 

@@ -19,3 +19,8 @@ def as_list(value: Any) -> list[Any]:
 def as_dict(value: Any) -> dict[str, Any]:
     """A FHIR element as sent, or empty when it is not an object."""
     return value if isinstance(value, dict) else {}
+
+
+def as_str(value: Any) -> str | None:
+    """A FHIR code or string as sent, or None when the EHR sent another shape there (a list, a number)."""
+    return value if isinstance(value, str) else None

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..ruleset.model import Ruleset
-from .elements import as_dict, as_list
+from .elements import as_dict, as_list, as_str
 from .mapping import Code, FhirMapping, Ingredient, normal_text
 
 MEDICATION_CURRENT = {"active", "on-hold", "intended"}
@@ -119,7 +119,7 @@ def codings(concept: Any) -> Iterator[tuple[str | None, str | None]]:
     if isinstance(concept, dict):
         for c in as_list(concept.get("coding")):
             if isinstance(c, dict):
-                yield c.get("system"), c.get("code")
+                yield as_str(c.get("system")), as_str(c.get("code"))
 
 
 def _status_code(concept: Any) -> str | None:
@@ -295,7 +295,7 @@ class _Extractor:
             return
         patient, pm = patients[0], self.mapping.patient
         if pm.sex_field:
-            gender = patient.get("gender")
+            gender = as_str(patient.get("gender"))
             if gender in pm.genders:
                 self.add(pm.sex_field, pm.genders[gender])
             else:
@@ -369,7 +369,7 @@ class _Extractor:
             oldest = self.today - dt.timedelta(days=fact.max_age_days)
             latest: tuple[dt.date, dict[str, Any]] | None = None
             for obs in self.data.of("Observation"):
-                if obs.get("status") not in fact.statuses or not _coded(obs.get("code"), fact.codes):
+                if as_str(obs.get("status")) not in fact.statuses or not _coded(obs.get("code"), fact.codes):
                     continue
                 when = _when(obs, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued")
                 if when is None or when[1] < oldest or when[0] > self.today:
@@ -386,7 +386,7 @@ class _Extractor:
                 if answer is not None:
                     label = self.ruleset.inputs[fact.field].label
                     self.notes.append(f"{label}: read from the text of an Observation (matched by text); check it.")
-            if answer is not None and answer.statuses and latest[1].get("status") not in answer.statuses:
+            if answer is not None and answer.statuses and as_str(latest[1].get("status")) not in answer.statuses:
                 label = self.ruleset.inputs[fact.field].label
                 self.notes.append(
                     f"{label}: the latest Observation is {latest[1].get('status')}, which is not used for "
@@ -421,7 +421,7 @@ class _Extractor:
         fields = {cls.field for cls in self.mapping.medication_classes}
         for rtype in ("MedicationRequest", "MedicationStatement"):
             for med in self.data.of(rtype):
-                if med.get("status") not in MEDICATION_CURRENT:
+                if as_str(med.get("status")) not in MEDICATION_CURRENT:
                     continue
                 read = read_medication(med, resolver)
                 found = ingredients_of(self.mapping, read.pairs)

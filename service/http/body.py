@@ -9,13 +9,72 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from flask import request
+from flask import Flask, request
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from .errors import ApiProblem
 
 JSON_TYPES = ("application/json",)
+
+
+class _ServerInput:
+    """The server's request body stream, where a body the server cannot parse is the client's error.
+
+    gunicorn de-chunks `Transfer-Encoding: chunked` bodies while the application reads them, and raises its
+    own parse errors (a malformed chunk size line, a missing chunk terminator) from that read: without this
+    wrapper they reach the error handlers as unexpected exceptions (500). Here they are a 400. Connection
+    errors (OSError) pass through: werkzeug treats those as a client that went away.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _guarded(self, read: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return read(*args)
+        except OSError:
+            raise
+        except Exception:
+            raise BadRequest("The request body is malformed (its chunked transfer coding cannot be read).") from None
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._guarded(self._stream.read, -1 if size is None else size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._guarded(self._stream.readline, -1 if size is None else size)
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        return self._guarded(self._stream.readlines, -1 if hint is None else hint)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+
+def init_app(app: Flask) -> None:
+    """Wrap every request's body stream (see _ServerInput)."""
+    inner = app.wsgi_app
+
+    def guarded_input(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if "wsgi.input" in environ:
+            environ["wsgi.input"] = _ServerInput(environ["wsgi.input"])
+        return inner(environ, start_response)
+
+    app.wsgi_app = guarded_input  # type: ignore[method-assign]
+
+
+def _refuse_longer_streams(raw: bytes) -> None:
+    """413 for a chunked body longer than the limit.
+
+    Without a Content-Length, werkzeug reads a streamed body up to the limit and stops there silently, so
+    a longer body would be parsed cut off (a misleading 400 "malformed JSON"); one byte more tells them apart.
+    """
+    limit = request.max_content_length
+    streamed = request.content_length is None and limit is not None and len(raw) >= limit
+    if streamed and request.input_stream.read(1):
+        raise RequestEntityTooLarge()
 
 
 class _Duplicate(ValueError):
@@ -23,11 +82,13 @@ class _Duplicate(ValueError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _Duplicate(key)
-        out[key] = value
+    out = dict(pairs)  # in C; only a body with a duplicate key walks its pairs
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _Duplicate(key)
+            seen.add(key)
     return out
 
 
@@ -84,6 +145,7 @@ def read_json(types: tuple[str, ...] = JSON_TYPES) -> Any:
     """The parsed body; 415 for a non-JSON content type, 400 for anything that is not exactly one JSON value."""
     require_json_content(types)
     raw = request.get_data(cache=True)  # raises 413 beyond MAX_CONTENT_LENGTH
+    _refuse_longer_streams(raw)
     if not raw.strip():
         raise ApiProblem(400, "malformed-json", "Malformed JSON", "The request body is empty; send a JSON object.")
     try:

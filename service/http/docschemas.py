@@ -31,8 +31,13 @@ def _strs(required: bool = True, **metadata: object) -> fields.List:
 
 
 class FieldErrorSchema(_Doc):
-    field = _str(description="Where, in dotted form: `profile.age`, `profiles[3].conditions[0]`.")
-    pointer = _str(description="Where, as a JSON Pointer (RFC 6901) into the request body.")
+    """A problem with the request body (`field` and `pointer`) or with a URL parameter (`parameter`)."""
+
+    field = _str(required=False, description="Where, in dotted form: `profile.age`, `profiles[3].conditions[0]`.")
+    pointer = _str(required=False, description="Where, as a JSON Pointer (RFC 6901) into the request body.")
+    parameter = _str(
+        required=False, description="The query or path parameter at fault (`limit`, `cursor`, `decision_id`)."
+    )
     message = _str(description="What is wrong and what the field accepts.")
     allowed = fields.List(fields.Raw(), metadata={"description": "The values the field accepts, when a list."})
     minimum = fields.Integer(metadata={"description": "Smallest allowed whole number."})
@@ -50,7 +55,13 @@ class ProblemSchema(_Doc):
     title = _str()
     status = fields.Integer(required=True)
     detail = _str(required=False)
-    errors = fields.List(fields.Nested(FieldErrorSchema), metadata={"description": "Every field problem at once."})
+    errors = fields.List(
+        fields.Nested(FieldErrorSchema),
+        metadata={"description": "The field problems at once (a profile's first 20; see `errorsOmitted`)."},
+    )
+    errorsOmitted = fields.Integer(
+        metadata={"description": "How many more problems were found but not described (bounded work per request)."}
+    )
 
 
 # ---- rulesets -----------------------------------------------------------------------------------

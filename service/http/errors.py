@@ -88,11 +88,18 @@ class ApiProblem(ServiceError):
         return problem_response(self)
 
 
-def validation_problem(errors: list[dict[str, Any]], title: str = "Invalid request") -> ApiProblem:
-    """422 listing every field problem at once, so one edit fixes the whole request."""
-    count = len(errors)
+def validation_problem(errors: list[dict[str, Any]], title: str = "Invalid request", omitted: int = 0) -> ApiProblem:
+    """422 listing the field problems at once, so one edit fixes the whole request.
+
+    A profile's validator describes its first problems only (MAX_PROBLEMS); `omitted` counts the others,
+    which the body reports as `errorsOmitted`, so a hostile body costs little and answers little.
+    """
+    count = len(errors) + omitted
     summary = "; ".join(e["message"] for e in errors[:5]) + ("; ..." if count > 5 else "")
     detail = f"{count} problem{'s' if count != 1 else ''}: {summary}"
+    if omitted:
+        detail += f" (the first {len(errors)} are listed)"
+        return ApiProblem(422, "validation-error", title, detail, errors=errors, errorsOmitted=omitted)
     return ApiProblem(422, "validation-error", title, detail, errors=errors)
 
 
@@ -115,6 +122,16 @@ def _http_problem(exc: HTTPException) -> Response:
         if name.lower() != "content-type":
             resp.headers[name] = value
     return resp
+
+
+def log_unexpected(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log an unexpected error as its type and stack, never its message (nor its causes' messages).
+
+    Messages of database, engine and FHIR-reading errors can quote the patient data they choked on
+    (`unhashable type`, a value in a KeyError, a SQL parameter), and logs are kept and read more widely.
+    """
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    logger.error("%s %s\n%s", what, type(exc).__name__, stack)
 
 
 def field_errors(problems: Any) -> list[dict[str, Any]]:
@@ -143,7 +160,5 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
-        # The stack without the message: messages of database and engine errors can quote patient data.
-        stack = "".join(traceback.format_tb(exc.__traceback__))
-        log.error("unhandled %s\n%s", type(exc).__name__, stack)
+        log_unexpected(log, "unhandled", exc)
         return problem(500, "Internal Server Error", "The error was logged; no patient data is included in logs.")

@@ -63,6 +63,7 @@ def make_app(tmp_path: Path, rulesets_dir: Path, issuers_file: Path) -> Callable
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "CDS_HOOKS_ISSUERS": str(issuers_file),
             "CDS_HOOKS_AUTH": "enabled",
+            "PUBLIC_BASE_URL": "http://localhost",  # the test client's host: the `aud` of every call
             "TESTING": True,
             **config,
         }

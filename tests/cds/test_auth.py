@@ -176,7 +176,8 @@ REPLAY_SCRIPT = """
 import sys
 from service import create_app
 app = create_app({"RULESETS_DIR": sys.argv[1], "INSTANCE_PATH": sys.argv[2], "DATABASE_URL": sys.argv[3],
-                  "CDS_HOOKS_ISSUERS": sys.argv[4], "CDS_HOOKS_AUTH": "enabled", "DECISION_HMAC_KEY": sys.argv[6]})
+                  "CDS_HOOKS_ISSUERS": sys.argv[4], "CDS_HOOKS_AUTH": "enabled", "DECISION_HMAC_KEY": sys.argv[6],
+                  "PUBLIC_BASE_URL": "http://localhost"})
 resp = app.test_client().get("/cds-services", headers={"Authorization": "Bearer " + sys.argv[5]})
 print(resp.status_code)
 """
@@ -240,6 +241,22 @@ def test_public_base_url_is_the_audience(make_app: Callable[..., Flask], ehr: Eh
     app = make_app(PUBLIC_BASE_URL="https://cds.example.org/hair")
     assert discover(app, ehr.token("https://cds.example.org/hair/cds-services")).status_code == 200
     assert_bare_401(discover(app, ehr.token(DISCOVERY)))
+
+
+def test_the_audience_never_comes_from_the_host_header(app: Flask, ehr: Ehr) -> None:
+    """`aud=http://evil.example/cds-services` sent with `Host: evil.example` passed before (issue 16, item 8)."""
+    resp = app.test_client().get(
+        "/cds-services",
+        headers={"Authorization": f"Bearer {ehr.token('http://evil.example/cds-services')}", "Host": "evil.example"},
+    )
+    assert_bare_401(resp)
+
+
+def test_authentication_with_trusted_issuers_needs_public_base_url(make_app: Callable[..., Flask]) -> None:
+    with pytest.raises(SystemExit, match="needs PUBLIC_BASE_URL"):
+        make_app(PUBLIC_BASE_URL="")
+    make_app(PUBLIC_BASE_URL="", CDS_HOOKS_AUTH="disabled")  # nothing is authenticated, no `aud` is built
+    make_app(PUBLIC_BASE_URL="", CDS_HOOKS_ISSUERS="")  # no EHR trusted: every call is refused anyway
 
 
 def test_extra_claims_are_tolerated(app: Flask, ehr: Ehr) -> None:

@@ -30,6 +30,7 @@ from service.ruleset import Ruleset, load_file
 
 from .conftest import DATA, ORDER_SELECT, PATIENT_VIEW, write_issuers
 from .helpers import (
+    BASE,
     SCT,
     CdsClient,
     Ehr,
@@ -139,7 +140,12 @@ def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CdsClient]:
     ehr = Ehr("https://ehr.example.org", [EhrKey.generate("ES384")])
     issuers = write_issuers(tmp / "issuers.json", [{"iss": ehr.iss, "jwks": ehr.jwks}])
     app: Flask = create_app(
-        {"RULESETS_DIR": str(folder), "INSTANCE_PATH": str(tmp / "instance"), "CDS_HOOKS_ISSUERS": str(issuers)}
+        {
+            "RULESETS_DIR": str(folder),
+            "INSTANCE_PATH": str(tmp / "instance"),
+            "CDS_HOOKS_ISSUERS": str(issuers),
+            "PUBLIC_BASE_URL": BASE,
+        }
     )
     yield CdsClient(app.test_client(), ehr)
     app.extensions["decision_log"].close()

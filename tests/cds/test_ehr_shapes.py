@@ -60,6 +60,7 @@ def real_app(tmp_path_factory: pytest.TempPathFactory, ehr: Ehr) -> Iterator[Fla
             "INSTANCE_PATH": str(folder / "instance"),
             "CDS_HOOKS_ISSUERS": str(issuers),
             "CDS_HOOKS_AUTH": "enabled",
+            "PUBLIC_BASE_URL": BASE,
             "TESTING": True,
         }
     )
@@ -446,18 +447,17 @@ def test_source_topic_does_not_depend_on_the_request_host(real: CdsClient, real_
     prefetch = record(shape("aga"))
     topics = set()
     for host in ("localhost", "cds.internal:8443"):
-        url_base = f"http://{host}"
-        token = real.ehr.token(url_base + PATIENT_VIEW) if host != "localhost" else None
         resp = real.client.post(
             PATIENT_VIEW,
             json=hook_request("patient-view", "f1", prefetch=prefetch),
-            headers={"Authorization": f"Bearer {token or real.ehr.token(BASE + PATIENT_VIEW)}"},
-            base_url=url_base,
+            headers={"Authorization": f"Bearer {real.ehr.token(BASE + PATIENT_VIEW)}"},  # `aud`: PUBLIC_BASE_URL
+            base_url=f"http://{host}",
         )
+        assert resp.status_code == 200, resp.get_data(as_text=True)
         topics |= {json.dumps(c["source"]["topic"], sort_keys=True) for c in cards_of(resp)}
     assert len(topics) == 1
     topic = json.loads(topics.pop())
-    assert topic["code"] == RULESET and "localhost" not in topic["system"] and "cds.internal" not in topic["system"]
+    assert topic["code"] == RULESET and topic["system"] == f"{BASE}/rulesets" and "cds.internal" not in topic["system"]
 
 
 # ---- an item that cannot be classified is not silence (issue 13 item 2, without found values) -----------

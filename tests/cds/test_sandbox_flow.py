@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,12 @@ def test_sandbox_flow_under_gunicorn(tmp_path: Path, rulesets_dir: Path) -> None
     )
     sandbox = Sandbox("", fhir)  # its base URL is known once gunicorn listens
     issuers = write_issuers(tmp_path / "issuers.json", [{"iss": SANDBOX, "jwks": sandbox.ehr.jwks}])
+    with socket.socket() as probe:  # PUBLIC_BASE_URL (the JWTs' `aud`) must name the port before gunicorn starts
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     env = {
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "CDS_HOOKS_ISSUERS": str(issuers),
         "CDS_HOOKS_CORS_ORIGINS": SANDBOX,
         "INSTANCE_PATH": str(tmp_path / "instance"),

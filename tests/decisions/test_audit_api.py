@@ -301,3 +301,19 @@ def test_a_forged_cursor_out_of_the_seq_range_is_400(app: Flask, client: FlaskCl
     page = client.get(f"/decisions?cursor={cursor}", headers=AUDITOR)
     assert page.status_code == 400
     assert 'id="err-cursor"' in page.get_data(as_text=True)
+
+
+def test_the_audit_400s_are_what_the_openapi_document_says(client: FlaskClient) -> None:
+    """`parameter` problems and the non-UUID 400 are documented (issue 16, item 9: schemathesis found both)."""
+    from jsonschema import FormatChecker
+    from openapi_schema_validator import OAS31Validator
+
+    doc = client.get("/openapi.json").get_json()
+    problem = OAS31Validator({**doc, "$ref": "#/components/schemas/Problem"}, format_checker=FormatChecker())
+    for path in ("/v1/evaluations/not-a-uuid", "/v1/evaluations?limit=%C2%B2", "/v1/evaluations?nope=1"):
+        resp = client.get(path, headers=AUDITOR)
+        assert resp.status_code == 400
+        problem.validate(resp.json)
+        assert "parameter" in resp.json["errors"][0]
+    assert "400" in doc["paths"]["/v1/evaluations/{decision_id}"]["get"]["responses"]
+    assert "400" in doc["paths"]["/v1/evaluations/{decision_id}/replay"]["post"]["responses"]

@@ -414,3 +414,13 @@ def test_feedback_counts_per_rule_with_override_reasons(auditor: FlaskClient, ap
     detail = page(auditor.get(f"/decisions/{decision_id_of_card(app, second[0]['uuid'])}"))
     card_row = detail.find("tr", data_card=second[0]["uuid"])
     assert "overridden" in card_row.text and "Prefers foam" in card_row.text
+
+
+def test_a_next_address_with_a_line_break_is_ignored_not_a_500(app: Flask) -> None:
+    """A CRLF in `next` would have been a Location header with a line break in it (issue 16, item 7)."""
+    client = browser(app)
+    page(client.get("/decisions/sign-in?next=/decisions%0d%0aSet-Cookie:%20x=1"))
+    for target in ("/decisions\r\nSet-Cookie: x=1", "/decisions?q=1\nX: y"):
+        form = page(client.get("/decisions/sign-in"))
+        resp = client.post("/decisions/sign-in", data={"csrf_token": csrf_of(form), "token": TOKEN, "next": target})
+        assert resp.status_code == 303 and resp.headers["Location"] == "/decisions"

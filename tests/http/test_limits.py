@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from .conftest import VALID_PROFILE, assert_problem
+from .conftest import VALID_PROFILE, assert_problem, decisions_table_missing
 
 TOKEN = "auditor-token-for-the-limits-tests"
 DIGEST = hashlib.sha256(TOKEN.encode()).hexdigest()
@@ -121,3 +121,18 @@ def test_a_bad_limit_setting_stops_the_start(monkeypatch: pytest.MonkeyPatch, na
     monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit, match=name):
         config.from_env()
+
+
+def test_a_503_keeps_its_own_retry_after_and_a_200_has_none(make_app: Callable[..., Flask]) -> None:
+    """Flask-Limiter set every limited response's Retry-After to its window's end (60 s), the 503's too."""
+    from service.decisions.errors import RecordError
+
+    app = make_app(RATE_LIMIT_EVALUATIONS="100/minute")
+    client = app.test_client()
+    ok = client.post("/v1/evaluations", json={"profile": VALID_PROFILE})
+    assert ok.status_code == 200 and "Retry-After" not in ok.headers
+    assert ok.headers["X-RateLimit-Limit"] == "100"
+    with decisions_table_missing(app):
+        resp = client.post("/v1/evaluations", json={"profile": VALID_PROFILE})
+    assert resp.status_code == 503
+    assert resp.headers["Retry-After"] == str(RecordError.retry_after)

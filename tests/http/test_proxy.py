@@ -212,6 +212,16 @@ def test_cds_hooks_over_their_limit_get_an_operation_outcome(stack: Stack) -> No
     assert f"limit of {limit} bytes (CDS_HOOKS_MAX_BODY_BYTES)" in outcome["issue"][0]["diagnostics"]
 
 
+@pytest.mark.parametrize("size", [200_000, 2_000_000])
+def test_an_unauthenticated_cds_call_with_a_large_body_is_a_401_not_a_502(stack: Stack, size: int) -> None:
+    """The 401 is decided before the body is read; unread, gunicorn's close resets nginx's upload (502)."""
+    headers = {"Content-Type": "application/json"}
+    path = "/cds-services/any-service"
+    for _ in range(3):
+        status, _, _ = send(stack.proxy.host, stack.proxy.port, "POST", path, b" " * size, headers)
+        assert status == 401
+
+
 @dataclass
 class Upstream:
     """A loopback socket that records the requests nginx forwards and answers each with 200 (it stands in

@@ -85,9 +85,9 @@ def test_an_api_request_is_validated_once(tmp_path: Path, monkeypatch: pytest.Mo
     calls: list[object] = []
     real = ProfileValidator.check
 
-    def counted(self: ProfileValidator, data: object, partial: bool = False) -> object:
+    def counted(self: ProfileValidator, data: object, partial: bool = False, **kwargs: int) -> object:
         calls.append(data)
-        return real(self, data, partial)
+        return real(self, data, partial, **kwargs)
 
     monkeypatch.setattr(ProfileValidator, "check", counted)
     client = app.test_client()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from flask import Flask, request
+from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -24,6 +24,7 @@ from .. import app_context
 log = logging.getLogger(__name__)
 
 EXTENSION = "rate_limiter"
+_OWN_RETRY_AFTER = "own_retry_after"
 
 
 def client_address() -> str:
@@ -55,6 +56,23 @@ def init_app(app: Flask) -> Limiter:
     if settings.trusted_proxy_count:
         count = settings.trusted_proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0)  # type: ignore[method-assign]
+
+    @app.after_request
+    def _restore_retry_after(resp: Response) -> Response:
+        """Registered before the limiter's own hook, so it runs after it (Flask runs them in reverse).
+
+        Flask-Limiter sets Retry-After on every limited response to the end of its window (60 s for a
+        per-minute limit): a 503's "retry in 5 s" became 60, and a 200 told clients to wait. Only a 429
+        keeps the limiter's value; any other response keeps its own, or none.
+        """
+        if resp.status_code != 429:
+            own = g.pop(_OWN_RETRY_AFTER, None)
+            if own is None:
+                resp.headers.pop("Retry-After", None)
+            else:
+                resp.headers["Retry-After"] = own
+        return resp
+
     storage = settings.rate_limit_storage_uri
     options = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5} if storage.startswith("redis") else {}
     limiter = Limiter(
@@ -67,6 +85,13 @@ def init_app(app: Flask) -> Limiter:
         in_memory_fallback_enabled=True,
         strategy="moving-window",
     )
+
+    @app.after_request
+    def _remember_retry_after(resp: Response) -> Response:  # runs before the limiter's hook
+        if "Retry-After" in resp.headers:
+            g.setdefault(_OWN_RETRY_AFTER, resp.headers["Retry-After"])
+        return resp
+
     # A limit set to "off" is not declared at all (settings are fixed at start, service/config.py).
     if settings.rate_limit_evaluations != "off":
         evaluations = limiter.shared_limit(settings.rate_limit_evaluations, scope="evaluations")

@@ -44,6 +44,10 @@ from .validation import check_profile, envelope_errors, field_error, problem_err
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
+# Bounded work per batch: explanations (tens of kB each) only for small batches, and at most this many
+# problems described over all the batch's invalid profiles (the others are counted, `errorsOmitted`).
+BATCH_EXPLAIN_LIMIT = 10
+BATCH_PROBLEMS = 100
 openapi.document(bp)(api_spec.paths)
 
 
@@ -154,7 +158,7 @@ def evaluate() -> Response:
         errors += problems
     if errors:
         metrics.observe_invalid("api")
-        raise validation_problem(errors)
+        raise validation_problem(errors, omitted=check.omitted if check is not None else 0)
     assert active is not None and check is not None
     try:
         decision = _decide(envelope.get("ruleset"), check, envelope["explain"], "api", envelope["view"])
@@ -175,6 +179,12 @@ def evaluate_batch() -> Response:
     if isinstance(profiles, list) and not 1 <= len(profiles) <= limit:
         message = f"`profiles` must hold from 1 to {limit} profiles, not {len(profiles)} (BATCH_LIMIT)"
         errors.append(field_error(["profiles"], message, minimum=1, maximum=limit))
+    elif isinstance(profiles, list) and envelope.get("explain") and len(profiles) > BATCH_EXPLAIN_LIMIT:
+        message = (
+            f"`explain` is true only for batches of at most {BATCH_EXPLAIN_LIMIT} profiles, not {len(profiles)}: "
+            "an explanation is large; ask for the ones you need in smaller batches or one by one"
+        )
+        errors.append(field_error(["explain"], message, maximum=BATCH_EXPLAIN_LIMIT))
     active = _pick(envelope, errors)
     if errors:
         metrics.observe_invalid("batch")
@@ -184,8 +194,9 @@ def evaluate_batch() -> Response:
     ref = envelope.get("ruleset") or active.ruleset.id  # a testing revision stays the one named
     answers: list[bytes] = []  # each one JSON document, in the view asked for
     decided: list[tuple[Prepared, bytes]] = []
+    budget = BATCH_PROBLEMS
     for index, profile in enumerate(profiles):
-        check, problems = check_profile(active.ruleset, profile, ["profiles", index])
+        check, problems = check_profile(active.ruleset, profile, ["profiles", index], describe=budget)
         if not problems:
             try:
                 prepared = prepare(registry, ref, check, explain=explain)
@@ -197,8 +208,13 @@ def evaluate_batch() -> Response:
             except UnknownRuleset as exc:  # unloaded between the check and the decision
                 raise _unknown_ruleset(exc.ruleset_id, exc.known, in_body=True) from None
         metrics.observe_invalid("batch")
-        detail = f"{len(problems)} problem(s) in profile {index}: " + "; ".join(p["message"] for p in problems[:3])
-        error = problem_body(422, "Invalid profile", detail, problem_type("validation-error"), errors=problems)
+        omitted = check.omitted + max(len(problems) - budget, 0)
+        problems, budget = problems[:budget], max(budget - len(problems), 0)
+        detail = f"{len(problems) + omitted} problem(s) in profile {index}: " + "; ".join(
+            p["message"] for p in problems[:3]
+        )
+        extra: dict[str, Any] = {"errorsOmitted": omitted} if omitted else {}
+        error = problem_body(422, "Invalid profile", detail, problem_type("validation-error"), errors=problems, **extra)
         answers.append(orjson.dumps({"index": index, "error": error}))
     # One append for the whole batch; a failed recording is the 503 of DecisionNotRecorded (errors.py).
     for decision in commit_many(decided, app_context.recorder(), channel="batch"):

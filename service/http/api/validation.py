@@ -16,7 +16,14 @@ from typing import Any
 from marshmallow import Schema, ValidationError
 
 from ...ruleset.model import InputField, Ruleset
-from ...ruleset.validator import FieldProblem, ProblemCode, ProfileCheck, describe_allowed, profile_validator
+from ...ruleset.validator import (
+    MAX_PROBLEMS,
+    FieldProblem,
+    ProblemCode,
+    ProfileCheck,
+    describe_allowed,
+    profile_validator,
+)
 from .schemas import ENVELOPES, did_you_mean, given
 
 
@@ -109,9 +116,13 @@ def problem_errors(ruleset: Ruleset, problems: list[FieldProblem], prefix: list[
     return known + unknown
 
 
-def check_profile(ruleset: Ruleset, data: Any, prefix: list[str | int]) -> tuple[ProfileCheck, list[dict[str, Any]]]:
-    """Validate a raw profile once (the ruleset's validator); its problems as `errors` entries ([] if valid)."""
-    check = profile_validator(ruleset).check(data)
+def check_profile(
+    ruleset: Ruleset, data: Any, prefix: list[str | int], describe: int = MAX_PROBLEMS
+) -> tuple[ProfileCheck, list[dict[str, Any]]]:
+    """Validate a raw profile once (the ruleset's validator); its problems as `errors` entries ([] if valid).
+
+    At most `describe` problems are described (the rest counted in `check.omitted`)."""
+    check = profile_validator(ruleset).check(data, describe=describe)
     return check, problem_errors(ruleset, check.problems, prefix) if check.problems else []
 
 

@@ -143,7 +143,7 @@ def _revision(sha256: str) -> tuple[Ruleset | None, str]:
 def _safe_next(value: str | None) -> str | None:
     """Only a path of the decision pages: a sign-in link must not send anyone elsewhere."""
     base = url_for(".search")
-    if not value or not value.startswith(base) or "\\" in value or "//" in value:
+    if not value or not value.startswith(base) or any(c in value for c in "\\\r\n") or "//" in value:
         return None
     return value if len(value) == len(base) or value[len(base)] in "/?" else None
 

@@ -113,7 +113,7 @@ def paths(ctx: SpecContext) -> None:
                 "responses": {
                     "200": ctx.json_response("DecisionRecord", "The record."),
                     "401": _unauthorized(),
-                    **ctx.problems(404),
+                    **ctx.problems(400, 404),  # 400: a decision_id that is not a UUID
                 },
             }
         },
@@ -139,7 +139,7 @@ def paths(ctx: SpecContext) -> None:
                         "Each re-evaluation says whether it is identical to the recorded answer, and how not.",
                     ),
                     "401": _unauthorized(),
-                    **ctx.problems(404),
+                    **ctx.problems(400, 404),
                 },
             }
         },

@@ -28,6 +28,7 @@ from ...engine import TooManyCompletions
 from ...errors import ServiceError
 from .. import app_context, openapi
 from ..body import read_json
+from ..errors import log_unexpected
 from ..ops import metrics
 from ..pages.links import base_url, form_url, ruleset_url, topic_system
 
@@ -79,9 +80,12 @@ def _preflight_authenticate_route() -> Response | None:
     request.max_content_length = channel.max_body
     if channel.verifier is not None:
         try:
-            g.cds_caller = channel.verifier.verify(request.headers.get("Authorization"), base_url() + request.path)
+            # `aud` is PUBLIC_BASE_URL + path, never the Host header (config.py requires PUBLIC_BASE_URL here).
+            audience = app_context.settings().public_base_url + request.path
+            g.cds_caller = channel.verifier.verify(request.headers.get("Authorization"), audience)
         except AuthFailed as exc:
             log.info("CDS Hooks call refused (401): %r", str(exc))  # repr: token fields are untrusted text
+            _drain(channel.max_body)
             return Response(status=401, headers={"WWW-Authenticate": "Bearer"})
         except ReplayStoreError as exc:
             log.error("CDS Hooks: %s; answering 503", exc)
@@ -96,6 +100,23 @@ def _preflight_authenticate_route() -> Response | None:
         paths = "/cds-services, /cds-services/{id} or /cds-services/{id}/feedback"
         return outcome_response(404, [Issue(f"not a CDS Hooks path: {paths}", code="not-found")])
     return None
+
+
+def _drain(limit: int) -> None:
+    """Read and drop the body of a call refused before reading it (up to the channel's limit).
+
+    Answering with the body unread makes gunicorn close the connection while the client (nginx) still
+    uploads: the reset reaches nginx as an upstream error, and the EHR sees 502 instead of 401 for any body
+    larger than nginx's buffer. A body over the limit is not read (the close is then the point).
+    """
+    length = request.content_length
+    if length is not None and length > limit:
+        return
+    try:
+        while request.stream.read(65536):
+            pass
+    except (HTTPException, OSError):  # over the limit while streaming, malformed, or the client went away
+        pass
 
 
 @bp.after_app_request
@@ -124,7 +145,7 @@ def _http_error(exc: HTTPException) -> Response:
 
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception) -> Response:
-    log.exception("CDS Hooks: unhandled error")
+    log_unexpected(log, "CDS Hooks: unhandled", exc)
     return outcome_response(500, [Issue("Internal error; it was logged without patient data.", code="exception")])
 
 
@@ -214,8 +235,8 @@ def feedback(service_id: str) -> Response:
         raise OutcomeError(503, [Issue("feedback cannot be stored: no decision log is configured", code="transient")])
     try:
         result = recorder.record_feedback(service_id, items)
-    except LogError:
-        log.exception("CDS Hooks: feedback could not be stored")
+    except LogError as exc:
+        log_unexpected(log, "CDS Hooks: feedback could not be stored:", exc)
         raise OutcomeError(503, [Issue("the feedback could not be stored; retry", code="transient")]) from None
     log.info("CDS Hooks feedback: service %s, %d stored, %d repeated", service_id, result.stored, result.repeated)
     return _cds_json({})
@@ -237,6 +258,87 @@ def _log_call(service: Service, body: dict[str, Any], cards: list[dict[str, Any]
 
 # ---- OpenAPI ---------------------------------------------------------------------------------------
 
+# The CDS Hooks 2.0.1 request bodies as service/cds/hook_bodies.py reads them, so a client (or a fuzzer)
+# can build a valid call from the document alone. FHIR resources inside stay open objects.
+_REFERENCE = {"type": "string", "minLength": 1, "description": "A FHIR reference such as `Practitioner/123`."}
+_FHIR_OBJECT = {"type": "object", "description": "A FHIR resource or Bundle (as the EHR sends it)."}
+HOOK_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "description": "A CDS Hooks 2.0.1 call: `context` by hook (patient-view or order-select).",
+    "required": ["hook", "hookInstance", "context"],
+    "properties": {
+        "hook": {"type": "string", "enum": ["patient-view", "order-select"], "description": "The service's hook."},
+        "hookInstance": {"type": "string", "minLength": 1, "description": "A UUID the EHR makes per call."},
+        "fhirServer": {"type": "string", "format": "uri", "description": "Required with fhirAuthorization."},
+        "fhirAuthorization": {
+            "type": "object",
+            "required": ["access_token", "token_type", "expires_in", "scope", "subject"],
+            "properties": {
+                "access_token": {"type": "string"},
+                "token_type": {"type": "string", "enum": ["Bearer"]},
+                "expires_in": {"type": "integer"},
+                "scope": {"type": "string"},
+                "subject": {"type": "string"},
+            },
+        },
+        "context": {
+            "type": "object",
+            "required": ["userId", "patientId"],
+            "properties": {
+                "userId": _REFERENCE,
+                "patientId": {"type": "string", "minLength": 1},
+                "encounterId": {"type": "string"},
+                "selections": {
+                    "type": "array",
+                    "items": _REFERENCE,
+                    "minItems": 1,
+                    "description": "order-select only: the selected entries of draftOrders.",
+                },
+                "draftOrders": {**_FHIR_OBJECT, "description": "order-select only: a Bundle of the draft orders."},
+            },
+        },
+        "prefetch": {
+            "type": "object",
+            "additionalProperties": {"oneOf": [_FHIR_OBJECT, {"type": "null"}]},
+            "description": "The prefetch templates of discovery, filled in (null: not available).",
+        },
+    },
+}
+FEEDBACK: dict[str, Any] = {
+    "type": "object",
+    "required": ["feedback"],
+    "properties": {
+        "feedback": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["card", "outcome", "outcomeTimestamp"],
+                "properties": {
+                    "card": {"type": "string", "description": "The `uuid` of a card this service returned."},
+                    "outcome": {"type": "string", "enum": ["accepted", "overridden"]},
+                    "outcomeTimestamp": {"type": "string", "format": "date-time"},
+                    "acceptedSuggestions": {
+                        "type": "array",
+                        "items": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+                        "description": "Required when the outcome is `accepted`.",
+                    },
+                    "overrideReason": {
+                        "type": "object",
+                        "properties": {
+                            "reason": {
+                                "type": "object",
+                                "properties": {"code": {"type": "string"}, "system": {"type": "string"}},
+                            },
+                            "userComment": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
 
 @openapi.document(bp)
 def _paths(ctx: openapi.SpecContext) -> None:
@@ -246,6 +348,10 @@ def _paths(ctx: openapi.SpecContext) -> None:
     }
     unauthorized = {"description": "The JWT is missing or was refused (no detail is given)."}
     obj = {"type": "object"}
+    hook_call = {"$ref": "#/components/schemas/CdsHookRequest"}
+    feedback_body = {"$ref": "#/components/schemas/CdsFeedback"}
+    ctx.spec.components.schema("CdsHookRequest", HOOK_REQUEST)
+    ctx.spec.components.schema("CdsFeedback", FEEDBACK)
     service_param = ctx.path_parameter("service_id", "A service id from discovery.")
     security = [{"cdsHooksJwt": []}]
     ctx.spec.components.security_scheme(
@@ -277,7 +383,7 @@ def _paths(ctx: openapi.SpecContext) -> None:
                 "operationId": "cdsCall",
                 "security": security,
                 "parameters": [service_param],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": obj}}},
+                "requestBody": {"required": True, "content": {t: {"schema": hook_call} for t in CDS_JSON_TYPES}},
                 "responses": {
                     "200": ctx.json_response(obj, "`{cards: [...]}`"),
                     "400": outcome,
@@ -299,7 +405,10 @@ def _paths(ctx: openapi.SpecContext) -> None:
                 "operationId": "cdsFeedback",
                 "security": security,
                 "parameters": [service_param],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": obj}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {t: {"schema": feedback_body} for t in CDS_JSON_TYPES},
+                },
                 "responses": {
                     "200": ctx.json_response(obj, "Stored (repeated reports are stored once)."),
                     "400": outcome,
