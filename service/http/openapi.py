@@ -55,6 +55,7 @@ PROBLEM_RESPONSES = {
     413: ("ContentTooLarge", "The body is larger than MAX_BODY_BYTES."),
     415: ("UnsupportedMediaType", "The body is not sent as application/json."),
     422: ("UnprocessableContent", "Well-formed JSON with invalid fields: every problem is listed in `errors`."),
+    429: ("TooManyRequests", "Over a rate limit (evaluations, failed token checks); see `Retry-After`."),
     503: ("ServiceUnavailable", "The decision could not be recorded, so it is not returned; retry later."),
 }
 
@@ -151,7 +152,28 @@ def build(app: Flask) -> dict[str, Any]:
     ctx = SpecContext(spec, app, [a.ruleset for a in actives], default.ruleset if default else None)
     for fn in contributions(app):
         fn(ctx)
-    return spec.to_dict()
+    return _with_rate_limits(spec.to_dict())
+
+
+def _with_rate_limits(doc: dict[str, Any]) -> dict[str, Any]:
+    """Every operation that checks a credential may answer 429 (service/http/access/limits.py): say so.
+
+    CDS Hooks answers errors as OperationOutcome, so its 429 has the content of its other errors.
+    """
+    for path, operations in doc.get("paths", {}).items():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "security" not in operation:
+                continue
+            responses = operation.setdefault("responses", {})
+            if path.startswith("/cds-services"):
+                like = responses.get("400", {})
+                described = {"description": PROBLEM_RESPONSES[429][1]}
+                responses.setdefault(
+                    "429", {**described, **({"content": like["content"]} if "content" in like else {})}
+                )
+            else:
+                responses.setdefault("429", {"$ref": "#/components/responses/TooManyRequests"})
+    return doc
 
 
 _build_lock = threading.Lock()
