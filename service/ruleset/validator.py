@@ -2,7 +2,8 @@
 
 Every channel (JSON API and batch, web form, CDS Hooks, CLI, verification, replay) validates with it, once
 per request; the engine then receives only the typed profile it returns. Nothing is coerced: "30" is not
-an age and "true" is not a boolean (durable_rules would happily compare "abc" >= 18 as true).
+an age (30.0 is: JSON Schema's integer 30) and "true" is not a boolean (durable_rules would happily compare
+"abc" >= 18 as true).
 
 A problem is data, not only words: the input it concerns, where in the profile (path, JSON Pointer), what
 kind of problem (`ProblemCode`), the value sent, the allowed values, minimum/maximum/unit and the nearest
@@ -175,7 +176,12 @@ class StrictBoolean(fields.Boolean):
 
 
 class StrictInteger(fields.Integer):
-    """Only JSON integers: not "30", not 30.0, not true."""
+    """Only JSON integers: not "30", not 30.5, not true.
+
+    An integral number such as 30.0 is the integer 30 in JSON Schema (`type: integer`, the published
+    OpenAPI document), and some JSON encoders write every number so: it is accepted as 30, and the
+    engine and the decision log see the int.
+    """
 
     default_error_messages: ClassVar[dict[str, str]] = {"invalid": ProblemCode.WRONG_TYPE.value}
 
@@ -183,9 +189,11 @@ class StrictInteger(fields.Integer):
         super().__init__(strict=True, **kwargs)
 
     def _validated(self, value: Any) -> int:
-        if type(value) is not int:
-            raise self.make_error("invalid", given=given(value))
-        return value
+        if type(value) is int:
+            return value
+        if type(value) is float and value.is_integer():  # False for inf and nan
+            return int(value)
+        raise self.make_error("invalid", given=given(value))
 
 
 class _Unique(validate.Validator):

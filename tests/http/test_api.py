@@ -149,6 +149,21 @@ def test_null_means_not_recorded(client: FlaskClient) -> None:
     assert [e["option"] for e in d.get_json()["excluded"]] == ["oral"]  # rule `pregnancy` acts on "not recorded"
 
 
+def test_an_integral_number_is_accepted_as_the_integer_it_is(app: Flask, client: FlaskClient) -> None:
+    """`age` is `type: integer` in the OpenAPI document, and JSON Schema counts 60.0 as 60: so does the API."""
+    body = '{"profile": {"age": 60.0, "diagnosis": "confirmed", "pregnant": false}, "view": "full"}'
+    resp = client.post("/v1/evaluations", data=body, content_type="application/json")
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    d = resp.get_json()
+    assert [c["option"] for c in d["candidates"]] == ["topical", "oral"]
+    record = recorded(app, d["decision_id"])
+    assert record is not None and record["profile"] == {"age": 60, "diagnosis": "confirmed", "pregnant": False}
+    assert type(record["profile"]["age"]) is int
+    half = client.post("/v1/evaluations", json={"profile": {**VALID_PROFILE, "age": 60.5}})
+    problem = assert_problem(half, 422, "validation-error")
+    assert error_for(problem, "profile.age")["message"].startswith("`age` must be a whole number")
+
+
 def test_ruleset_required_when_no_single_production_ruleset(make_app, tmp_path: Path) -> None:
     folder = tmp_path / "two"
     write_ruleset(folder)

@@ -96,3 +96,18 @@ def test_an_api_request_is_validated_once(tmp_path: Path, monkeypatch: pytest.Mo
     assert len(calls) == 1
     batch = client.post("/v1/evaluations:batch", json={"profiles": [profile, {**profile, "age": 40}]})
     assert batch.status_code == 200 and len(calls) == 3
+
+
+def test_an_integral_number_is_an_integer_as_in_json_schema(ruleset: Ruleset) -> None:
+    """The published schema says `type: integer`, for which JSON Schema counts 60.0 as the integer 60."""
+    validator = ProfileValidator(ruleset)
+    check = validator.check({"age": 60.0, "diagnosis": "confirmed"})
+    assert check.ok
+    assert check.profile == {"age": 60, "diagnosis": "confirmed"} and type(check.profile["age"]) is int
+    assert [p.code for p in validator.check({"age": 130.0, "diagnosis": "confirmed"}).problems] == [
+        ProblemCode.OUT_OF_RANGE
+    ]
+    for value in (60.5, float("inf"), float("nan"), True):
+        (problem,) = validator.check({"age": value, "diagnosis": "confirmed"}).problems
+        assert (problem.field, problem.code) == ("age", ProblemCode.WRONG_TYPE)
+        assert problem.message.startswith("`age` must be a whole number, not ")
