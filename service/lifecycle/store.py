@@ -204,7 +204,9 @@ class Store:
         with self.writer.begin() as conn:
             self._lock(conn)  # two replicas publishing the same file set: one stores it, the other finds it
             known = conn.execute(select(Release.sha256).where(Release.sha256 == sha)).first() is not None
-            new_signatures = self._new_signatures(conn, sha, files.signatures) if known else list(files.signatures)
+            new_signatures = (
+                self._new_signatures(conn, sha, files.signatures) if known else list(dict.fromkeys(files.signatures))
+            )
             if known and quiet_if_known and not new_signatures:
                 return False
             anchors: dict[str, Any] = {}

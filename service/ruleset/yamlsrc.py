@@ -51,7 +51,10 @@ def parse(text: str) -> Source:
     """
     if len(text) > MAX_BYTES:
         raise YamlSyntaxError(None, f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB")
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # its reader refuses control characters here, with a position
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(None, str(exc)) from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -8,6 +8,7 @@ Bounded examples per operation so that it runs in CI in seconds.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -24,10 +26,27 @@ from schemathesis.specs.openapi.checks import (
 
 from service import create_app
 
-from .conftest import write_ruleset
+from .conftest import RULESET_ID, VALID_PROFILE, write_ruleset
 
+CDS_RULESET_ID = "cds-fixture"
 CDS_DATA = Path(__file__).resolve().parents[1] / "cds" / "data"
+# One token per role: each operation is called with a credential its `security` accepts, so that the
+# fuzzing reaches the operation itself (refusals are tested in test_roles.py and test_limits.py).
+TOKENS = {scheme: f"fuzz-{scheme}-token" for scheme in ("integrationToken", "auditorToken", "adminToken")}
 CHECKS = [schemathesis.checks.not_a_server_error, status_code_conformance, content_type_conformance]
+
+
+def digest(scheme: str) -> str:
+    return hashlib.sha256(TOKENS[scheme].encode()).hexdigest()
+
+
+def credential(operation: Any) -> dict[str, str]:
+    """An Authorization header for the first role the operation's `security` names (none: no header)."""
+    for requirement in operation.definition.raw.get("security", []):
+        for scheme in requirement:
+            if scheme in TOKENS:
+                return {"Authorization": f"Bearer {TOKENS[scheme]}"}
+    return {}
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +62,12 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
             "RULESETS_DIR": str(folder),
             "INSTANCE_PATH": str(base / "instance"),
             "CDS_HOOKS_AUTH": "disabled",
+            "INTEGRATION_TOKEN_HASHES": digest("integrationToken"),
+            "AUDITOR_TOKEN_HASHES": digest("auditorToken"),
+            "ADMIN_TOKEN_HASHES": digest("adminToken"),
+            # Unlimited, or after 20 examples every operation would only answer 429 (itself documented).
+            "RATE_LIMIT_EVALUATIONS": "off",
+            "RATE_LIMIT_AUTH_FAILURES": "off",
             "TESTING": True,
         }
     )
@@ -59,18 +84,25 @@ def media_type(response: Any) -> str:
     return (value[0] if isinstance(value, list) else value).split(";")[0].strip().lower()
 
 
-def assert_error_body(path: str, response: Any) -> None:
-    """4xx bodies: OperationOutcome on CDS Hooks, problem+json elsewhere (304 and the like have none)."""
-    if not 400 <= response.status_code < 500:
+def assert_error_body(method: str, path: str, response: Any) -> None:
+    """4xx bodies: OperationOutcome on CDS Hooks (a refused credential: a bare 401), problem+json elsewhere,
+    but for the one documented exception: a published ruleset the gate refused is its JSON report (422)."""
+    status = response.status_code
+    if not 400 <= status < 500:
         return
     media = media_type(response)
     if path.startswith("/cds-services"):
+        if status == 401:
+            assert not response.content, response.text
+            return
         assert media in {"application/fhir+json", "application/json"}, media
         assert response.json()["resourceType"] == "OperationOutcome", response.text
+    elif (method, path, status, media) == ("POST", "/v1/admin/rulesets", 422, "application/json"):
+        assert response.json()["gate"]["ok"] is False, response.text
     else:
         assert media == "application/problem+json", (media, response.text)
         body = response.json()
-        assert body["status"] == response.status_code and body["title"], response.text
+        assert body["status"] == status and body["title"], response.text
 
 
 SETTINGS = settings(
@@ -82,20 +114,47 @@ SETTINGS = settings(
 )
 
 
-def test_every_operation_agrees_with_the_document(api_schema: Any) -> None:
-    """One bounded Hypothesis run per operation (schemathesis' lazy pytest loader does not work with pytest 9)."""
+def known_ids(fuzz_app: Flask) -> dict[str, list[str]]:
+    """Path parameters that name something real (random ones only reach the 404), with a decision to read."""
+    client = fuzz_app.test_client()
+    services = client.get("/cds-services").get_json()["services"]
+    answer = client.post(
+        "/v1/evaluations",
+        json={"ruleset": RULESET_ID, "profile": VALID_PROFILE},
+        headers={"Authorization": f"Bearer {TOKENS['integrationToken']}"},
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return {
+        "service_id": [s["id"] for s in services],
+        "ruleset_id": [RULESET_ID, CDS_RULESET_ID],
+        "decision_id": [answer.get_json()["decision_id"]],
+    }
+
+
+def fuzz(operation: Any, known: dict[str, list[str]]) -> None:
+    """One bounded Hypothesis run over one operation; most path parameters name a known resource."""
+    headers = credential(operation)
+
+    @SETTINGS
+    @given(case=operation.as_strategy(), pick=st.integers(0, 7))
+    def run(case: Any, pick: int) -> None:
+        for name, values in known.items():
+            if case.path_parameters and name in case.path_parameters and pick < 6:
+                case.path_parameters[name] = values[pick % len(values)]
+        response = case.call(headers=headers)
+        # Bodies are checked against their schema when they are JSON; the YAML source is text, and
+        # schemathesis would parse it before comparing it with `type: string`.
+        checks = [*CHECKS, response_schema_conformance] if media_type(response).endswith("json") else CHECKS
+        case.validate_response(response, checks=checks)
+        assert_error_body(case.operation.method.upper(), case.operation.path, response)
+
+    run()
+
+
+def test_every_operation_agrees_with_the_document(fuzz_app: Flask, api_schema: Any) -> None:
+    """One run per operation (schemathesis' lazy pytest loader, from_fixture, fails under pytest 9)."""
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) > 20
+    known = known_ids(fuzz_app)
     for operation in operations:
-
-        @SETTINGS
-        @given(case=operation.as_strategy())
-        def run(case: Any) -> None:
-            response = case.call()
-            # Bodies are checked against their schema when they are JSON; the YAML source is text, and
-            # schemathesis would parse it before comparing it with `type: string`.
-            checks = [*CHECKS, response_schema_conformance] if media_type(response).endswith("json") else CHECKS
-            case.validate_response(response, checks=checks)
-            assert_error_body(case.operation.path, response)
-
-        run()
+        fuzz(operation, known)

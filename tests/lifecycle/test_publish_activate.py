@@ -156,6 +156,17 @@ def test_unknown_revision_and_stage_are_clear_4xx(app: Flask) -> None:
     assert resp.status_code == 422 and resp.json["gate"]["ok"] is False
 
 
+def test_hostile_publish_bodies_are_4xx_not_500(app: Flask) -> None:
+    """Found by the OpenAPI fuzz test: a control character in the text, the same sign-off listed twice."""
+    client = app.test_client()
+    resp = client.post("/v1/admin/rulesets", json={"ruleset": "id: a\x13b", "file_name": "x.yaml"}, headers=ADMIN)
+    assert resp.status_code == 422 and resp.json["gate"]["ok"] is False
+    assert "#x0013" in resp.json["gate"]["problems"][0]
+    twice = {"ruleset": "docs", "file_name": "y.yaml", "signatures": ["", ""]}
+    resp = client.post("/v1/admin/rulesets", json=twice, headers=ADMIN)
+    assert resp.status_code == 422 and resp.json["gate"]["ok"] is False, resp.get_data(as_text=True)
+
+
 def test_lifecycle_actions_are_hash_chained(app: Flask, database_url: str) -> None:
     client = app.test_client()
     client.post(

@@ -131,6 +131,13 @@ def test_yaml_syntax_error_names_the_line(example_text: str) -> None:
     assert msg.startswith("bad.yaml:") and "YAML syntax error" in msg
 
 
+def test_control_characters_are_a_syntax_error_not_a_crash(example_text: str) -> None:
+    """YAML's reader refuses them while the loader is built (found by the OpenAPI fuzz test: a 500 on publish)."""
+    text = example_text.replace("title: Heart failure", "title: Heart\x13failure")
+    [msg] = problems(text)
+    assert "YAML syntax error" in msg and "#x0013" in msg
+
+
 def test_unsafe_yaml_tags_are_refused(example_text: str) -> None:
     text = example_text.replace("title: Heart failure", "title: !!python/object/apply:os.system ['true']")
     [msg] = problems(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import PROBLEM
 from ..openapi import SpecContext
 
 ADMIN = [{"adminToken": []}]
@@ -21,6 +22,13 @@ def _body(description: str, properties: dict[str, Any], required: list[str] | No
 
 def _ok(ctx: SpecContext, description: str) -> dict[str, Any]:
     return ctx.json_response(OBJECT, description)
+
+
+def _refused_or_invalid(ctx: SpecContext) -> dict[str, Any]:
+    """A 422 is the stored revision's gate report (JSON) or a problem+json listing invalid fields."""
+    refused = _ok(ctx, "Stored, but refused by the gate (`gate.problems`, application/json); or invalid fields.")
+    problem = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {**refused, "content": {**refused["content"], **problem}}
 
 
 def paths(ctx: SpecContext) -> None:
@@ -58,7 +66,7 @@ def paths(ctx: SpecContext) -> None:
                     "401": {"description": "No valid credential."},
                     "403": {"description": "A valid credential without the admin role."},
                     **ctx.problems(400, 415),
-                    "422": _ok(ctx, "Stored, but refused by the gate (`gate.problems`), or invalid fields."),
+                    "422": _refused_or_invalid(ctx),
                 },
             }
         },
