@@ -261,11 +261,20 @@ def _log_call(service: Service, body: dict[str, Any], cards: list[dict[str, Any]
 # The CDS Hooks 2.0.1 request bodies as service/cds/hook_bodies.py reads them, so a client (or a fuzzer)
 # can build a valid call from the document alone. FHIR resources inside stay open objects.
 _REFERENCE = {"type": "string", "minLength": 1, "description": "A FHIR reference such as `Practitioner/123`."}
+_FHIR_ID = {"type": "string", "pattern": r"^[A-Za-z0-9\-.]{1,64}$", "description": "A FHIR id."}
+_USER_TYPES = sorted({t for types in hook_bodies.USER_TYPES.values() for t in types})
+_USER = {
+    **_REFERENCE,
+    "pattern": rf"^({'|'.join(_USER_TYPES)})/[A-Za-z0-9\-.]{{1,64}}$",
+    "description": "The user: a Practitioner or PractitionerRole reference (patient-view also Patient, RelatedPerson).",
+}
+_TEXT = {"type": "string", "minLength": 1}
 _FHIR_OBJECT = {"type": "object", "description": "A FHIR resource or Bundle (as the EHR sends it)."}
 HOOK_REQUEST: dict[str, Any] = {
     "type": "object",
     "description": "A CDS Hooks 2.0.1 call: `context` by hook (patient-view or order-select).",
     "required": ["hook", "hookInstance", "context"],
+    "dependentRequired": {"fhirAuthorization": ["fhirServer"]},
     "properties": {
         "hook": {"type": "string", "enum": ["patient-view", "order-select"], "description": "The service's hook."},
         "hookInstance": {"type": "string", "minLength": 1, "description": "A UUID the EHR makes per call."},
@@ -274,20 +283,20 @@ HOOK_REQUEST: dict[str, Any] = {
             "type": "object",
             "required": ["access_token", "token_type", "expires_in", "scope", "subject"],
             "properties": {
-                "access_token": {"type": "string"},
+                "access_token": _TEXT,
                 "token_type": {"type": "string", "enum": ["Bearer"]},
-                "expires_in": {"type": "integer"},
-                "scope": {"type": "string"},
-                "subject": {"type": "string"},
+                "expires_in": {"type": "integer", "minimum": 0},
+                "scope": _TEXT,
+                "subject": _TEXT,
             },
         },
         "context": {
             "type": "object",
             "required": ["userId", "patientId"],
             "properties": {
-                "userId": _REFERENCE,
-                "patientId": {"type": "string", "minLength": 1},
-                "encounterId": {"type": "string"},
+                "userId": _USER,
+                "patientId": _FHIR_ID,
+                "encounterId": _FHIR_ID,
                 "selections": {
                     "type": "array",
                     "items": _REFERENCE,
@@ -314,6 +323,8 @@ FEEDBACK: dict[str, Any] = {
             "items": {
                 "type": "object",
                 "required": ["card", "outcome", "outcomeTimestamp"],
+                "if": {"properties": {"outcome": {"const": "accepted"}}, "required": ["outcome"]},
+                "then": {"required": ["acceptedSuggestions"]},
                 "properties": {
                     "card": {"type": "string", "description": "The `uuid` of a card this service returned."},
                     "outcome": {"type": "string", "enum": ["accepted", "overridden"]},
