@@ -9,6 +9,7 @@ failure raises RecordError and nothing of the record remains; the caller must no
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -280,7 +281,8 @@ class DecisionLog:
         """Append one decision; returns only once it is committed. Raises RecordError if it could not be.
 
         `answer` is the decision's encoding as the channel sends it (`encode(decision)`, which is what is
-        used when it is left out): those bytes are stored, compressed, and hashed (answers.py).
+        used when it is left out): those bytes are stored, compressed, and hashed (answers.py); a decision
+        with an explanation is stored without it.
         """
         self.record_many(
             [Entry(decision, channel, profile, latency_ms, identifiers, cards, answer)],
@@ -294,7 +296,12 @@ class DecisionLog:
         prepared = []
         revisions: dict[str, Ruleset] = {}
         for e in entries:
-            answer = encode(e.decision) if e.answer is None else e.answer
+            if e.decision.explanation is not None:
+                # Kept without its explanation (issue 16, bounded recorded bytes): tens of kilobytes that
+                # follow from the profile and the stored revision, which replay recomputes.
+                answer = encode(dataclasses.replace(e.decision, explanation=None))
+            else:
+                answer = encode(e.decision) if e.answer is None else e.answer
             sha256 = e.decision.ruleset.sha256
             if sha256 not in revisions:
                 revision = self._revision_to_store(sha256)
