@@ -66,5 +66,19 @@ class ServiceError(Exception):
         return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
 
+class MessageError(ServiceError):
+    """A refusal whose message names no patient data, so the message is the detail; the status may vary
+    per instance (e.g. 409 or 422 for a lifecycle action, 401 or 502 for a SMART launch)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+    @property
+    def detail(self) -> str:
+        return str(self)
+
+
 class ConfigurationError(ValueError):
     """A setting cannot be used; the message names it and says how to fix it. It stops the start."""

@@ -21,7 +21,7 @@ import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
-from ..errors import ServiceError
+from ..errors import MessageError
 from .urls import secure_enough
 
 SCOPES = (
@@ -32,19 +32,11 @@ SCOPES = (
 MAX_BYTES = 256 * 1024
 
 
-class SmartError(ServiceError):
+class SmartError(MessageError):
     """The launch cannot go on; the message names no token and no patient data."""
 
     status = 502
     title = "SMART launch failed"
-
-    def __init__(self, message: str, status: int = 502) -> None:
-        super().__init__(message)
-        self.status = status
-
-    @property
-    def detail(self) -> str:
-        return str(self)
 
 
 @dataclass(frozen=True)

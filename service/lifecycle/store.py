@@ -30,7 +30,7 @@ from ..decisions.models import (
     Stage,
     WorkerStatus,
 )
-from ..errors import ServiceError
+from ..errors import MessageError
 from .files import FileSet
 from .gate import GateResult
 from .notify import CHANNEL as CHANNEL_NAME
@@ -39,22 +39,15 @@ STAGES = ("draft", "testing", "production", "retired")
 CHAIN = "lifecycle"
 
 
-class LifecycleError(ServiceError):
+class LifecycleError(MessageError):
     """A lifecycle action that cannot be done; the message says why, in words for the person who asked.
 
     It names rulesets, revisions and files only, never patient data, so the message is the detail.
     """
 
     slug = "lifecycle"
+    status = 409
     title = "Lifecycle action refused"
-
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
-
-    @property
-    def detail(self) -> str:
-        return str(self)
 
 
 @dataclass(frozen=True)
