@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from service.answering import prepare
 from service.engine.answer import Decision, Warning, WarningKind, to_json
 from service.http.openapi import openapi_path
 from service.http.ops.docs import assets_dir
+from service.ruleset import load_text
+from service.ruleset.validator import profile_validator
 
-from .conftest import RULESET_ID, VALID_PROFILE, write_ruleset
+from .conftest import MINIMAL, RULESET_ID, VALID_PROFILE, write_ruleset
 
 NOT_API = {"static", "docs.asset", "docs.init_script"}  # files, not endpoints
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -178,3 +181,15 @@ def test_decision_schema_is_generated_from_the_type_and_validates_every_kind_of_
     assert any("partial" in a for a in answers) and any("explanation" in a for a in answers)
     for answer in answers:
         conforms(doc, "Decision", answer)
+
+
+def test_document_holds_when_the_validator_cache_lets_a_revision_go(make_app, client: FlaskClient) -> None:
+    # A long-running service (or this test suite) loads more revisions than the profile validator keeps;
+    # its schema is then built again, and the request envelopes must nest that new class, not the old one
+    # (two different schemas named Profile.<id> made the document a 500).
+    before = document(client)
+    text = MINIMAL.read_text(encoding="utf-8")
+    for i in range(80):
+        profile_validator(load_text(re.sub(r"(?m)^version: .*$", f'version: "9.{i}.0"', text)))
+    after = document(make_app().test_client())
+    assert after["components"]["schemas"].keys() == before["components"]["schemas"].keys()

@@ -33,20 +33,28 @@ class _Strict(Schema):
         register = False
 
 
-_cache: dict[tuple[str, str], type[Schema]] = {}
+_cache: dict[tuple[str, str], tuple[type[Schema], type[Schema]]] = {}
 _cache_lock = threading.Lock()
 
 
-def _cached(key: tuple[str, str], build: Any) -> Any:
+def _cached(key: tuple[str, str], ruleset: Ruleset, build: Any) -> Any:
+    """An envelope schema of one revision, built once while its profile schema stays the same class.
+
+    The profile schema comes from the validator's own bounded cache; when that cache lets a revision go and
+    builds its schema again, an envelope nesting the old class would give the OpenAPI document two schemas
+    named `Profile.<id>`, so the envelope is rebuilt with the new class.
+    """
+    profile = profile_schema(ruleset)
     with _cache_lock:
         found = _cache.get(key)
-    if found is None:
-        found = build()
-        with _cache_lock:
-            if len(_cache) > 256:  # revisions come and go with reloads; keep the cache bounded
-                _cache.clear()
-            _cache[key] = found
-    return found
+    if found is not None and found[0] is profile:
+        return found[1]
+    built = build()
+    with _cache_lock:
+        if len(_cache) > 256:  # revisions come and go with reloads; keep the cache bounded
+            _cache.clear()
+        _cache[key] = (profile, built)
+    return built
 
 
 def component_name(kind: str, ruleset: Ruleset) -> str:
@@ -146,7 +154,7 @@ def evaluation_request_schema(ruleset: Ruleset, default: bool) -> type[Schema]:
             name=component_name("EvaluationRequest", ruleset),
         )
 
-    return _cached((f"request-{default}", ruleset.sha256), build)
+    return _cached((f"request-{default}", ruleset.sha256), ruleset, build)
 
 
 def batch_request_schema(ruleset: Ruleset, default: bool, limit: int) -> type[Schema]:
@@ -166,4 +174,4 @@ def batch_request_schema(ruleset: Ruleset, default: bool, limit: int) -> type[Sc
             name=component_name("BatchRequest", ruleset),
         )
 
-    return _cached((f"batch-{default}-{limit}", ruleset.sha256), build)
+    return _cached((f"batch-{default}-{limit}", ruleset.sha256), ruleset, build)
