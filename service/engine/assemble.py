@@ -49,17 +49,22 @@ def _references(ruleset: Ruleset, ids: tuple[str, ...]) -> tuple[Citation, ...]:
 
 
 class _Card:
-    """The parts of an option's entry that depend only on the ruleset."""
+    """The parts of an option's entry that depend only on the ruleset: `common` holds the fields a candidate
+    and a referral share, built once and passed as keywords."""
 
-    __slots__ = ("cost", "course", "detail", "kind", "label", "option", "regimen", "summary")
+    __slots__ = ("common",)
 
     def __init__(self, option: Option) -> None:
         course = {k: v for k, v in vars(option.course).items() if v}
-        self.option, self.label, self.kind, self.summary = option.id, option.label, option.kind, option.summary
-        self.regimen = option.regimen or None
-        self.course = MappingProxyType(course) if course else None
-        self.cost = option.cost or None
-        self.detail = option.detail or None
+        self.common: dict[str, Any] = {
+            "label": option.label,
+            "kind": option.kind,
+            "summary": option.summary,
+            "regimen": option.regimen or None,
+            "course": MappingProxyType(course) if course else None,
+            "cost": option.cost or None,
+            "detail": option.detail or None,
+        }
 
 
 VERBS = (
@@ -234,19 +239,13 @@ class Assembler:
             candidates.append(
                 Candidate(
                     option=oid,
-                    label=card.label,
-                    kind=card.kind,
-                    summary=card.summary,
-                    regimen=card.regimen,
-                    course=card.course,
-                    cost=card.cost,
+                    **card.common,
                     strength=strength,
                     rationale=tuple(rationale),
                     caveats=tuple(texts),
                     evidence=self.evidence[oid],
                     rules=(*rules, *extra_rules),
                     reasons=tuple(reasons),
-                    detail=card.detail,
                     caveat_notes=tuple(notes),
                 )
             )
@@ -261,16 +260,10 @@ class Assembler:
             referrals.append(
                 Referral(
                     option=oid,
-                    label=card.label,
-                    kind=card.kind,
-                    summary=card.summary,
-                    regimen=card.regimen,
-                    course=card.course,
-                    cost=card.cost,
+                    **card.common,
                     rationale=tuple(texts),
                     rules=tuple(rules),
                     reasons=tuple(reasons),
-                    detail=card.detail,
                 )
             )
 
